@@ -1,0 +1,148 @@
+"""The library side of the offline commands: score, load-history, compare, serve."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from risk_model.config import load_settings
+from risk_model.errors import UserError
+from risk_model.features.build import events_frame
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise UserError(f"--out {path}: expected a .parquet or .csv file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+def score_file(
+    model_uri: str, input_path: Path, out_path: Path, history_path: Path | None = None
+) -> dict[str, Any]:
+    """`risk-model score`: the same scoring object the pyfunc and the service use."""
+    from risk_model import tracking
+    from risk_model.training.pipeline import load_calls
+
+    t0 = time.perf_counter()
+    if out_path.suffix.lower() not in (".parquet", ".csv"):
+        raise UserError(f"--out {out_path}: expected a .parquet or .csv file")
+    calls, rejected = load_calls(input_path)
+    if rejected:
+        raise UserError(
+            f"{input_path}: {rejected:,} rows break the schema; run `risk-model ingest` first"
+        )
+    model, ref = tracking.load_model(model_uri)
+    history = None
+    if history_path is not None:
+        hist_calls, _ = load_calls(history_path)
+        history = events_frame(hist_calls, model.settings.features)
+        log.info("history: %s calls from %s", f"{len(history):,}", history_path)
+    scored = model.score_calls(calls, history=history)
+    _write(scored, out_path)
+    return {
+        "rows_scored": len(scored),
+        "out": str(out_path),
+        "model": {"name": ref.name, "version": ref.version},
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def load_history_file(data: Path, db: Path, config: Path | None = None) -> dict[str, Any]:
+    """`risk-model load-history`: bulk-load canonical calls into the SQLite history store."""
+    from risk_model.features.store import SqliteHistoryStore
+    from risk_model.training.pipeline import load_calls
+
+    t0 = time.perf_counter()
+    settings = load_settings(config)
+    calls, rejected = load_calls(data)
+    store = SqliteHistoryStore(db, settings.features)
+    ev = events_frame(calls, settings.features)
+    for name, col in (("officer_assaulted", "_known_a"), ("officer_injured", "_known_i")):
+        ev[col] = calls[name].notna().to_numpy() if name in calls.columns else False
+    res = store.bulk_load(ev)
+    return {
+        "db": str(db),
+        "inserted": res.inserted,
+        "updated": res.updated,
+        "unchanged": res.unchanged,
+        "rows_rejected": rejected,
+        "calls_in_store": store.count(),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def compare_runs(experiment: str, max_runs: int = 10) -> dict[str, Any]:
+    """`risk-model compare`: newest runs side by side with their baselines."""
+    import mlflow
+
+    from risk_model import tracking
+
+    tracking.configure()
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        raise UserError(f"no MLflow experiment named {experiment!r} in {tracking.tracking_uri()}")
+    runs = mlflow.search_runs(
+        [exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=max_runs
+    )
+    if runs.empty:
+        raise UserError(f"experiment {experiment!r} has no runs yet")
+    cols = {
+        "run": "run_id",
+        "started": "start_time",
+        "test from": "params.window.test_start",
+        "AUC": "metrics.test_auc",
+        "PR-AUC": "metrics.test_pr_auc",
+        "Brier": "metrics.test_brier",
+        "ECE": "metrics.test_ece",
+        "recall@5%": "metrics.test_recall_top5pct",
+        "type-rate AUC": "metrics.call_type_rate_auc",
+        "logistic AUC": "metrics.logistic_auc",
+        "oracle AUC": "metrics.oracle_auc",
+        "features": "params.feature_hash",
+    }
+    table = pd.DataFrame({k: runs[v] if v in runs.columns else None for k, v in cols.items()})
+    table["run"] = table["run"].str[:8]
+    table["started"] = pd.to_datetime(table["started"]).dt.strftime("%Y-%m-%d %H:%M")
+    text = table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
+    records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+    return {"experiment": experiment, "runs": records, "table": text}
+
+
+def serve_service(model_uri: str, port: int, history_db: Path) -> int:
+    """`risk-model serve`: BentoML serving serving.service on 127.0.0.1, built from bentofile."""
+    env = dict(os.environ)
+    env["CALL_RISK_MODEL_URI"] = model_uri
+    env["CALL_RISK_HISTORY_DB"] = str(history_db.resolve())
+    cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--working-dir",
+        str(REPO_ROOT),
+    ]
+    log.info("serving %s on http://127.0.0.1:%d (history %s)", model_uri, port, history_db)
+    try:
+        return subprocess.call(cmd, env=env, cwd=os.getcwd())
+    except KeyboardInterrupt:
+        return 130

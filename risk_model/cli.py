@@ -1,0 +1,200 @@
+"""The `risk-model` command line: one typer command per step, each calling the library.
+
+Conventions (SPEC §3): progress goes to stderr; with `--json` the last stdout line is exactly one
+JSON object; a user error prints one line and exits 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from risk_model.errors import UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="call-risk: officer-safety risk for calls for service.",
+    pretty_exceptions_enable=False,
+)
+
+log = logging.getLogger("risk_model")
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def _run(fn: Callable[[], dict[str, Any]], as_json: bool, quiet: bool = False) -> None:
+    """Runs one command: user errors become one stderr line and exit code 2."""
+    _setup_logging(quiet)
+    try:
+        result = fn()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+    else:
+        for key, value in result.items():
+            if not isinstance(value, dict | list):
+                typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def simulate(
+    calls: int = typer.Option(100_000, "--calls", min=1, help="Number of calls to generate."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same file."),
+    out: Path = typer.Option(..., "--out", help="Output file: .parquet or .csv."),
+    start: str = typer.Option("2025-01-01", "--start", help="First day of the simulated history."),
+    days: int = typer.Option(365, "--days", min=1, help="Length of the history in days."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+) -> None:
+    """Write a realistic synthetic CAD history with outcomes (and a side file of true risks)."""
+    from risk_model.simulate import simulate_to_file
+
+    _run(
+        lambda: simulate_to_file(out=out, calls=calls, seed=seed, start=start, days=days),
+        as_json,
+    )
+
+
+@app.command()
+def ingest(
+    input: Path = typer.Option(..., "--input", help="Agency export: CSV or Parquet."),
+    out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
+    mapping: Path | None = typer.Option(
+        None, "--mapping", help="Mapping YAML (see docs/ingest.md)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+) -> None:
+    """Validate and canonicalise an export: accepted rows to Parquet, rejects to quarantine."""
+    from risk_model.ingest import ingest_file
+
+    _run(lambda: ingest_file(input_path=input, out_dir=out, mapping_path=mapping), as_json)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", help="Canonical calls (Parquet/CSV from ingest)."),
+    target: str | None = typer.Option(
+        None, "--target", help="harmed (default: assaulted or injured), assaulted or injured."
+    ),
+    experiment: str = typer.Option("call-risk", "--experiment", help="MLflow experiment name."),
+    register: str | None = typer.Option(
+        None, "--register", help="Register the model under this name; promote if it wins."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="Settings YAML (default: built-in defaults; see pipelines/)."
+    ),
+    truth: Path | None = typer.Option(
+        None, "--truth", help="Simulator truth file for oracle metrics (auto-detected)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+) -> None:
+    """Build point-in-time features, train on earlier time, test on later time, log to MLflow."""
+
+    def run() -> dict[str, Any]:
+        from risk_model.config import load_settings
+        from risk_model.training.pipeline import train as train_run
+
+        settings = load_settings(config)
+        if target is not None:
+            if target not in ("harmed", "assaulted", "injured"):
+                raise UserError(f"--target must be harmed, assaulted or injured, not {target!r}")
+            settings = settings.model_copy(update={"target": target})
+        return train_run(data, settings, experiment=experiment, register=register, truth=truth)
+
+    _run(run, as_json)
+
+
+@app.command()
+def score(
+    model: str = typer.Option(..., "--model", help="MLflow model URI (runs:/..., models:/...)."),
+    input: Path = typer.Option(..., "--input", help="Calls to score (canonical Parquet/CSV)."),
+    out: Path = typer.Option(..., "--out", help="Output file: .parquet or .csv."),
+    history: Path | None = typer.Option(
+        None, "--history", help="Earlier calls (canonical); default: the model's own snapshot."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+) -> None:
+    """Score calls offline: features from history strictly before each call."""
+    from risk_model.batch import score_file
+
+    _run(
+        lambda: score_file(model_uri=model, input_path=input, out_path=out, history_path=history),
+        as_json,
+    )
+
+
+@app.command("load-history")
+def load_history(
+    data: Path = typer.Option(..., "--data", help="Canonical calls (Parquet/CSV) with outcomes."),
+    db: Path = typer.Option(Path("history.db"), "--db", help="History store file (SQLite)."),
+    config: Path | None = typer.Option(None, "--config", help="Settings YAML."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+) -> None:
+    """Bulk-load calls into the live history store the service reads."""
+    from risk_model.batch import load_history_file
+
+    _run(lambda: load_history_file(data, db, config), as_json)
+
+
+@app.command()
+def compare(
+    experiment: str = typer.Option("call-risk", "--experiment", help="MLflow experiment name."),
+    max_runs: int = typer.Option(10, "--max-runs", min=1, help="Newest runs to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+) -> None:
+    """Print training runs side by side: model vs baselines on their test windows."""
+    from risk_model.batch import compare_runs
+
+    def run() -> dict[str, Any]:
+        result = compare_runs(experiment, max_runs)
+        if not as_json:
+            typer.echo(result.pop("table"))
+        else:
+            result.pop("table")
+        return result
+
+    _run(run, as_json)
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(
+        "models:/call-risk@champion", "--model", help="MLflow model URI or registry alias."
+    ),
+    port: int = typer.Option(3000, "--port", min=1, max=65535, help="Port on 127.0.0.1."),
+    history_db: Path = typer.Option(
+        Path("history.db"), "--history-db", help="History store file (created if missing)."
+    ),
+) -> None:
+    """Start the BentoML service on 127.0.0.1 (default port 3000)."""
+    from risk_model.batch import serve_service
+
+    _setup_logging(False)
+    try:
+        code = serve_service(model, port, history_db)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+def main() -> None:  # pragma: no cover - console entry point alias
+    app()

@@ -1,0 +1,148 @@
+"""Typed settings loaded from one YAML (pipelines/config.yaml), validated before any work runs.
+
+Sections are pydantic models passed around as objects, never as nested dicts. Every default here is
+the documented default; a config file only needs the keys it changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from risk_model.errors import UserError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureConfig(_Section):
+    """Point-in-time feature settings (premise and area history)."""
+
+    # Premise effects expire after this many days, as CAD hazard-file policies require.
+    premise_horizon_days: int = Field(1095, ge=30, le=3650)
+    # A violent call at the same premise within this many days marks a near-repeat.
+    near_repeat_days: int = Field(14, ge=1, le=365)
+    # Fallback premise key when the address is missing: a grid cell of this size.
+    grid_cell_m: float = Field(150.0, gt=10, le=2000)
+    # Categories seen fewer times than this in training are pooled as "OTHER".
+    min_category_count: int = Field(20, ge=1)
+
+
+class SplitConfig(_Section):
+    """Named time windows. Dates are inclusive starts / exclusive ends (YYYY-MM-DD).
+
+    When a window is left empty, `train` derives it from the data: the last `test_fraction` of the
+    time span is the test window, the `calibration_fraction` before it calibration, the
+    `validation_fraction` before that validation, the rest training.
+    """
+
+    train_start: str | None = None
+    validation_start: str | None = None
+    calibration_start: str | None = None
+    test_start: str | None = None
+    test_end: str | None = None
+    validation_fraction: float = Field(0.09, gt=0, lt=0.5)
+    calibration_fraction: float = Field(0.16, gt=0, lt=0.5)
+    test_fraction: float = Field(0.25, gt=0, lt=0.6)
+    # Rolling-origin backtest: number of extra, earlier test windows of the same length (0 = off).
+    backtest_folds: int = Field(0, ge=0, le=12)
+
+
+class ModelConfig(_Section):
+    """LightGBM settings. Size is chosen with the per-call explanation budget in view."""
+
+    num_leaves: int = Field(15, ge=2, le=255)
+    max_depth: int = Field(6, ge=-1, le=32)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    n_estimators: int = Field(400, ge=10, le=5000)
+    early_stopping_rounds: int = Field(40, ge=5)
+    min_child_samples: int = Field(200, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    # Positive-class weighting against the heavy imbalance; calibration undoes its effect.
+    scale_pos_weight: float = Field(5.0, gt=0)
+    seed: int = 7
+    num_threads: int = Field(2, ge=1)
+    monotone: bool = True
+
+
+class CalibrationConfig(_Section):
+    method: Literal["auto", "isotonic", "platt"] = "auto"
+
+
+class ConformalConfig(_Section):
+    """Class-conditional (Mondrian) split conformal: per-class error rate."""
+
+    alpha: float = Field(0.1, gt=0, lt=0.5)
+
+
+class TierConfig(_Section):
+    """Risk tiers as multiples of the training base rate (documented in docs/model.md)."""
+
+    elevated_multiple: float = Field(2.0, gt=1)
+    high_multiple: float = Field(5.0, gt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierConfig:
+        if self.high_multiple <= self.elevated_multiple:
+            raise ValueError("high_multiple must be larger than elevated_multiple")
+        return self
+
+
+class EvaluationConfig(_Section):
+    top_fractions: tuple[float, ...] = (0.05, 0.10)
+    bootstrap: int = Field(200, ge=0, le=5000)
+    # Bootstrap intervals are reported when the test window has fewer positives than this.
+    bootstrap_below_positives: int = Field(100_000, ge=0)
+    audit_min_calls: int = Field(200, ge=1)
+
+
+class ServiceConfig(_Section):
+    top_reasons: int = Field(5, ge=1, le=20)
+    max_batch: int = Field(1000, ge=1)
+    stale_model_days: int = Field(120, ge=1)
+
+
+class Settings(_Section):
+    features: FeatureConfig = FeatureConfig()
+    split: SplitConfig = SplitConfig()
+    model: ModelConfig = ModelConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+    conformal: ConformalConfig = ConformalConfig()
+    tiers: TierConfig = TierConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    service: ServiceConfig = ServiceConfig()
+    target: Literal["harmed", "assaulted", "injured"] = "harmed"
+
+    def digest(self) -> str:
+        """Short stable hash of every setting, logged with each model."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Loads and validates a config YAML (or the defaults); problems become one clear UserError."""
+    if path is None:
+        return Settings()
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"config {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"config {path} must be a mapping of sections")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UserError(f"config {path}: {where}: {first['msg']}") from None

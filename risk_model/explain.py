@@ -1,0 +1,88 @@
+"""SHAP contributions from the model itself, turned into reasons a dispatcher can read.
+
+LightGBM's `pred_contrib` is exact TreeSHAP (identical to the shap package's TreeExplainer) in
+log-odds of the raw model, one column per feature plus the bias. It is the main per-call cost, so
+it is computed once per call and shared by the reasons and the precaution rules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from risk_model.config import FeatureConfig
+from risk_model.features.registry import BY_NAME, describe
+
+
+@dataclass(frozen=True)
+class Reason:
+    feature: str
+    value: Any
+    contribution: float
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "feature": self.feature,
+            "value": self.value,
+            "contribution": round(self.contribution, 4),
+            "text": self.text,
+        }
+
+
+def display_value(name: str, value: Any) -> Any:
+    """A feature value as JSON shows it: counts as ints, flags as booleans, unknown as null."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    fdef = BY_NAME[name]
+    if fdef.kind == "categorical":
+        return str(value)
+    if fdef.kind == "flag":
+        return bool(float(value) >= 0.5)
+    if fdef.kind == "count":
+        return round(float(value))
+    return round(float(value), 4)
+
+
+def grouped_contributions(
+    contrib: np.ndarray, names: tuple[str, ...]
+) -> tuple[list[str], np.ndarray]:
+    """Sums columns explained together (hour_sin + hour_cos -> 'hour'); drops the bias."""
+    labels: list[str] = []
+    index: dict[str, int] = {}
+    columns: list[list[int]] = []
+    for j, name in enumerate(names):
+        group = BY_NAME[name].reason_group or name
+        if group not in index:
+            index[group] = len(labels)
+            labels.append(group)
+            columns.append([])
+        columns[index[group]].append(j)
+    contrib = np.atleast_2d(contrib)
+    out = np.stack([contrib[:, cols].sum(axis=1) for cols in columns], axis=1)
+    return labels, out
+
+
+def reasons_for_row(
+    labels: list[str],
+    grouped_row: np.ndarray,
+    feature_row: dict[str, Any],
+    k: int,
+    cfg: FeatureConfig,
+) -> list[Reason]:
+    """The k largest contributions (by size, either sign), in words."""
+    order = np.argsort(-np.abs(grouped_row), kind="stable")[:k]
+    out = []
+    for j in order:
+        label = labels[j]
+        if label == "hour":
+            text = describe("hour_sin", feature_row, cfg)
+            value: Any = text.rsplit(" ", 1)[-1]
+        else:
+            text = describe(label, feature_row, cfg)
+            value = display_value(label, feature_row.get(label))
+        out.append(Reason(label, value, float(grouped_row[j]), text))
+    return out

@@ -1,0 +1,1 @@
+"""Point-in-time call features: row-local fields, premise/area history, registry, store."""

@@ -1,0 +1,162 @@
+"""The offline builder: one vectorised pass that gives every call its point-in-time features.
+
+Training, batch scoring and the pyfunc model call `build_features`; the live service calls
+`online_features` with the history store. Both use `call_features` for the row-local part and the
+same `HISTORY_AGGS` definitions for history, so their outputs are identical (tests/unit and
+tests/data prove it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from risk_model.config import FeatureConfig
+from risk_model.features.call import call_columns, call_features, outcome_events
+from risk_model.features.history import HISTORY_AGGS, EventTable, QueryTable, compute_history
+from risk_model.features.registry import FEATURE_NAMES
+
+if TYPE_CHECKING:
+    from risk_model.features.store import HistoryStore
+
+log = logging.getLogger(__name__)
+
+INTERNAL_COLUMNS = ("_premise", "_beat", "_district")
+HISTORY_NAMES = tuple(a.name for a in HISTORY_AGGS)
+
+
+EVENT_COLUMNS = (
+    "call_id",
+    "ts",
+    "premise",
+    "beat",
+    "district",
+    "call_type",
+    "violent",
+    "weapon",
+    "assault",
+    "injury",
+)
+
+
+def events_frame(
+    calls: pd.DataFrame, cfg: FeatureConfig, feats: dict[str, np.ndarray] | None = None
+) -> pd.DataFrame:
+    """Calls as history events: what later calls' features need, and nothing else.
+
+    This compact frame is what the history store holds, what a model carries as its training-time
+    history snapshot, and what `score --history` builds from a canonical file.
+    """
+    feats = feats if feats is not None else call_features(call_columns(calls), cfg)
+    assault, injury = outcome_events(calls, len(calls))
+    return pd.DataFrame(
+        {
+            "call_id": calls["call_id"].astype(str).to_numpy(dtype=object),
+            "ts": feats["_ts"],
+            "premise": feats["_premise"],
+            "beat": feats["_beat"],
+            "district": feats["_district"],
+            "call_type": feats["call_type"],
+            "violent": feats["_violent"],
+            "weapon": feats["_weapon"],
+            "assault": assault,
+            "injury": injury,
+        }
+    )
+
+
+def event_table(ev: pd.DataFrame) -> EventTable:
+    """An events frame as the arrays the history engine reads."""
+
+    def keys(col: str) -> np.ndarray:
+        arr = ev[col].to_numpy(dtype=object)
+        mask = pd.isna(arr)
+        if mask.any():
+            arr = arr.copy()
+            arr[mask] = None
+        return arr
+
+    return EventTable(
+        ts=ev["ts"].to_numpy(dtype=np.int64),
+        keys={k: keys(k) for k in ("premise", "beat", "district")},
+        events={
+            "call": np.ones(len(ev), dtype=np.int8),
+            **{
+                k: ev[k].to_numpy(dtype=np.int8)
+                for k in ("violent", "weapon", "assault", "injury")
+            },
+        },
+    )
+
+
+def queries_from(feats: dict[str, np.ndarray]) -> QueryTable:
+    return QueryTable(
+        ts=feats["_ts"],
+        keys={
+            "premise": feats["_premise"],
+            "beat": feats["_beat"],
+            "district": feats["_district"],
+        },
+    )
+
+
+def _frame(feats: dict[str, Any], call_ids: Any, received_at: Any) -> pd.DataFrame:
+    data: dict[str, Any] = {"call_id": np.asarray(call_ids, dtype=object)}
+    data["received_at"] = np.asarray(received_at, dtype="datetime64[us]")
+    for name in FEATURE_NAMES:
+        data[name] = feats[name]
+    for name in HISTORY_NAMES:  # every aggregate, including those only rates are made of
+        data.setdefault(name, feats[name])
+    for name in INTERNAL_COLUMNS:
+        data[name] = feats[name]
+    return pd.DataFrame(data)
+
+
+def build_features(
+    calls: pd.DataFrame, cfg: FeatureConfig, history: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Features for every row of `calls` from strictly earlier events.
+
+    Without `history`, the calls are their own history (training). With `history` (an events
+    frame, see `events_frame`), events are the history plus the calls themselves: a call's own
+    facts are known to the calls after it, its outcome only if the row carries one. Calls whose
+    call_id is already in `history` are not counted twice. Output: call_id, received_at, the model
+    features in registry order, and the premise/beat/district keys (prefixed "_").
+    """
+    t0 = time.perf_counter()
+    own = call_features(call_columns(calls), cfg)
+    own_events = events_frame(calls, cfg, own)
+    if history is not None and len(history):
+        fresh = ~own_events["call_id"].isin(set(history["call_id"])).to_numpy()
+        all_events = pd.concat(
+            [history[list(EVENT_COLUMNS)], own_events[fresh]], ignore_index=True
+        )
+    else:
+        all_events = own_events
+    t1 = time.perf_counter()
+    own.update(compute_history(event_table(all_events), queries_from(own), cfg))
+    t2 = time.perf_counter()
+    log.info(
+        "features: %s calls (%s history events): call fields %.1fs, history %.1fs",
+        f"{len(calls):,}",
+        f"{len(all_events):,}",
+        t1 - t0,
+        t2 - t1,
+    )
+    return _frame(own, calls["call_id"], calls["received_at"])
+
+
+def online_features(
+    calls: list[dict[str, Any]], store: HistoryStore, cfg: FeatureConfig
+) -> dict[str, np.ndarray]:
+    """Features for live calls from the history store: the same row-local code, store history.
+
+    Returns column arrays (no pandas frame on the request path): model features plus the keys.
+    """
+    own = call_features(call_columns(calls), cfg)
+    own.update(store.history_features(queries_from(own)))
+    return own

@@ -1,0 +1,144 @@
+"""Row-local features: what the call's own record says when it is taken.
+
+`call_columns` reads only the canonical pre-dispatch columns (schema.FEATURE_INPUT_COLUMNS), so
+post-dispatch fields and outcomes cannot reach a feature by construction. The same function serves
+a 5-million-row history and a single live call (as one-element columns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from risk_model.config import FeatureConfig
+from risk_model.features import text
+from risk_model.schema import FEATURE_INPUT_COLUMNS, FLAG_COLUMNS
+
+NIGHT_START_HOUR, NIGHT_END_HOUR = 22, 6  # 22:00-05:59, when assaults concentrate (LEOKA)
+
+
+def call_columns(source: Any) -> dict[str, Sequence[Any]]:
+    """Pre-dispatch columns of a frame, a mapping of columns or a list of row dicts.
+
+    Missing optional columns become all-unknown. Nothing outside FEATURE_INPUT_COLUMNS is read.
+    """
+    if isinstance(source, pd.DataFrame):
+        n = len(source)
+        return {
+            c: (source[c] if c in source.columns else [None] * n) for c in FEATURE_INPUT_COLUMNS
+        }
+    if isinstance(source, Mapping):
+        n = len(next(iter(source.values()))) if source else 0
+        return {c: source.get(c, [None] * n) for c in FEATURE_INPUT_COLUMNS}
+    rows = list(source)
+    return {c: [r.get(c) for r in rows] for c in FEATURE_INPUT_COLUMNS}
+
+
+def to_us(values: Sequence[Any]) -> np.ndarray:
+    """Timestamps (datetime64, pandas or python datetimes) -> int64 microseconds, naive local."""
+    if isinstance(values, pd.Series):
+        arr = values.to_numpy(dtype="datetime64[us]")
+    else:
+        arr = np.asarray(values, dtype="datetime64[us]")
+    if np.isnat(arr).any():
+        raise ValueError("received_at: missing time in feature input")
+    return arr.astype(np.int64)
+
+
+def flag_values(values: Sequence[Any]) -> np.ndarray:
+    """Nullable booleans -> float 1.0/0.0, NaN for unknown (unknown is not false)."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.BooleanDtype):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            continue
+        out[i] = 1.0 if bool(v) else 0.0
+    return out
+
+
+def numeric_values(values: Sequence[Any]) -> np.ndarray:
+    if isinstance(values, pd.Series):
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return np.array([np.nan if v is None or v is pd.NA else float(v) for v in values], dtype="f8")
+
+
+def object_values(values: Sequence[Any]) -> np.ndarray:
+    """Strings as an object array with None for missing (pandas NA/NaN included)."""
+    if isinstance(values, pd.Series):
+        arr = values.astype(object).to_numpy()
+    else:
+        arr = np.asarray(list(values), dtype=object)
+    mask = pd.isna(arr)
+    if mask.any():
+        arr = arr.copy()
+        arr[mask] = None
+    return arr
+
+
+def call_features(cols: Mapping[str, Sequence[Any]], cfg: FeatureConfig) -> dict[str, np.ndarray]:
+    """Row-local features plus the keys and event indicators history features need.
+
+    Returns model features (see registry) and, prefixed with "_", the internals: `_ts`,
+    `_premise`, `_beat`, `_district`, `_violent`, `_weapon`.
+    """
+    ts = to_us(cols["received_at"])
+    minutes = np.floor_divide(ts, 60_000_000) % 1440
+    hour = minutes / 60.0
+    hour_int = minutes // 60
+    days = np.floor_divide(ts, 86_400_000_000)
+    out: dict[str, np.ndarray] = {}
+
+    ctype = text.normalize_call_type(object_values(cols["call_type"]))
+    family = text.call_family(ctype)
+    out["call_type"] = ctype
+    out["call_family"] = family
+    out["priority"] = numeric_values(cols["priority"])
+    out["source"] = text.normalize_category(object_values(cols["source"]))
+    out["premise_type"] = text.normalize_category(object_values(cols["premise_type"]))
+    out["hour_sin"] = np.sin(2 * np.pi * hour / 24.0)
+    out["hour_cos"] = np.cos(2 * np.pi * hour / 24.0)
+    out["weekday"] = ((days + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday; Monday = 0
+    out["is_night"] = ((hour_int >= NIGHT_START_HOUR) | (hour_int < NIGHT_END_HOUR)).astype("f8")
+    for flag in FLAG_COLUMNS:
+        out[flag] = flag_values(cols[flag])
+    signals = text.narrative_signals(object_values(cols["narrative"]))
+    for name in text.NARRATIVE_SIGNALS:
+        out[f"nar_{name}"] = np.asarray(signals[name], dtype=np.float64)
+
+    address = object_values(cols["address"])
+    lat = numeric_values(cols["latitude"])
+    lon = numeric_values(cols["longitude"])
+    out["_premise"] = text.premise_key(address, lat, lon, cfg.grid_cell_m)
+    out["_beat"] = text.normalize_category(object_values(cols["beat"]))
+    out["_district"] = text.normalize_category(object_values(cols["district"]))
+    out["_ts"] = ts
+    out["_violent"] = (
+        np.isin(family, list(text.VIOLENT_FAMILIES)) | (out["nar_violence"] == 1.0)
+    ).astype(np.int8)
+    out["_weapon"] = (
+        np.isin(family, list(text.WEAPON_FAMILIES))
+        | (out["weapon_reported"] == 1.0)
+        | (out["nar_weapon"] == 1.0)
+    ).astype(np.int8)
+    return out
+
+
+def outcome_events(source: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(assault, injury) 0/1 indicators of past calls; unknown outcomes count as no event."""
+
+    def get(name: str) -> np.ndarray:
+        if isinstance(source, pd.DataFrame):
+            if name not in source.columns:
+                return np.zeros(n, dtype=np.int8)
+            return (flag_values(source[name]) == 1.0).astype(np.int8)
+        if isinstance(source, Mapping):
+            if name not in source:
+                return np.zeros(n, dtype=np.int8)
+            return (flag_values(source[name]) == 1.0).astype(np.int8)
+        return (flag_values([r.get(name) for r in source]) == 1.0).astype(np.int8)
+
+    return get("officer_assaulted"), get("officer_injured")

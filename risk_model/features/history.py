@@ -1,0 +1,234 @@
+"""Point-in-time history features, defined once as declarative window aggregates.
+
+A `WindowAgg` says *what* is counted (an event kind), *where* (premise, beat or district) and *over
+which past interval*. Three engines run the same definitions and must agree exactly:
+
+- `compute_history` (numpy): the offline builder, one vectorised pass (sort + searchsorted).
+- `window_sql` (SQL window functions): the same definitions as a query DuckDB runs here and
+  Spark SQL runs on a cluster; a test proves it equals the numpy engine.
+- `risk_model.features.store` (SQLite aggregates): the live service, one call at a time.
+
+Time semantics (SPEC §2): only events received strictly before the call count; ties in time are
+not "earlier". Premise windows end at the call's own time: [t - w, t). Area windows use whole
+previous days: [day(t) - w, day(t)), the form a nightly area aggregate has, which the live store
+keeps as per-day buckets. Premise effects older than the configured horizon expire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from risk_model.config import FeatureConfig
+
+US_PER_DAY = 86_400_000_000
+EVENT_KINDS: tuple[str, ...] = ("call", "violent", "weapon", "assault", "injury")
+KEY_KINDS: tuple[str, ...] = ("premise", "beat", "district")
+
+KeyKind = Literal["premise", "beat", "district"]
+EventKind = Literal["call", "violent", "weapon", "assault", "injury"]
+
+
+@dataclass(frozen=True)
+class WindowAgg:
+    """One history aggregate.
+
+    `window_days=None` means the premise horizon (the "all time" that policy allows).
+    `agg="count"` counts events in the window; `agg="days_since"` gives days since the latest
+    event in the window (NaN when none).
+    """
+
+    name: str
+    key: KeyKind
+    event: EventKind
+    window_days: int | None
+    agg: Literal["count", "days_since"] = "count"
+
+    @property
+    def anchor(self) -> Literal["time", "day"]:
+        return "time" if self.key == "premise" else "day"
+
+    def days(self, cfg: FeatureConfig) -> int:
+        return cfg.premise_horizon_days if self.window_days is None else self.window_days
+
+
+W = WindowAgg
+HISTORY_AGGS: tuple[WindowAgg, ...] = (
+    W("prem_calls_7d", "premise", "call", 7),
+    W("prem_calls_30d", "premise", "call", 30),
+    W("prem_calls_365d", "premise", "call", 365),
+    W("prem_violent_365d", "premise", "violent", 365),
+    W("prem_weapon_365d", "premise", "weapon", 365),
+    W("prem_assaults_365d", "premise", "assault", 365),
+    W("prem_assaults_all", "premise", "assault", None),
+    W("prem_injuries_365d", "premise", "injury", 365),
+    W("prem_injuries_all", "premise", "injury", None),
+    W("prem_days_since_violent", "premise", "violent", None, "days_since"),
+    W("beat_calls_30d", "beat", "call", 30),
+    W("beat_violent_30d", "beat", "violent", 30),
+    W("beat_calls_365d", "beat", "call", 365),
+    W("beat_assaults_365d", "beat", "assault", 365),
+    W("district_calls_30d", "district", "call", 30),
+    W("district_violent_30d", "district", "violent", 30),
+    W("district_calls_365d", "district", "call", 365),
+    W("district_assaults_365d", "district", "assault", 365),
+)
+del W
+
+
+def derive(base: Mapping[str, np.ndarray], cfg: FeatureConfig) -> dict[str, np.ndarray]:
+    """Features computed row-locally from the window aggregates (identical in every engine)."""
+    days = np.asarray(base["prem_days_since_violent"], dtype=np.float64)
+    has_premise = ~np.isnan(np.asarray(base["prem_calls_365d"], dtype=np.float64))
+    near = np.where(np.isnan(days), 0.0, (days <= cfg.near_repeat_days).astype(np.float64))
+    out = {"prem_near_repeat": np.where(has_premise, near, np.nan)}
+    for area in ("beat", "district"):
+        calls30 = np.asarray(base[f"{area}_calls_30d"], dtype=np.float64)
+        calls365 = np.asarray(base[f"{area}_calls_365d"], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"{area}_violent_share_30d"] = np.where(
+                calls30 > 0, np.asarray(base[f"{area}_violent_30d"]) / calls30, np.nan
+            )
+            out[f"{area}_assault_rate_365d"] = np.where(
+                calls365 > 0, 1000.0 * np.asarray(base[f"{area}_assaults_365d"]) / calls365, np.nan
+            )
+    return out
+
+
+@dataclass
+class EventTable:
+    """Past calls as history events: time, keys and 0/1 event indicators (equal lengths)."""
+
+    ts: np.ndarray  # int64 microseconds, agency local time
+    keys: dict[str, np.ndarray]  # key kind -> object array (None = no key)
+    events: dict[str, np.ndarray]  # event kind -> int8 0/1
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass
+class QueryTable:
+    """Calls that need features: their time and keys."""
+
+    ts: np.ndarray
+    keys: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def day_of(ts_us: np.ndarray) -> np.ndarray:
+    """Day number (days since 1970-01-01, agency local) of microsecond timestamps."""
+    return np.floor_divide(ts_us, US_PER_DAY)
+
+
+def _encode_keys(ev: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Joint integer codes for event and query keys; -1 where the key is missing."""
+    codes, _ = pd.factorize(np.concatenate([ev, q]), use_na_sentinel=True)
+    codes = codes.astype(np.int64)
+    return codes[: len(ev)], codes[len(ev) :]
+
+
+def compute_history(
+    events: EventTable,
+    queries: QueryTable,
+    cfg: FeatureConfig,
+    aggs: Sequence[WindowAgg] = HISTORY_AGGS,
+) -> dict[str, np.ndarray]:
+    """Numpy engine: every aggregate for every query from strictly earlier events.
+
+    Events and queries may be the same calls (the offline builder) or different sets (scoring new
+    calls against a history). Cost: one sort per key kind and two searchsorted per window.
+    """
+    out: dict[str, np.ndarray] = {}
+    nq = len(queries)
+    for kind in KEY_KINDS:
+        kind_aggs = [a for a in aggs if a.key == kind]
+        if not kind_aggs:
+            continue
+        anchor = kind_aggs[0].anchor
+        ev_key, q_key = _encode_keys(events.keys[kind], queries.keys[kind])
+        keep = ev_key >= 0
+        ev_ts = events.ts[keep]
+        ev_key = ev_key[keep]
+        ev_time = ev_ts if anchor == "time" else day_of(ev_ts)
+        q_time = queries.ts if anchor == "time" else day_of(queries.ts)
+        unit = US_PER_DAY if anchor == "time" else 1
+        order = np.lexsort((ev_time, ev_key))
+        key_sorted = ev_key[order]
+        time_sorted = ev_time[order]
+        uniq = np.unique(time_sorted)
+        m = np.int64(len(uniq) + 1)
+
+        def rank(x: np.ndarray, uniq: np.ndarray = uniq) -> np.ndarray:
+            return np.searchsorted(uniq, x, side="left").astype(np.int64)
+
+        comp = key_sorted * m + rank(time_sorted)
+        q_valid = q_key >= 0
+        qk = np.where(q_valid, q_key, 0)
+        hi = np.searchsorted(comp, qk * m + rank(q_time), side="left")
+        cumsums: dict[str, np.ndarray] = {}
+        for agg in kind_aggs:
+            days = agg.days(cfg)
+            lo = np.searchsorted(comp, qk * m + rank(q_time - days * unit), side="left")
+            if agg.agg == "count":
+                if agg.event == "call":
+                    values = (hi - lo).astype(np.float64)
+                else:
+                    if agg.event not in cumsums:
+                        ind = events.events[agg.event][keep][order].astype(np.int64)
+                        cumsums[agg.event] = np.concatenate([[0], np.cumsum(ind)])
+                    cs = cumsums[agg.event]
+                    values = (cs[hi] - cs[lo]).astype(np.float64)
+            else:  # days_since: latest event in [lo, hi)
+                ind = events.events[agg.event][keep][order].astype(bool)
+                if len(ind) == 0:  # no event has this key kind: nothing happened before
+                    out[agg.name] = np.full(nq, np.nan)
+                    continue
+                last = np.maximum.accumulate(np.where(ind, np.arange(len(ind)), -1))
+                prev = hi - 1
+                lastpos = np.where(prev >= 0, last[np.maximum(prev, 0)], -1)
+                found = (lastpos >= lo) & (lastpos >= 0)
+                t_last = time_sorted[np.maximum(lastpos, 0)]
+                values = np.where(found, (q_time - t_last) / unit, np.nan).astype(np.float64)
+            out[agg.name] = np.where(q_valid, values, np.nan) if nq else values
+    out.update(derive(out, cfg))
+    return out
+
+
+def window_sql(
+    cfg: FeatureConfig, table: str = "events", aggs: Sequence[WindowAgg] = HISTORY_AGGS
+) -> str:
+    """The same aggregates as SQL window functions over one history table.
+
+    The table has columns call_id, ts (BIGINT microseconds), day (BIGINT), premise, beat, district
+    and 0/1 columns per event kind; every row gets its features from strictly earlier rows. The
+    query uses only standard RANGE frames over integers, so Spark SQL runs it unchanged.
+    """
+    cols = []
+    for agg in aggs:
+        order_col = "ts" if agg.anchor == "time" else "day"
+        width = agg.days(cfg) * (US_PER_DAY if agg.anchor == "time" else 1)
+        frame = (
+            f"PARTITION BY {agg.key} ORDER BY {order_col} "
+            f"RANGE BETWEEN {width} PRECEDING AND 1 PRECEDING"
+        )
+        if agg.agg == "count":
+            expr = f"SUM({agg.event})" if agg.event != "call" else "COUNT(*)"
+            cols.append(
+                f"CASE WHEN {agg.key} IS NULL THEN NULL "
+                f"ELSE COALESCE({expr} OVER ({frame}), 0) END AS {agg.name}"
+            )
+        else:
+            unit = US_PER_DAY if agg.anchor == "time" else 1
+            cols.append(
+                f"CASE WHEN {agg.key} IS NULL THEN NULL ELSE ({order_col} - "
+                f"MAX(CASE WHEN {agg.event} = 1 THEN {order_col} END) OVER ({frame}))"
+                f" / {float(unit)} END AS {agg.name}"
+            )
+    return f"SELECT call_id, {', '.join(cols)} FROM {table}"

@@ -1,0 +1,431 @@
+"""The online history store the live service reads per call and appends to as calls arrive.
+
+`HistoryStore` is the seam: anything that can answer the `HISTORY_AGGS` for a call from strictly
+earlier events and take appends can replace the embedded `SqliteHistoryStore` (e.g. Redis sorted
+sets per premise plus per-day area counters, when an agency runs several service replicas).
+
+The SQLite store is one file in WAL mode: many readers and one writer at a time, across threads
+and processes, and every committed append survives a restart. Premise aggregates are computed by
+SQLite over the premise's rows within the horizon; area aggregates read per-day buckets, so a
+query touches at most a year of days however busy the beat.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from risk_model.config import FeatureConfig
+from risk_model.features.call import call_columns, call_features, outcome_events
+from risk_model.features.history import (
+    HISTORY_AGGS,
+    US_PER_DAY,
+    QueryTable,
+    WindowAgg,
+    day_of,
+    derive,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    call_id   TEXT PRIMARY KEY,
+    ts        INTEGER NOT NULL,
+    premise   TEXT,
+    beat      TEXT,
+    district  TEXT,
+    call_type TEXT,
+    violent   INTEGER NOT NULL,
+    weapon    INTEGER NOT NULL,
+    assault   INTEGER NOT NULL DEFAULT 0,
+    injury    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS calls_premise_ts ON calls (premise, ts);
+CREATE TABLE IF NOT EXISTS area_days (
+    kind    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    day     INTEGER NOT NULL,
+    call    INTEGER NOT NULL DEFAULT 0,
+    violent INTEGER NOT NULL DEFAULT 0,
+    weapon  INTEGER NOT NULL DEFAULT 0,
+    assault INTEGER NOT NULL DEFAULT 0,
+    injury  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, key, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
+"""
+EVENTS = ("call", "violent", "weapon", "assault", "injury")
+AREA_KINDS = ("beat", "district")
+
+
+@dataclass
+class AppendResult:
+    inserted: int  # new calls
+    updated: int  # known calls whose outcome changed
+    unchanged: int  # known calls with nothing new
+
+
+@dataclass
+class PremiseIncident:
+    call_id: str
+    received_at: str
+    call_type: str | None
+    violent: bool
+    weapon: bool
+    assault: bool
+    injury: bool
+
+
+class HistoryStore(ABC):
+    """What the service needs from history: point-in-time aggregates and appends."""
+
+    @abstractmethod
+    def history_features(self, queries: QueryTable) -> dict[str, np.ndarray]:
+        """HISTORY_AGGS (and derived features) for each query from strictly earlier events."""
+
+    @abstractmethod
+    def append(self, calls: pd.DataFrame | list[dict[str, Any]]) -> AppendResult:
+        """Adds calls; a known call_id only updates its outcome (call facts are immutable)."""
+
+    @abstractmethod
+    def premise_incidents(
+        self, premise: str, before_us: int, limit: int = 10
+    ) -> list[PremiseIncident]:
+        """Dated prior violent/weapon/assault/injury incidents at a premise, newest first."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of calls held."""
+
+
+def _premise_sql(cfg: FeatureConfig, aggs: tuple[WindowAgg, ...]) -> tuple[str, list[str]]:
+    """One aggregate query over a premise's rows; returns SQL and the bound-parameter order."""
+    exprs, params = [], []
+    for agg in aggs:
+        if agg.agg == "count":
+            value = "1" if agg.event == "call" else agg.event
+            exprs.append(f"COALESCE(SUM(CASE WHEN ts >= ? THEN {value} ELSE 0 END), 0)")
+        else:
+            exprs.append(f"MAX(CASE WHEN {agg.event} = 1 AND ts >= ? THEN ts END)")
+        params.append(f"lo:{agg.days(cfg)}")
+    sql = f"SELECT {', '.join(exprs)} FROM calls WHERE premise = ? AND ts >= ? AND ts < ?"
+    return sql, [*params, "key", "lo:max", "t"]
+
+
+def _area_sql(aggs: tuple[WindowAgg, ...]) -> str:
+    exprs = [f"COALESCE(SUM(CASE WHEN day >= ? THEN {agg.event} ELSE 0 END), 0)" for agg in aggs]
+    return (
+        f"SELECT {', '.join(exprs)} FROM area_days "
+        "WHERE kind = ? AND key = ? AND day >= ? AND day < ?"
+    )
+
+
+class SqliteHistoryStore(HistoryStore):
+    """Embedded, file-backed history (SQLite, WAL). Safe for concurrent readers and a writer."""
+
+    def __init__(self, path: Path | str, cfg: FeatureConfig | None = None) -> None:
+        self.path = Path(path)
+        self.cfg = cfg or FeatureConfig()
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+        self._premise_aggs = tuple(a for a in HISTORY_AGGS if a.key == "premise")
+        self._premise_sql, self._premise_params = _premise_sql(self.cfg, self._premise_aggs)
+        self._area_aggs = {k: tuple(a for a in HISTORY_AGGS if a.key == k) for k in AREA_KINDS}
+        self._area_sql = {k: _area_sql(v) for k, v in self._area_aggs.items()}
+
+    # ------------------------------------------------------------------ connections
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            con.execute("PRAGMA busy_timeout=30000")
+            yield con
+        finally:
+            con.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        """One connection per thread (sqlite3 connections are not shared across threads)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            con.execute("PRAGMA busy_timeout=30000")
+            con.execute("PRAGMA synchronous=NORMAL")
+            self._local.con = con
+        return con
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # ------------------------------------------------------------------ reads
+    def history_features(self, queries: QueryTable) -> dict[str, np.ndarray]:
+        n = len(queries)
+        out = {a.name: np.full(n, np.nan) for a in HISTORY_AGGS}
+        con = self._reader()
+        horizon = max(a.days(self.cfg) for a in self._premise_aggs)
+        for i in range(n):
+            t = int(queries.ts[i])
+            key = queries.keys["premise"][i]
+            if key is not None:
+                bounds = {"key": key, "t": t, "lo:max": t - horizon * US_PER_DAY}
+                args = [
+                    bounds[p] if p in bounds else t - int(p[3:]) * US_PER_DAY
+                    for p in self._premise_params
+                ]
+                row = con.execute(self._premise_sql, args).fetchone()
+                for agg, value in zip(self._premise_aggs, row, strict=True):
+                    if agg.agg == "count":
+                        out[agg.name][i] = float(value)
+                    elif value is not None:
+                        out[agg.name][i] = (t - value) / US_PER_DAY
+            day = int(day_of(np.int64(t)))
+            for kind in AREA_KINDS:
+                key = queries.keys[kind][i]
+                if key is None:
+                    continue
+                aggs = self._area_aggs[kind]
+                widest = max(a.days(self.cfg) for a in aggs)
+                args = [day - a.days(self.cfg) for a in aggs] + [kind, key, day - widest, day]
+                row = con.execute(self._area_sql[kind], args).fetchone()
+                for agg, value in zip(aggs, row, strict=True):
+                    out[agg.name][i] = float(value)
+        out.update(derive(out, self.cfg))
+        return out
+
+    def premise_incidents(
+        self, premise: str, before_us: int, limit: int = 10
+    ) -> list[PremiseIncident]:
+        lo = before_us - self.cfg.premise_horizon_days * US_PER_DAY
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT call_id, ts, call_type, violent, weapon, assault, injury FROM calls "
+                "WHERE premise = ? AND ts >= ? AND ts < ? "
+                "AND (violent = 1 OR weapon = 1 OR assault = 1 OR injury = 1) "
+                "ORDER BY ts DESC LIMIT ?",
+                (premise, lo, before_us, limit),
+            )
+            .fetchall()
+        )
+        return [
+            PremiseIncident(
+                call_id=r[0],
+                received_at=str(np.datetime64(int(r[1]), "us").astype("datetime64[s]")),
+                call_type=r[2],
+                violent=bool(r[3]),
+                weapon=bool(r[4]),
+                assault=bool(r[5]),
+                injury=bool(r[6]),
+            )
+            for r in rows
+        ]
+
+    def count(self) -> int:
+        return int(self._reader().execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+
+    def meta(self, key: str) -> str | None:
+        row = self._reader().execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock, self._connect() as con:
+            con.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ writes
+    def append(self, calls: pd.DataFrame | list[dict[str, Any]]) -> AppendResult:
+        """Adds canonical calls (a frame or validated records); no pandas for small batches."""
+        n = len(calls)
+        if n == 0:
+            return AppendResult(0, 0, 0)
+        feats = call_features(call_columns(calls), self.cfg)
+        assault, injury = outcome_events(calls, n)
+        if isinstance(calls, pd.DataFrame):
+            ids = calls["call_id"].astype(str).tolist()
+            known = [
+                calls[c].notna().to_numpy() if c in calls.columns else np.zeros(n, dtype=bool)
+                for c in ("officer_assaulted", "officer_injured")
+            ]
+        else:
+            ids = [str(r["call_id"]) for r in calls]
+            known = [
+                np.array([r.get(c) is not None for r in calls], dtype=bool)
+                for c in ("officer_assaulted", "officer_injured")
+            ]
+        return self._write(
+            ids,
+            feats["_ts"].tolist(),
+            feats["_premise"].tolist(),
+            feats["_beat"].tolist(),
+            feats["_district"].tolist(),
+            feats["call_type"].tolist(),
+            feats["_violent"].tolist(),
+            feats["_weapon"].tolist(),
+            assault.tolist(),
+            injury.tolist(),
+            known[0].tolist(),
+            known[1].tolist(),
+        )
+
+    def append_events(self, ev: pd.DataFrame) -> AppendResult:
+        """Appends an events frame (see features.build.events_frame) in one transaction.
+
+        Optional boolean columns `_known_a`/`_known_i` say which outcomes the rows actually carry;
+        without them every outcome is taken as known.
+        """
+        n = len(ev)
+
+        def col(name: str) -> list[Any]:
+            values = ev[name].to_numpy(dtype=object)
+            mask = pd.isna(values)
+            if mask.any():
+                values = values.copy()
+                values[mask] = None
+            return values.tolist()
+
+        def flags(name: str) -> list[Any]:
+            if name not in ev.columns:
+                return [True] * n
+            return ev[name].to_numpy(dtype=bool).tolist()
+
+        return self._write(
+            ev["call_id"].astype(str).tolist(),
+            ev["ts"].to_numpy(dtype=np.int64).tolist(),
+            col("premise"),
+            col("beat"),
+            col("district"),
+            col("call_type"),
+            *(
+                ev[c].to_numpy(dtype=np.int64).tolist()
+                for c in ("violent", "weapon", "assault", "injury")
+            ),
+            flags("_known_a"),
+            flags("_known_i"),
+        )
+
+    def _write(self, ids: list[str], *columns: list[Any]) -> AppendResult:
+        """One transaction: insert new calls, update known calls' outcomes, bump day buckets."""
+        ts, premise, beat, district, ctype, violent, weapon, assault, injury, ka, ki = columns
+        seen: set[str] = set()
+        order = []
+        for i, cid in enumerate(ids):  # first row of a repeated call_id wins, as in ingest
+            if cid not in seen:
+                seen.add(cid)
+                order.append(i)
+        with self._write_lock, self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                existing: dict[str, tuple[Any, ...]] = {}
+                uniq = [ids[i] for i in order]
+                for start in range(0, len(uniq), 900):
+                    chunk = uniq[start : start + 900]
+                    marks = ",".join("?" * len(chunk))
+                    for r in con.execute(
+                        "SELECT call_id, ts, beat, district, assault, injury FROM calls "
+                        f"WHERE call_id IN ({marks})",
+                        chunk,
+                    ):
+                        existing[r[0]] = r[1:]
+                inserts, updates = [], []
+                buckets: dict[tuple[str, str, int], list[int]] = {}
+
+                def bump(t: int, b: Any, d: Any, delta: tuple[int, ...]) -> None:
+                    day = t // US_PER_DAY
+                    for kind, key in (("beat", b), ("district", d)):
+                        if key is not None:
+                            acc = buckets.setdefault((kind, key, day), [0, 0, 0, 0, 0])
+                            for j, v in enumerate(delta):
+                                acc[j] += v
+
+                unchanged = 0
+                for i in order:
+                    cid = ids[i]
+                    old = existing.get(cid)
+                    if old is None:
+                        inserts.append(
+                            (
+                                cid,
+                                ts[i],
+                                premise[i],
+                                beat[i],
+                                district[i],
+                                ctype[i],
+                                violent[i],
+                                weapon[i],
+                                assault[i],
+                                injury[i],
+                            )
+                        )
+                        bump(
+                            ts[i],
+                            beat[i],
+                            district[i],
+                            (1, violent[i], weapon[i], assault[i], injury[i]),
+                        )
+                        continue
+                    old_ts, old_beat, old_district, old_a, old_i = old
+                    new_a = assault[i] if ka[i] else old_a
+                    new_i = injury[i] if ki[i] else old_i
+                    if (new_a, new_i) == (old_a, old_i):
+                        unchanged += 1
+                        continue
+                    updates.append((new_a, new_i, cid))
+                    bump(old_ts, old_beat, old_district, (0, 0, 0, new_a - old_a, new_i - old_i))
+                con.executemany(
+                    "INSERT INTO calls (call_id, ts, premise, beat, district, call_type, violent,"
+                    " weapon, assault, injury) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    inserts,
+                )
+                con.executemany(
+                    "UPDATE calls SET assault = ?, injury = ? WHERE call_id = ?", updates
+                )
+                con.executemany(
+                    "INSERT INTO area_days (kind, key, day, call, violent, weapon, assault,"
+                    " injury)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, key, day) DO UPDATE SET "
+                    "call = call + excluded.call, violent = violent + excluded.violent, "
+                    "weapon = weapon + excluded.weapon, assault = assault + excluded.assault, "
+                    "injury = injury + excluded.injury",
+                    [(k[0], k[1], k[2], *v) for k, v in buckets.items()],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return AppendResult(inserted=len(inserts), updated=len(updates), unchanged=unchanged)
+
+    def bulk_load(self, events: pd.DataFrame, chunk_rows: int = 200_000) -> AppendResult:
+        """Loads an events frame (e.g. a year of calls) in large transactions, with progress."""
+        total = AppendResult(0, 0, 0)
+        t0 = time.perf_counter()
+        for start in range(0, len(events), chunk_rows):
+            res = self.append_events(events.iloc[start : start + chunk_rows])
+            total = AppendResult(
+                total.inserted + res.inserted,
+                total.updated + res.updated,
+                total.unchanged + res.unchanged,
+            )
+            log.info(
+                "history: loaded %s / %s calls (%.1fs)",
+                f"{min(start + chunk_rows, len(events)):,}",
+                f"{len(events):,}",
+                time.perf_counter() - t0,
+            )
+        return total

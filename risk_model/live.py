@@ -1,0 +1,344 @@
+"""Live assessment: what the service does per call, without HTTP.
+
+`LiveAssessor` ties the trained model, the history store, the precaution rules and the audit log
+together. The BentoML service validates input and calls `assess` / `ingest`; the benchmarks call
+the same methods to measure the in-process floor. No pandas frame is built on the scoring path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from risk_model.features.build import online_features
+from risk_model.features.history import US_PER_DAY
+from risk_model.features.registry import FEATURE_NAMES, describe
+from risk_model.features.store import AppendResult, HistoryStore, PremiseIncident
+from risk_model.precautions import RuleFile, evaluate_rules, load_rules
+from risk_model.scoring import CallRiskModel
+
+log = logging.getLogger(__name__)
+
+ADVISORY = "Advisory only: a person decides. The score is a calibrated probability, not a verdict."
+PREMISE_PLACEHOLDER = "{premise_incidents}"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+
+
+def incident_words(incidents: list[PremiseIncident]) -> str:
+    """Dated prior incidents in words, e.g. '2025-03-02 assault on an officer (DOMESTIC ...)'."""
+    if not incidents:
+        return "no dated incidents on record in the history store"
+    parts = []
+    for inc in incidents:
+        what = []
+        if inc.assault:
+            what.append("assault on an officer")
+        if inc.injury:
+            what.append("officer injured")
+        if not what and inc.weapon:
+            what.append("weapon involved")
+        if not what and inc.violent:
+            what.append("violent call")
+        kind = f" ({inc.call_type})" if inc.call_type else ""
+        parts.append(f"{inc.received_at[:10]} {', '.join(what)}{kind}")
+    return "; ".join(parts)
+
+
+class AuditLog:
+    """Every scored call, for supervisors: call facts, score, decision, reasons, precautions.
+
+    SQLite in WAL mode; one connection per thread. Holds the call record as received (no personal
+    data beyond it) and the assessment.
+    """
+
+    SCHEMA = """
+    CREATE TABLE IF NOT EXISTS audit (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id     TEXT NOT NULL,
+        scored_at   TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        district    TEXT,
+        call_type   TEXT,
+        risk_score  REAL NOT NULL,
+        risk_tier   TEXT NOT NULL,
+        decision    TEXT NOT NULL,
+        model       TEXT NOT NULL,
+        record      TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS audit_call ON audit (call_id);
+    CREATE INDEX IF NOT EXISTS audit_received ON audit (received_at);
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        con = self._con()
+        con.execute("PRAGMA journal_mode=WAL")
+        con.executescript(self.SCHEMA)
+
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            con.execute("PRAGMA busy_timeout=30000")
+            con.execute("PRAGMA synchronous=NORMAL")
+            self._local.con = con
+        return con
+
+    def write(self, entries: list[dict[str, Any]]) -> None:
+        now = datetime.now().isoformat(timespec="seconds")
+        rows = [
+            (
+                e["assessment"]["call_id"],
+                now,
+                e["call"]["received_at"],
+                e["call"].get("district"),
+                e["call"].get("call_type"),
+                e["assessment"]["risk_score"],
+                e["assessment"]["risk_tier"],
+                e["assessment"]["decision"],
+                f"{e['assessment']['model']['name']}/{e['assessment']['model']['version']}",
+                json.dumps(e, default=str),
+            )
+            for e in entries
+        ]
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")
+        con.executemany(
+            "INSERT INTO audit (call_id, scored_at, received_at, district, call_type, risk_score,"
+            " risk_tier, decision, model, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        con.execute("COMMIT")
+
+    def recent(
+        self,
+        limit: int = 200,
+        district: str | None = None,
+        call_type: str | None = None,
+        tier: str | None = None,
+        decision: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest entries first (latest assessment per call), filtered; summary fields only."""
+        where, args = [], []
+        for col, value in (
+            ("district", district),
+            ("call_type", call_type),
+            ("risk_tier", tier),
+            ("decision", decision),
+        ):
+            if value:
+                where.append(f"{col} = ?")
+                args.append(value)
+        if since:
+            where.append("received_at >= ?")
+            args.append(since)
+        if until:
+            where.append("received_at < ?")
+            args.append(until)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = (
+            "SELECT id, call_id, scored_at, received_at, district, call_type, risk_score, "
+            f"risk_tier, decision, model FROM audit WHERE id IN (SELECT MAX(id) FROM audit "
+            f"GROUP BY call_id) {('AND ' + ' AND '.join(where)) if where else ''} "
+            "ORDER BY received_at DESC, id DESC LIMIT ?"
+        )
+        del clause
+        cur = self._con().execute(sql, [*args, int(limit)])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def entry(self, call_id: str) -> dict[str, Any] | None:
+        row = (
+            self._con()
+            .execute(
+                "SELECT record FROM audit WHERE call_id = ? ORDER BY id DESC LIMIT 1", (call_id,)
+            )
+            .fetchone()
+        )
+        return None if row is None else json.loads(row[0])
+
+    def facets(self) -> dict[str, list[str]]:
+        """Distinct values for the review page's filters."""
+        con = self._con()
+        out = {}
+        for col in ("district", "call_type", "risk_tier", "decision"):
+            rows = con.execute(
+                f"SELECT DISTINCT {col} FROM audit WHERE {col} IS NOT NULL ORDER BY {col}"
+            ).fetchall()
+            out[col] = [r[0] for r in rows]
+        return out
+
+    def count(self) -> int:
+        return int(self._con().execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+
+
+class LiveAssessor:
+    """Scores live calls from the history store; ingests calls and outcomes into it."""
+
+    def __init__(
+        self,
+        model: CallRiskModel,
+        store: HistoryStore,
+        rules: RuleFile | None = None,
+        audit: AuditLog | None = None,
+        info: ModelInfo | None = None,
+    ) -> None:
+        self.model = model
+        self.store = store
+        self.rules = rules or load_rules()
+        self.audit = audit
+        self.info = info or ModelInfo(
+            str(model.metadata.get("name", "call-risk")), str(model.metadata.get("version", "?"))
+        )
+        self.cfg = model.settings.features
+        until = model.metadata.get("history_until")
+        self._data_until_us = int(np.datetime64(until, "us").astype(np.int64)) if until else None
+
+    def assess(
+        self, calls: list[dict[str, Any]], audit: bool = True, detail: bool = False
+    ) -> list[dict[str, Any]]:
+        """SPEC §4 assessments for validated call records, in order.
+
+        One TreeSHAP pass per call gives the score, the reasons and the rule inputs. With
+        `detail`, each assessment also carries every contribution and the features used (for
+        the review page and the audit log).
+        """
+        feats = online_features(calls, self.store, self.cfg)
+        res = self.model.assess(feats, explain=True)
+        known_type = self.model.encoder.is_known("call_type", feats["call_type"])
+        out, entries = [], []
+        for i, call in enumerate(calls):
+            row = {name: _plain(feats[name][i]) for name in FEATURE_NAMES}
+            tier = str(res.risk_tier[i])
+            decision = str(res.decision[i])
+            precautions = evaluate_rules(self.rules, row, res.raising[i], tier, decision)
+            premise = feats["_premise"][i]
+            incidents: list[PremiseIncident] | None = None
+            if premise is not None and (
+                detail or audit or any(PREMISE_PLACEHOLDER in p["text"] for p in precautions)
+            ):
+                incidents = self.store.premise_incidents(premise, int(feats["_ts"][i]))
+            for p in precautions:
+                if PREMISE_PLACEHOLDER in p["text"]:
+                    p["text"] = p["text"].replace(
+                        PREMISE_PLACEHOLDER, incident_words(incidents or [])
+                    )
+            assessment = {
+                "call_id": str(call["call_id"]),
+                "risk_score": round(float(res.risk_score[i]), 6),
+                "risk_tier": tier,
+                "decision": decision,
+                "reasons": res.reasons[i],
+                "precautions": [
+                    {"id": p["id"], "text": p["text"], "because": p["because"]}
+                    for p in precautions
+                ],
+                "model": {"name": self.info.name, "version": self.info.version},
+                "warnings": self._warnings(call, feats, i, bool(known_type[i]), decision),
+            }
+            out.append(assessment)
+            if audit or detail:
+                entries.append(
+                    {
+                        "call": {k: _jsonable(v) for k, v in call.items()},
+                        "assessment": assessment,
+                        "features": row,
+                        "premise_incidents": [inc.__dict__ for inc in incidents or []],
+                        "precaution_programs": {p["id"]: p["program"] for p in precautions},
+                        "contributions": self._all_contributions(feats, i),
+                    }
+                )
+        if audit and self.audit is not None and entries:
+            self.audit.write(entries)
+        if detail:
+            for a, e in zip(out, entries, strict=True):
+                a["detail"] = {k: v for k, v in e.items() if k not in ("assessment",)}
+        return out
+
+    def _all_contributions(self, feats: dict[str, Any], i: int) -> dict[str, Any]:
+        """Every grouped contribution and the base value, for the waterfall chart."""
+        from risk_model.explain import grouped_contributions
+
+        x = self.model.matrix({n: feats[n][i : i + 1] for n in FEATURE_NAMES})
+        contrib = self.model.contributions(x)
+        labels, grouped = grouped_contributions(contrib[:, :-1], self.model.encoder.feature_names)
+        row = {n: _plain(feats[n][i]) for n in FEATURE_NAMES}
+        items = []
+        for j, label in enumerate(labels):
+            name = "hour_sin" if label == "hour" else label
+            items.append(
+                {
+                    "feature": label,
+                    "contribution": round(float(grouped[0, j]), 5),
+                    "text": describe(name, row, self.cfg),
+                }
+            )
+        items.sort(key=lambda d: -abs(d["contribution"]))
+        return {"base": round(float(contrib[0, -1]), 5), "items": items}
+
+    def _warnings(
+        self, call: dict[str, Any], feats: dict[str, Any], i: int, known_type: bool, decision: str
+    ) -> list[str]:
+        warnings = []
+        if not known_type:
+            warnings.append(
+                f"unknown_call_type: {feats['call_type'][i]!r} was rare or unseen in training; "
+                "it is scored as OTHER"
+            )
+        if feats["_premise"][i] is None:
+            warnings.append(
+                "no_premise_history: no address or coordinates, premise history unused"
+            )
+        if self._data_until_us is not None:
+            age_days = (int(feats["_ts"][i]) - self._data_until_us) / US_PER_DAY
+            limit = self.model.settings.service.stale_model_days
+            if age_days > limit:
+                warnings.append(
+                    "stale_model: trained on data up to "
+                    f"{self.model.metadata['history_until'][:10]},"
+                    f" {age_days:.0f} days before this call (limit {limit}); retrain"
+                )
+        if decision == "cant_tell":
+            warnings.append(
+                "cant_tell: the data cannot separate high from low risk for this call; "
+                "rely on the call facts"
+            )
+        return warnings
+
+    def ingest(self, calls: list[dict[str, Any]]) -> AppendResult:
+        t0 = time.perf_counter()
+        result = self.store.append(calls)
+        log.debug("ingest %d calls in %.1f ms", len(calls), (time.perf_counter() - t0) * 1e3)
+        return result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

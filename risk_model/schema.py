@@ -1,0 +1,411 @@
+"""The canonical call record (SPEC §1): one pydantic model for a call, one validator for a table.
+
+Everything downstream (features, training, the service) reads only these columns. Extra columns
+an export carries (disposition, final call type, ...) pass through ingest untouched but are never
+read by feature code; `FEATURE_INPUT_COLUMNS` is the allow-list that enforces it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+BOOL_TRUE = frozenset({"true", "1", "yes", "y", "t"})
+BOOL_FALSE = frozenset({"false", "0", "no", "n", "f"})
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("call_id", "received_at", "call_type")
+STRING_COLUMNS: tuple[str, ...] = (
+    "call_id",
+    "call_type",
+    "source",
+    "address",
+    "beat",
+    "district",
+    "premise_type",
+    "narrative",
+)
+FLAG_COLUMNS: tuple[str, ...] = (
+    "weapon_reported",
+    "domestic",
+    "mental_health",
+    "intoxication",
+    "in_progress",
+)
+OUTCOME_COLUMNS: tuple[str, ...] = ("officer_assaulted", "officer_injured")
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "call_id",
+    "received_at",
+    "call_type",
+    "priority",
+    "source",
+    "address",
+    "latitude",
+    "longitude",
+    "beat",
+    "district",
+    "premise_type",
+    *FLAG_COLUMNS,
+    "narrative",
+)
+# The only columns feature code may read: the call as known when it was taken.
+FEATURE_INPUT_COLUMNS: tuple[str, ...] = CANONICAL_COLUMNS
+BOOL_COLUMNS: tuple[str, ...] = FLAG_COLUMNS + OUTCOME_COLUMNS
+
+PRIORITY_MIN, PRIORITY_MAX = 1, 9
+# Calls before this are almost certainly a broken date field (e.g. 1900-01-01 placeholders).
+EARLIEST_PLAUSIBLE = pd.Timestamp("1990-01-01")
+# Field sizes a CAD record never exceeds; anything longer is a broken export or an attack.
+MAX_ID_LEN = 128
+MAX_TEXT_LEN = 4000
+
+# A UTC offset after a clock time ("...10:00:00-05:00", "...10:00Z"); group 1 is the clock time.
+_OFFSET_RE = re.compile(
+    r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE
+)
+_HAS_OFFSET_RE = re.compile(_OFFSET_RE.pattern.replace("(\\d{2}:", "(?:\\d{2}:", 1), re.IGNORECASE)
+# A date with no clock time: midnight would be invented (and land in the peak-assault hours).
+_DATE_ONLY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class SchemaError(ValueError):
+    """A value that breaks the canonical schema; the message names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+# --------------------------------------------------------------------------- scalars
+
+
+def parse_bool(value: Any, field: str = "value") -> bool | None:
+    """Reads a SPEC boolean. Empty/None is unknown (None), which is never the same as False."""
+    if value is None:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, int | np.integer) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text == "":
+        return None
+    if text in BOOL_TRUE:
+        return True
+    if text in BOOL_FALSE:
+        return False
+    raise SchemaError(
+        field, f"cannot read {str(value)[:40]!r} as a boolean (true/false, 1/0, yes/no)"
+    )
+
+
+def parse_timestamp(value: Any, field: str = "received_at", tz: str | None = None) -> dt.datetime:
+    """Parses ISO 8601 with or without an offset into naive agency-local time.
+
+    Naive input is already agency local time. With an offset: if `tz` (the agency's IANA zone) is
+    given the instant is converted to it; otherwise the wall-clock time as written is kept, which
+    is right for exports that stamp local time with the local offset.
+    """
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        ts = pd.Timestamp(value)
+    else:
+        text = "" if value is None else str(value).strip()
+        if not text:
+            raise SchemaError(field, "missing")
+        if _DATE_ONLY_RE.match(text):
+            raise SchemaError(field, "a date without a time of day")
+        try:
+            ts = pd.Timestamp(text)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise SchemaError(field, f"cannot parse {text[:40]!r} as an ISO 8601 time") from exc
+    if ts is pd.NaT:
+        raise SchemaError(field, "missing")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(tz).tz_localize(None) if tz else ts.tz_localize(None)
+    return ts.to_pydatetime()
+
+
+# --------------------------------------------------------------------------- one call
+
+BoolOrUnknown = bool | None
+
+
+class CallRecord(BaseModel):
+    """One call as known when it is taken: the body of `/score`, one row of a canonical table."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    call_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN)]
+    received_at: dt.datetime
+    call_type: Annotated[str, Field(min_length=1, max_length=200)]
+    priority: Annotated[int | None, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)] = None
+    source: Annotated[str | None, Field(max_length=200)] = None
+    address: Annotated[str | None, Field(max_length=300)] = None
+    latitude: Annotated[float | None, Field(ge=-90, le=90)] = None
+    longitude: Annotated[float | None, Field(ge=-180, le=180)] = None
+    beat: Annotated[str | None, Field(max_length=64)] = None
+    district: Annotated[str | None, Field(max_length=64)] = None
+    premise_type: Annotated[str | None, Field(max_length=100)] = None
+    weapon_reported: BoolOrUnknown = None
+    domestic: BoolOrUnknown = None
+    mental_health: BoolOrUnknown = None
+    intoxication: BoolOrUnknown = None
+    in_progress: BoolOrUnknown = None
+    narrative: Annotated[str | None, Field(max_length=MAX_TEXT_LEN)] = None
+
+    @field_validator("received_at", mode="before")
+    @classmethod
+    def _time(cls, v: Any) -> dt.datetime:
+        try:
+            return parse_timestamp(v)
+        except SchemaError as exc:
+            raise ValueError(str(exc).split(": ", 1)[1]) from exc
+
+    @field_validator(*FLAG_COLUMNS, mode="before")
+    @classmethod
+    def _flag(cls, v: Any) -> bool | None:
+        try:
+            return parse_bool(v)
+        except SchemaError as exc:
+            raise ValueError(str(exc).split(": ", 1)[1]) from exc
+
+    @field_validator("source", "address", "beat", "district", "premise_type", "narrative")
+    @classmethod
+    def _empty_is_unknown(cls, v: str | None) -> str | None:
+        return v or None
+
+    @field_validator("latitude", "longitude")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not np.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+    def to_row(self) -> dict[str, Any]:
+        """The call as a plain dict of canonical columns (what feature code reads)."""
+        return self.model_dump()
+
+
+class CallWithOutcome(CallRecord):
+    """A call plus its outcome, as `/ingest` and training data carry it."""
+
+    officer_assaulted: BoolOrUnknown = None
+    officer_injured: BoolOrUnknown = None
+
+    @field_validator(*OUTCOME_COLUMNS, mode="before")
+    @classmethod
+    def _outcome(cls, v: Any) -> bool | None:
+        try:
+            return parse_bool(v)
+        except SchemaError as exc:
+            raise ValueError(str(exc).split(": ", 1)[1]) from exc
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@dataclass
+class ValidationResult:
+    """Accepted rows in canonical dtypes, and rejected rows with one reason each."""
+
+    accepted: pd.DataFrame
+    quarantined: pd.DataFrame  # original values as strings, plus `_row` and `_reason`
+
+    @property
+    def rows_in(self) -> int:
+        return len(self.accepted) + len(self.quarantined)
+
+
+def _as_text(col: pd.Series) -> pd.Series:
+    """Column as stripped text with missing as <NA>; numbers keep their shortest form."""
+    if pd.api.types.is_float_dtype(col.dtype):
+        s = col.map(lambda v: None if pd.isna(v) else (str(int(v)) if v == int(v) else repr(v)))
+        s = s.astype("string")
+    else:
+        s = col.astype("string")
+    s = s.str.strip()
+    return s.mask(s == "", pd.NA)
+
+
+def _parse_bool_column(col: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Vectorised parse_bool: (values as pandas boolean, mask of unreadable cells)."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return col.astype("boolean"), pd.Series(False, index=col.index)
+    text = _as_text(col).str.lower()
+    out = pd.Series(pd.NA, index=col.index, dtype="boolean")
+    is_true = text.isin(BOOL_TRUE).fillna(False).astype(bool)
+    is_false = text.isin(BOOL_FALSE).fillna(False).astype(bool)
+    out[is_true] = True
+    out[is_false] = False
+    bad = text.notna() & ~is_true & ~is_false
+    return out, bad.astype(bool)
+
+
+def parse_timestamp_column(col: pd.Series, tz: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """Vectorised parse_timestamp: (naive datetime64[us] values, mask of unreadable cells)."""
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        values = col
+        if getattr(col.dt, "tz", None) is not None:
+            values = col.dt.tz_convert(tz) if tz else col
+            values = values.dt.tz_localize(None)
+        values = values.astype("datetime64[us]")
+        return values, values.isna() & col.notna()
+    text = _as_text(col)
+    has_offset = text.str.contains(_HAS_OFFSET_RE, na=False).astype(bool)
+    out = pd.Series(pd.NaT, index=col.index, dtype="datetime64[us]")
+    naive_idx = text.notna() & ~has_offset
+    if naive_idx.any():
+        out[naive_idx] = pd.to_datetime(
+            text[naive_idx].astype(object), format="ISO8601", errors="coerce"
+        ).astype("datetime64[us]")
+    if has_offset.any():
+        if tz:
+            parsed = pd.to_datetime(
+                text[has_offset].astype(object), format="ISO8601", errors="coerce", utc=True
+            )
+            out[has_offset] = (
+                parsed.dt.tz_convert(tz).dt.tz_localize(None).astype("datetime64[us]")
+            )
+        else:
+            wall = text[has_offset].str.replace(_OFFSET_RE, r"\1", regex=True)
+            out[has_offset] = pd.to_datetime(
+                wall.astype(object), format="ISO8601", errors="coerce"
+            ).astype("datetime64[us]")
+    bad = (text.notna() & out.isna()) | text.str.match(_DATE_ONLY_RE, na=False).astype(bool)
+    return out, bad.astype(bool)
+
+
+def validate_frame(
+    df: pd.DataFrame,
+    tz: str | None = None,
+    now: pd.Timestamp | None = None,
+    row_numbers: Iterable[int] | None = None,
+) -> ValidationResult:
+    """Checks a frame against SPEC §1; returns canonical accepted rows and quarantined rows.
+
+    Every input row ends up in exactly one of the two outputs. Rows are quarantined with the first
+    reason found (a reason names the field). Duplicate call_ids keep their first *valid* row.
+    Extra columns are carried through unchanged (they are never features). `row_numbers` are the
+    source-file row numbers reported in quarantine (default: 1-based position).
+    """
+    n = len(df)
+    df = df.reset_index(drop=True)
+    rows = np.arange(1, n + 1) if row_numbers is None else np.asarray(list(row_numbers))
+    reason = pd.Series(pd.NA, index=df.index, dtype="string")
+
+    def flag(mask: pd.Series | np.ndarray, why: str) -> None:
+        m = pd.Series(np.asarray(mask, dtype=bool), index=df.index) & reason.isna()
+        reason[m] = why
+
+    out = pd.DataFrame(index=df.index)
+    for name in REQUIRED_COLUMNS:
+        if name not in df.columns:
+            raise SchemaError(name, "required column is missing from the table")
+
+    for name in STRING_COLUMNS:
+        if name in df.columns:
+            out[name] = _as_text(df[name])
+        else:
+            out[name] = pd.Series(pd.NA, index=df.index, dtype="string")
+
+    flag(out["call_id"].isna(), "call_id: missing")
+    flag(out["call_id"].str.len().fillna(0) > MAX_ID_LEN, f"call_id: longer than {MAX_ID_LEN}")
+    times, bad_time = parse_timestamp_column(df["received_at"], tz)
+    flag(df["received_at"].isna() | _as_text(df["received_at"]).isna(), "received_at: missing")
+    date_only = _as_text(df["received_at"]).str.match(_DATE_ONLY_RE, na=False).astype(bool)
+    flag(date_only, "received_at: a date without a time of day")
+    flag(bad_time, "received_at: cannot parse as an ISO 8601 time")
+    latest = (now or pd.Timestamp.now()) + pd.Timedelta(days=1)
+    flag(times < EARLIEST_PLAUSIBLE, f"received_at: before {EARLIEST_PLAUSIBLE.date()}")
+    flag(times > latest, "received_at: in the future")
+    out["received_at"] = times
+    flag(out["call_type"].isna(), "call_type: missing")
+    for name in STRING_COLUMNS:
+        limit = MAX_ID_LEN if name == "call_id" else MAX_TEXT_LEN
+        flag(out[name].str.len().fillna(0) > limit, f"{name}: longer than {limit} characters")
+
+    if "priority" in df.columns:
+        ptext = _as_text(df["priority"])
+        pnum = pd.to_numeric(ptext, errors="coerce")
+        flag(ptext.notna() & pnum.isna(), "priority: not a number")
+        flag(pnum.notna() & (pnum != np.floor(pnum)), "priority: not a whole number")
+        flag(
+            pnum.notna() & ((pnum < PRIORITY_MIN) | (pnum > PRIORITY_MAX)),
+            f"priority: outside {PRIORITY_MIN}..{PRIORITY_MAX}",
+        )
+        ok = pnum.notna() & (pnum == np.floor(pnum)) & pnum.between(PRIORITY_MIN, PRIORITY_MAX)
+        out["priority"] = pnum.where(ok).astype("Int64")
+    else:
+        out["priority"] = pd.Series(pd.NA, index=df.index, dtype="Int64")
+
+    for name, lo, hi in (("latitude", -90, 90), ("longitude", -180, 180)):
+        if name in df.columns:
+            text = _as_text(df[name])
+            num = pd.to_numeric(text, errors="coerce")
+            flag(text.notna() & num.isna(), f"{name}: not a number")
+            flag(num.notna() & ~np.isfinite(num), f"{name}: not a finite number")
+            flag(num.notna() & ((num < lo) | (num > hi)), f"{name}: outside {lo}..{hi}")
+            out[name] = num.where(num.between(lo, hi)).astype("float64")
+        else:
+            out[name] = pd.Series(np.nan, index=df.index, dtype="float64")
+    flag(
+        out["latitude"].isna() != out["longitude"].isna(),
+        "latitude/longitude: only one of the pair is given",
+    )
+
+    for name in BOOL_COLUMNS:
+        if name in df.columns:
+            values, bad = _parse_bool_column(df[name])
+            flag(bad, f"{name}: not a boolean (true/false, 1/0, yes/no, y/n, t/f)")
+            out[name] = values
+        elif name in FLAG_COLUMNS:
+            out[name] = pd.Series(pd.NA, index=df.index, dtype="boolean")
+
+    # Duplicates: among rows valid so far, the first occurrence of each call_id wins.
+    valid = reason.isna()
+    dup_of_valid = pd.Series(False, index=df.index)
+    dup_of_valid[valid] = out.loc[valid, "call_id"].duplicated(keep="first")
+    flag(dup_of_valid, "call_id: duplicate of an earlier row")
+
+    extra = [c for c in df.columns if c not in out.columns]
+    for name in extra:
+        out[name] = df[name]
+    ordered = [c for c in (*CANONICAL_COLUMNS, *OUTCOME_COLUMNS) if c in out.columns] + extra
+    out = out[ordered]
+
+    ok = reason.isna().to_numpy()
+    accepted = out.loc[ok].reset_index(drop=True)
+    q = df.loc[~ok].astype("string").copy()
+    # A quarantine file fed back in already has these columns: keep them, renamed.
+    q = q.rename(columns={"_row": "_earlier_row", "_reason": "_earlier_reason"})
+    q.insert(0, "_reason", reason[~ok].to_numpy())
+    q.insert(0, "_row", rows[~ok])
+    return ValidationResult(accepted=accepted, quarantined=q.reset_index(drop=True))
+
+
+def empty_canonical_frame() -> pd.DataFrame:
+    """A zero-row frame with canonical dtypes (useful for tests and cold starts)."""
+    return validate_frame(
+        pd.DataFrame({c: pd.Series([], dtype=object) for c in REQUIRED_COLUMNS})
+    ).accepted
+
+
+def records_to_frame(records: Iterable[dict[str, Any] | BaseModel]) -> pd.DataFrame:
+    """Validated pydantic records -> canonical frame (same dtypes as validate_frame gives)."""
+    rows = [r.model_dump() if isinstance(r, BaseModel) else dict(r) for r in records]
+    if not rows:
+        return empty_canonical_frame()
+    res = validate_frame(pd.DataFrame(rows))
+    if len(res.quarantined):
+        raise SchemaError("calls", str(res.quarantined["_reason"].iloc[0]))
+    return res.accepted

@@ -1,0 +1,127 @@
+"""A model card in markdown, generated for every trained model and logged with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from risk_model.config import Settings
+from risk_model.scoring import CallRiskModel
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def model_card(
+    model: CallRiskModel,
+    results: dict[str, Any],
+    audit_table: pd.DataFrame,
+    importance: pd.DataFrame,
+    settings: Settings,
+    counts: dict[str, Any],
+) -> str:
+    meta = model.metadata
+    w = meta.get("windows", {})
+    lines = [
+        f"# Model card: {meta.get('name', 'call-risk')}",
+        "",
+        f"Trained {meta.get('trained_at')} · features `{meta.get('feature_hash')}` · "
+        f"settings `{meta.get('settings_digest')}` · code {meta.get('code_version')} · "
+        f"data `{meta.get('data_sha256')}`",
+        "",
+        "## Intended use",
+        "Advises a dispatcher, per call for service, how likely responding officers are to be "
+        f"harmed (target: **{meta.get('target')}**), why, and which precautions fit. It scores "
+        "calls, not people: inputs are the call record as known when it is taken and the history "
+        "of earlier calls at the address and in the area. No race, ethnicity, sex or other "
+        "protected attribute is an input. The service advises; a person decides.",
+        "",
+        "## Data and time windows",
+        "| window | from | to | calls | positives |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ("train", "validation", "calibration", "test"):
+        c = counts.get(name, {})
+        lines.append(
+            f"| {name} | {w.get(name + '_start')} | {w.get(name + '_end')} | "
+            f"{c.get('calls', 0):,} | {c.get('positives', 0):,} |"
+        )
+    lines += [
+        "",
+        f"Base rate (train): {model.base_rate:.4%}. Tiers: elevated from "
+        f"{settings.tiers.elevated_multiple}x the base rate "
+        f"({model.base_rate * settings.tiers.elevated_multiple:.4f}), high from "
+        f"{settings.tiers.high_multiple}x ({model.base_rate * settings.tiers.high_multiple:.4f}).",
+        "",
+        "## Test-window results",
+        "| model | AUC | PR-AUC | Brier | ECE | recall top 5% | recall top 10% | mean predicted |"
+        " observed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in results.items():
+        lines.append(
+            f"| {name} | {_fmt(m.get('auc'))} | {_fmt(m.get('pr_auc'), 4)} | "
+            f"{_fmt(m.get('brier'), 5)} | {_fmt(m.get('ece'), 5)} | "
+            f"{_fmt(m.get('recall_top5pct'))} | {_fmt(m.get('recall_top10pct'))} | "
+            f"{_fmt(m.get('mean_predicted'), 5)} | {_fmt(m.get('observed_rate'), 5)} |"
+        )
+    ci = results["model"].get("ci", {})
+    if ci:
+        lines += [
+            "",
+            "95% bootstrap intervals (model): "
+            + ", ".join(f"{k} [{v[0]:.3f}, {v[1]:.3f}]" for k, v in ci.items() if len(v) == 2),
+        ]
+    m = results["model"]
+    lines += [
+        "",
+        "## Calibration and conformal decisions",
+        f"Calibration: {model.calibrator.method_} on the calibration window. Conformal "
+        f"(class-conditional split, error rate {settings.conformal.alpha} per class): coverage "
+        f"of harmed calls {_fmt(m.get('coverage_high'))}, of unharmed calls "
+        f"{_fmt(m.get('coverage_low'))} (target {1 - settings.conformal.alpha:.2f}).",
+        f"Decisions on the test window: high {_fmt(m.get('share_high'))} of calls (observed "
+        f"rate {_fmt(m.get('rate_high'), 4)}), low {_fmt(m.get('share_low'))} (observed "
+        f"{_fmt(m.get('rate_low'), 4)}), can't tell {_fmt(m.get('share_cant_tell'))} "
+        f"(observed {_fmt(m.get('rate_cant_tell'), 4)}).",
+        "",
+        "## What drives the score (mean |SHAP|, test sample)",
+    ]
+    for row in importance.head(10).itertuples():
+        lines.append(f"- {row.feature}: {row.mean_abs_shap:.3f}")
+    lines += ["", "## Audit by district (top-5% operating point)"]
+    part = audit_table[audit_table["grouping"] == "district"]
+    lines += [
+        "| district | calls | positives | observed | mean score | calib. ratio | FPR ratio |"
+        " FNR ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in part.itertuples():
+        flag = "" if r.enough_calls else " (few calls)"
+        lines.append(
+            f"| {r.group}{flag} | {r.calls:,} | {r.positives} | {_fmt(r.observed_rate, 4)} | "
+            f"{_fmt(r.mean_score, 4)} | {_fmt(r.calibration_ratio, 2)} | "
+            f"{_fmt(r.fpr_ratio, 2)} | {_fmt(r.fnr_ratio, 2)} |"
+        )
+    lines += [
+        "",
+        "## Limits and safeguards",
+        "- Outcomes are under-reported (LEOKA counts only assaults that injure, involve a weapon "
+        "or go beyond minor resistance); the model learns reported harm.",
+        "- Premise and area history reflect where police were sent before: the district audit "
+        "above is the check on that feedback loop. Premise effects expire after "
+        f"{settings.features.premise_horizon_days} days.",
+        "- A false 'high' can prime officers toward force (Taylor 2020): scores are calibrated "
+        "probabilities, 'can't tell' is said when the data cannot separate the classes, and "
+        "precautions are phrased as tactics, never as a label on a person.",
+        "- Post-dispatch fields (disposition, final call type, clearance) are never features.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""Real Dallas PD use-of-force records (2016) through data/mappings/dallas_uof_2016.yaml.
+
+Both layouts (the prepped file and the original "kaggle" layout with BOM, CRLF, a second header
+row and 2-digit years) must give identical accepted canonical rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from risk_model.ingest import ingest_file, protected_reason
+
+pytestmark = pytest.mark.dallas
+
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+DALLAS = (REPO / ".." / "shared" / "data" / "dallas_uof_2016").resolve()
+MAPPING = REPO / "data" / "mappings" / "dallas_uof_2016.yaml"
+LAYOUTS = {
+    "prepped": "37-00049_UOF-P_2016_prepped.csv",
+    "kaggle": "37-00049_UOF-P_2016_prepped.kaggle_layout.csv",
+}
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    """The source as plain pandas reads it (independent of risk_model.ingest)."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return df[df["UOF_NUMBER"] != "UOFNum"].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def dallas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Copies both layouts to a temp dir, ingests each once; raw bytes hashed before and after."""
+    missing = [name for name in LAYOUTS.values() if not (DALLAS / name).is_file()]
+    if missing:
+        pytest.skip(f"Dallas records not found at {DALLAS}: missing {', '.join(missing)}")
+    tmp = tmp_path_factory.mktemp("dallas")
+    out = {}
+    for layout, name in LAYOUTS.items():
+        src = tmp / name
+        shutil.copyfile(DALLAS / name, src)
+        before = hashlib.sha256(src.read_bytes()).hexdigest()
+        report = ingest_file(src, tmp / f"out_{layout}", MAPPING)
+        out[layout] = {
+            "src": src,
+            "report": report,
+            "calls": pd.read_parquet(report["out"]),
+            "quarantine": pd.read_csv(report["quarantine"], dtype=str, keep_default_na=False),
+            "unchanged": hashlib.sha256(src.read_bytes()).hexdigest() == before,
+        }
+    return out
+
+
+def test_both_layouts_give_identical_accepted_rows(dallas: dict) -> None:
+    a = dallas["prepped"]["calls"].sort_values("call_id").reset_index(drop=True)
+    b = dallas["kaggle"]["calls"].sort_values("call_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_counts(dallas: dict, layout: str) -> None:
+    d = dallas[layout]
+    report, raw = d["report"], _read_raw(d["src"])
+    assert d["unchanged"]
+    assert report["rows_in"] == len(raw) == 2383
+    assert report["header_rows_skipped"] == (1 if layout == "kaggle" else 0)
+    assert report["rows_in"] == report["rows_accepted"] + report["rows_quarantined"]
+    # 2,328 incidents; 10 of them have no recorded time (INCIDENT_TIME = NULL) and are
+    # quarantined rather than given an invented time; the other 2,318 are accepted once each.
+    incidents = raw["UOF_NUMBER"].str.strip()
+    timed = raw["INCIDENT_TIME"] != "NULL"
+    assert incidents.nunique() == 2328
+    assert incidents[~timed].nunique() == 10
+    assert report["rows_accepted"] == incidents[timed].nunique() == 2318
+    assert sorted(d["calls"]["call_id"]) == sorted(incidents[timed].unique())
+    assert report["reasons"] == {
+        "call_id: duplicate of an earlier row (column UOF_NUMBER)": 55,
+        "received_at: INCIDENT_TIME is empty or a missing marker": 10,
+    }
+
+
+def test_no_protected_or_personal_columns_travel(dallas: dict) -> None:
+    for d in dallas.values():
+        for frame in (d["calls"], d["quarantine"]):
+            cols = [str(c) for c in frame.columns]
+            assert [c for c in cols if protected_reason(c)] == []
+            assert not {"OFFICER_ID", "SUBJECT_ID", "OFFICER_HIRE_DATE"} & set(cols)
+        assert {"SUBJECT_RACE", "OFFICER_GENDER"} <= set(d["report"]["dropped_columns"])
+
+
+def test_outcome_and_values(dallas: dict) -> None:
+    calls = dallas["prepped"]["calls"]
+    rate = calls["officer_injured"].astype(float).mean()
+    assert 0.08 < rate < 0.12, rate  # ~10%: force was already used in every incident
+    assert calls["officer_injured"].notna().all()
+    assert calls["received_at"].dt.year.eq(2016).all()
+    assert (
+        calls["district"]
+        .isin(
+            [
+                "CENTRAL",
+                "NORTHEAST",
+                "SOUTHWEST",
+                "NORTH CENTRAL",
+                "SOUTHEAST",
+                "NORTHWEST",
+                "SOUTH CENTRAL",
+            ]
+        )
+        .all()
+    )
+    assert (calls["latitude"].isna() == calls["longitude"].isna()).all()
+    assert calls["latitude"].dropna().between(32.5, 33.1).all()
+    assert (calls["call_type"] == "Not recorded").sum() == 9  # INCIDENT_REASON = NULL
+    first = calls.set_index("call_id")
+    assert first.loc["37702", "received_at"] == pd.Timestamp("2016-09-03 04:14:00")
+    assert first.loc["33413", "received_at"] == pd.Timestamp("2016-03-22 23:00:00")
+    assert first.loc["37879, 37898", "address"] == "4600 S MALCOLM X BLVD"
+
+
+def test_flags_follow_subject_description(dallas: dict) -> None:
+    d = dallas["prepped"]
+    raw = _read_raw(d["src"])
+    # SUBJECT_DESCRIPTION of the row that was accepted for each incident.
+    first = raw[raw["INCIDENT_TIME"] != "NULL"].drop_duplicates("UOF_NUMBER")
+    desc = first.set_index(first["UOF_NUMBER"].str.strip())["SUBJECT_DESCRIPTION"]
+    calls = d["calls"].set_index("call_id")
+    desc = desc.reindex(calls.index)
+    expect = {
+        "mental_health": (desc == "Mentally unstable", desc == "None detected"),
+        "intoxication": (
+            desc.isin(["Alchohol", "Unknown Drugs", "Alchohol and unknown drugs", "Marijuana"]),
+            desc == "None detected",
+        ),
+        "weapon_reported": (
+            desc.isin(["FD-Suspect w/ Gun", "FD-Suspect w/ Other Weapon"]),
+            desc == "FD-Suspect Unarmed",
+        ),
+    }
+    for name, (is_true, is_false) in expect.items():
+        got = calls[name]
+        assert got[is_true].eq(True).all(), name
+        assert got[is_false].eq(False).all(), name
+        assert got[~is_true & ~is_false].isna().all(), name
+        assert is_true.sum() > 0 and is_false.sum() > 0
+    for name in ("domestic", "in_progress"):
+        assert calls[name].isna().all()
+
+
+def test_documented_injury_flag_disagreement(dallas: dict) -> None:
+    # docs/ingest.md tells analysts about 77 rows whose flag disagrees with the injury type.
+    raw = _read_raw(dallas["prepped"]["src"])
+    injured = raw["OFFICER_INJURY"] == "Yes"
+    no_injury_type = raw["OFFICER_INJURY_TYPE"] == "No injuries noted or visible"
+    assert (injured == no_injury_type).sum() == 77
+    # The kept OFFICER_INJURY_TYPE lets an analyst find them in the accepted rows too.
+    calls = dallas["prepped"]["calls"]
+    kept = calls["OFFICER_INJURY_TYPE"] == "No injuries noted or visible"
+    assert 0 < (calls["officer_injured"].astype(bool) == kept).sum() <= 77

@@ -1,0 +1,165 @@
+"""One feature path: the offline builder, the SQL definitions and the live store agree exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from risk_model.config import FeatureConfig
+from risk_model.features.build import (
+    HISTORY_NAMES,
+    build_features,
+    events_frame,
+    online_features,
+)
+from risk_model.features.history import day_of, window_sql
+from risk_model.features.registry import FEATURE_NAMES
+from risk_model.features.store import SqliteHistoryStore
+from risk_model.schema import validate_frame
+
+CFG = FeatureConfig()
+COMPARED = list(dict.fromkeys([*FEATURE_NAMES, *HISTORY_NAMES]))
+
+
+def canonical(calls: pd.DataFrame) -> pd.DataFrame:
+    return validate_frame(calls).accepted
+
+
+def assert_same(offline: dict | pd.DataFrame, online: dict, names: list[str]) -> None:
+    for name in names:
+        a = np.asarray(offline[name])
+        b = np.asarray(online[name])
+        if a.dtype == object or b.dtype == object:
+            assert list(a) == list(b), name
+        else:
+            np.testing.assert_array_equal(a.astype(float), b.astype(float), err_msg=name)
+
+
+def test_online_store_fed_call_by_call_matches_offline_builder(
+    sim_calls: pd.DataFrame, tmp_path: Path
+) -> None:
+    calls = canonical(sim_calls)
+    offline = build_features(calls, CFG).set_index("call_id")
+    cut = calls["received_at"].max() - pd.Timedelta(days=30)
+    past, last_month = calls[calls["received_at"] < cut], calls[calls["received_at"] >= cut]
+    assert len(last_month) > 2000
+
+    store = SqliteHistoryStore(tmp_path / "history.db", CFG)
+    ev = events_frame(past, CFG)
+    store.bulk_load(ev)
+    assert store.count() == len(past)
+    records = last_month.astype(object).where(last_month.notna(), None).to_dict("records")
+    for start in range(0, len(records)):
+        call = records[start]
+        pre = {k: v for k, v in call.items() if k not in ("officer_assaulted", "officer_injured")}
+        online = online_features([pre], store, CFG)
+        expected = offline.loc[call["call_id"]]
+        for name in COMPARED:
+            a, b = expected[name], online[name][0]
+            if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+                assert a == b or (pd.isna(a) and pd.isna(b)), (call["call_id"], name, a, b)
+            else:
+                assert (np.isnan(a) and np.isnan(b)) or a == b, (call["call_id"], name, a, b)
+        store.append([call])  # the call, with its outcome, becomes history for later calls
+    assert store.count() == len(calls)
+
+
+def test_sql_window_definitions_match_the_numpy_engine(sim_calls: pd.DataFrame) -> None:
+    calls = canonical(sim_calls).iloc[:15_000]
+    offline = build_features(calls, CFG)
+    events = events_frame(calls, CFG)
+    events["day"] = day_of(events["ts"].to_numpy())
+    con = duckdb.connect()
+    con.register("events", events)
+    sql = con.sql(window_sql(CFG)).df().set_index("call_id").loc[offline["call_id"]]
+    for agg_name in [c for c in sql.columns]:
+        np.testing.assert_allclose(
+            sql[agg_name].to_numpy(dtype=float),
+            offline[agg_name].to_numpy(dtype=float),
+            rtol=0,
+            atol=1e-9,
+            err_msg=agg_name,
+        )
+
+
+def test_post_dispatch_columns_and_outcomes_never_reach_features(sim_calls: pd.DataFrame) -> None:
+    calls = canonical(sim_calls).iloc[:8000].reset_index(drop=True)
+    post = [
+        c for c in ("disposition", "final_call_type", "clearance_code", "cleared_at") if c in calls
+    ]
+    assert post, "the simulator must carry post-dispatch columns"
+    base = build_features(calls, CFG)
+    rng = np.random.default_rng(0)
+    shuffled = calls.copy()
+    for col in post:
+        shuffled[col] = shuffled[col].to_numpy()[rng.permutation(len(calls))]
+    dropped = calls.drop(columns=post)
+    for other in (shuffled, dropped):
+        pd.testing.assert_frame_equal(base, build_features(other, CFG))
+    # Outcomes are history for *later* calls only: blanking them changes no call's own row fields.
+    blank = calls.assign(officer_assaulted=pd.NA, officer_injured=pd.NA)
+    own_fields = [n for n in FEATURE_NAMES if not n.startswith(("prem_", "beat_", "district_"))]
+    pd.testing.assert_frame_equal(base[own_fields], build_features(blank, CFG)[own_fields])
+
+
+def test_store_survives_restart_and_updates_outcomes(
+    sim_calls: pd.DataFrame, tmp_path: Path
+) -> None:
+    calls = canonical(sim_calls).iloc[:3000]
+    path = tmp_path / "h.db"
+    first = SqliteHistoryStore(path, CFG)
+    res = first.append(calls.assign(officer_assaulted=pd.NA, officer_injured=pd.NA))
+    assert res.inserted == len(calls)
+    first.close()
+    second = SqliteHistoryStore(path, CFG)
+    assert second.count() == len(calls)
+    res = second.append(calls)  # the outcomes arrive later
+    assert res.inserted == 0
+    assert res.updated == int((calls["officer_assaulted"] | calls["officer_injured"]).sum())
+    fresh = SqliteHistoryStore(tmp_path / "fresh.db", CFG)
+    fresh.append(calls)
+    probe = calls.iloc[-1:].assign(received_at=calls["received_at"].max() + pd.Timedelta(days=1))
+    rec = probe.astype(object).where(probe.notna(), None).to_dict("records")
+    assert_same(online_features(rec, second, CFG), online_features(rec, fresh, CFG), COMPARED)
+
+
+@pytest.mark.parametrize("n_threads", [4])
+def test_concurrent_readers_and_a_writer(
+    sim_calls: pd.DataFrame, tmp_path: Path, n_threads: int
+) -> None:
+    import threading
+
+    calls = canonical(sim_calls).iloc[:4000]
+    store = SqliteHistoryStore(tmp_path / "c.db", CFG)
+    store.append(calls.iloc[:2000])
+    rec = calls.iloc[2000:2050].astype(object).where(calls.iloc[2000:2050].notna(), None)
+    records = rec.to_dict("records")
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for r in records:
+                feats = online_features([r], store, CFG)
+                assert not np.isnan(feats["beat_calls_30d"][0]) or r["beat"] is None
+        except BaseException as exc:
+            errors.append(exc)
+
+    def writer() -> None:
+        try:
+            for start in range(2000, 4000, 100):
+                store.append(calls.iloc[start : start + 100])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(n_threads)]
+    threads.append(threading.Thread(target=writer))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert store.count() == 4000
