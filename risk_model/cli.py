@@ -198,3 +198,7 @@ def serve(
 
 def main() -> None:  # pragma: no cover - console entry point alias
     app()
+
+
+if __name__ == "__main__":  # python -m risk_model.cli
+    app()

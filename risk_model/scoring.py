@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pandas as pd
 
 from risk_model.config import Settings
 from risk_model.explain import grouped_contributions, reasons_for_row
-from risk_model.features.build import build_features
+from risk_model.features.build import History, build_features
 from risk_model.features.registry import FEATURE_NAMES
 from risk_model.training.calibrate import Calibrator, MondrianConformal, tier
 from risk_model.training.encode import FeatureEncoder
@@ -66,7 +65,8 @@ class CallRiskModel:
         self.base_rate = float(base_rate)
         self.metadata = dict(metadata or {})
         self.history = history
-        self._lock = threading.Lock()
+        self._prepared: History | None = None
+        self._prepared_from: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ scoring
     def matrix(self, feats: Any) -> np.ndarray:
@@ -113,7 +113,7 @@ class CallRiskModel:
     def score_calls(
         self,
         calls: pd.DataFrame,
-        history: pd.DataFrame | None = None,
+        history: pd.DataFrame | History | None = None,
         top_k: int | None = None,
         explain: bool = True,
     ) -> pd.DataFrame:
@@ -121,7 +121,7 @@ class CallRiskModel:
 
         `history` is an events frame; by default the model's training-time snapshot is used.
         """
-        hist = self.history if history is None else history
+        hist = self._snapshot() if history is None else history
         feats = build_features(calls, self.settings.features, history=hist)
         res = self.assess(feats, top_k=top_k, explain=explain)
         out = pd.DataFrame(
@@ -135,6 +135,15 @@ class CallRiskModel:
         if explain:
             out["reasons"] = [json.dumps(r) for r in res.reasons]
         return out
+
+    def _snapshot(self) -> History | None:
+        """The training-time history, prepared once and reused by every scoring call."""
+        if self.history is None:
+            return None
+        if self._prepared is None or self._prepared_from is not self.history:
+            self._prepared = History.from_frame(self.history)
+            self._prepared_from = self.history
+        return self._prepared
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: Path | str) -> Path:

@@ -64,10 +64,11 @@ def resolve(uri: str) -> ModelRef:
     try:
         if m := _ALIAS.match(uri):
             mv = client.get_model_version_by_alias(m["name"], m["alias"])
-            return ModelRef(f"models:/{m['name']}/{mv.version}", m["name"], mv.version, mv.run_id)
+            version = str(mv.version)
+            return ModelRef(f"models:/{m['name']}/{version}", m["name"], version, mv.run_id)
         if m := _VERSION.match(uri):
             mv = client.get_model_version(m["name"], m["version"])
-            return ModelRef(uri, m["name"], mv.version, mv.run_id)
+            return ModelRef(uri, m["name"], str(mv.version), mv.run_id)
     except MlflowException as exc:
         raise UserError(f"model {uri!r} not found in {tracking_uri()}: {exc.message}") from None
     if uri.startswith("runs:/"):

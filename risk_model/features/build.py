@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -93,6 +94,26 @@ def event_table(ev: pd.DataFrame) -> EventTable:
     )
 
 
+@dataclass
+class History:
+    """An events frame prepared once for repeated scoring: arrays plus the set of its call_ids."""
+
+    table: EventTable
+    ids: frozenset[str]
+
+    @classmethod
+    def from_frame(cls, ev: pd.DataFrame) -> History:
+        return cls(event_table(ev), frozenset(ev["call_id"].astype(str).tolist()))
+
+
+def _concat(a: EventTable, b: EventTable, keep_b: np.ndarray) -> EventTable:
+    return EventTable(
+        ts=np.concatenate([a.ts, b.ts[keep_b]]),
+        keys={k: np.concatenate([a.keys[k], b.keys[k][keep_b]]) for k in a.keys},
+        events={k: np.concatenate([a.events[k], b.events[k][keep_b]]) for k in a.events},
+    )
+
+
 def queries_from(feats: dict[str, np.ndarray]) -> QueryTable:
     return QueryTable(
         ts=feats["_ts"],
@@ -117,7 +138,7 @@ def _frame(feats: dict[str, Any], call_ids: Any, received_at: Any) -> pd.DataFra
 
 
 def build_features(
-    calls: pd.DataFrame, cfg: FeatureConfig, history: pd.DataFrame | None = None
+    calls: pd.DataFrame, cfg: FeatureConfig, history: pd.DataFrame | History | None = None
 ) -> pd.DataFrame:
     """Features for every row of `calls` from strictly earlier events.
 
@@ -129,16 +150,16 @@ def build_features(
     """
     t0 = time.perf_counter()
     own = call_features(call_columns(calls), cfg)
-    own_events = events_frame(calls, cfg, own)
-    if history is not None and len(history):
-        fresh = ~own_events["call_id"].isin(set(history["call_id"])).to_numpy()
-        all_events = pd.concat(
-            [history[list(EVENT_COLUMNS)], own_events[fresh]], ignore_index=True
-        )
+    own_table = event_table(events_frame(calls, cfg, own))
+    if history is None:
+        all_events = own_table
     else:
-        all_events = own_events
+        prepared = history if isinstance(history, History) else History.from_frame(history)
+        ids = calls["call_id"].astype(str).tolist()
+        fresh = np.array([cid not in prepared.ids for cid in ids], dtype=bool)
+        all_events = _concat(prepared.table, own_table, fresh)
     t1 = time.perf_counter()
-    own.update(compute_history(event_table(all_events), queries_from(own), cfg))
+    own.update(compute_history(all_events, queries_from(own), cfg))
     t2 = time.perf_counter()
     log.info(
         "features: %s calls (%s history events): call fields %.1fs, history %.1fs",

@@ -37,7 +37,8 @@ EventKind = Literal["call", "violent", "weapon", "assault", "injury"]
 class WindowAgg:
     """One history aggregate.
 
-    `window_days=None` means the premise horizon (the "all time" that policy allows).
+    `window_days=None` means the premise horizon (the "all time" that policy allows) and
+    `window_days="near_repeat"` the configured near-repeat window.
     `agg="count"` counts events in the window; `agg="days_since"` gives days since the latest
     event in the window (NaN when none).
     """
@@ -45,7 +46,7 @@ class WindowAgg:
     name: str
     key: KeyKind
     event: EventKind
-    window_days: int | None
+    window_days: int | Literal["near_repeat"] | None
     agg: Literal["count", "days_since"] = "count"
 
     @property
@@ -53,7 +54,11 @@ class WindowAgg:
         return "time" if self.key == "premise" else "day"
 
     def days(self, cfg: FeatureConfig) -> int:
-        return cfg.premise_horizon_days if self.window_days is None else self.window_days
+        if self.window_days is None:
+            return cfg.premise_horizon_days
+        if self.window_days == "near_repeat":
+            return cfg.near_repeat_days
+        return self.window_days
 
 
 W = WindowAgg
@@ -61,6 +66,7 @@ HISTORY_AGGS: tuple[WindowAgg, ...] = (
     W("prem_calls_7d", "premise", "call", 7),
     W("prem_calls_30d", "premise", "call", 30),
     W("prem_calls_365d", "premise", "call", 365),
+    W("prem_violent_near", "premise", "violent", "near_repeat"),
     W("prem_violent_365d", "premise", "violent", 365),
     W("prem_weapon_365d", "premise", "weapon", 365),
     W("prem_assaults_365d", "premise", "assault", 365),
@@ -82,10 +88,19 @@ del W
 
 def derive(base: Mapping[str, np.ndarray], cfg: FeatureConfig) -> dict[str, np.ndarray]:
     """Features computed row-locally from the window aggregates (identical in every engine)."""
-    days = np.asarray(base["prem_days_since_violent"], dtype=np.float64)
-    has_premise = ~np.isnan(np.asarray(base["prem_calls_365d"], dtype=np.float64))
-    near = np.where(np.isnan(days), 0.0, (days <= cfg.near_repeat_days).astype(np.float64))
-    out = {"prem_near_repeat": np.where(has_premise, near, np.nan)}
+    recent = np.asarray(base["prem_violent_near"], dtype=np.float64)
+    out = {"prem_near_repeat": np.where(np.isnan(recent), np.nan, (recent > 0).astype(np.float64))}
+    # What a premise's past calls were like: its latent hazard shows through these shares.
+    calls365 = np.asarray(base["prem_calls_365d"], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, num, scale in (
+            ("prem_violent_share_365d", "prem_violent_365d", 1.0),
+            ("prem_weapon_share_365d", "prem_weapon_365d", 1.0),
+            ("prem_assault_rate_365d", "prem_assaults_365d", 1000.0),
+        ):
+            out[name] = np.where(
+                calls365 > 0, scale * np.asarray(base[num], dtype=np.float64) / calls365, np.nan
+            )
     for area in ("beat", "district"):
         calls30 = np.asarray(base[f"{area}_calls_30d"], dtype=np.float64)
         calls365 = np.asarray(base[f"{area}_calls_365d"], dtype=np.float64)

@@ -397,7 +397,19 @@ FAMILIES: tuple[str, ...] = (
     "service",
     "other",
 )
-VIOLENT_FAMILIES: frozenset[str] = frozenset({"assault", "domestic", "weapons", "robbery"})
+# "Violent or conflict" calls for premise history: LEOKA's largest assault circumstance is the
+# disturbance call, so disturbances, civil disorder and officer-assist calls count with assaults.
+VIOLENT_FAMILIES: frozenset[str] = frozenset(
+    {
+        "assault",
+        "domestic",
+        "weapons",
+        "robbery",
+        "disturbance",
+        "civil_disorder",
+        "officer_assist",
+    }
+)
 WEAPON_FAMILIES: frozenset[str] = frozenset({"weapons"})
 
 # Ordered rules: the first family whose pattern matches the normalised call type wins. The order

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 def booster_params(cfg: ModelConfig, monotone: list[int] | None) -> dict[str, Any]:
     params: dict[str, Any] = {
         "objective": "binary",
-        "metric": "binary_logloss",
+        "metric": "auc",
         "learning_rate": cfg.learning_rate,
         "num_leaves": cfg.num_leaves,
         "max_depth": cfg.max_depth,
@@ -74,30 +74,33 @@ def train_booster(
         free_raw_data=True,
     )
     dvalid = lgb.Dataset(x_valid, label=y_valid, reference=dtrain)
-    evals: dict[str, Any] = {}
     booster = lgb.train(
         params,
         dtrain,
         num_boost_round=cfg.n_estimators,
         valid_sets=[dvalid],
         valid_names=["validation"],
-        callbacks=[
-            lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
-            lgb.record_evaluation(evals),
-        ],
+        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
     )
+    best = booster.best_iteration or booster.current_iteration()
     log.info(
-        "lightgbm: %d trees (best iteration %d of %d), validation logloss %.5f",
-        booster.num_trees(),
-        booster.best_iteration,
+        "lightgbm: best iteration %d of at most %d, validation AUC %.4f",
+        best,
         cfg.n_estimators,
-        booster.best_score["validation"]["binary_logloss"],
+        booster.best_score["validation"]["auc"],
     )
-    # Keep only the trees up to the best iteration: explanations then cost only what scores use.
-    if booster.best_iteration and booster.best_iteration < booster.current_iteration():
-        booster = lgb.Booster(
-            model_str=booster.model_to_string(num_iteration=booster.best_iteration)
+    if cfg.refit_on_validation:
+        both = lgb.Dataset(
+            np.vstack([x_train, x_valid]),
+            label=np.concatenate([y_train, y_valid]),
+            feature_name=list(feature_names),
+            categorical_feature=categorical,
         )
+        booster = lgb.train(params, both, num_boost_round=best)
+        log.info("lightgbm: refit on train + validation with %d trees", best)
+    elif best < booster.current_iteration():
+        # Keep only the trees up to the best iteration: explanations cost only what scores use.
+        booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
     return booster
 
 

@@ -42,7 +42,7 @@ from risk_model.training.models import (
     logistic_predict,
     train_booster,
 )
-from risk_model.training.splits import TimeWindows, backtest_windows, make_windows
+from risk_model.training.splits import backtest_windows, make_windows
 
 log = logging.getLogger(__name__)
 
@@ -351,15 +351,15 @@ def train(
                 name="model",
                 python_model=str(PYFUNC_CODE),
                 artifacts={"bundle": str(bundle)},
+                signature=model_signature(),
                 input_example=_example_frame(example),
-                code_paths=None,
             )
         run_id = run.info.run_id
     model_uri = f"runs:/{run_id}/model"
     registered = None
     if register:
         registered = register_and_promote(
-            register, model_uri, run_id, feats, y, test_mask, results
+            register, info.model_uri, run_id, feats, y, test_mask, results
         )
     t_end = time.perf_counter()
     log.info(
@@ -437,7 +437,7 @@ def register_and_promote(
     mv = mlflow.register_model(model_uri, name)
     current = tracking.champion_version(name)
     new = results["model"]
-    out: dict[str, Any] = {"name": name, "version": mv.version}
+    out: dict[str, Any] = {"name": name, "version": str(mv.version)}
     if current is None:
         client.set_registered_model_alias(name, tracking.CHAMPION, mv.version)
         out.update(champion=True, reason="no champion yet")
@@ -448,7 +448,7 @@ def register_and_promote(
         better = (new["auc"], new["pr_auc"]) > (old["auc"], old["pr_auc"])
         out.update(
             champion=better,
-            previous_champion=current.version,
+            previous_champion=str(current.version),
             champion_auc_same_window=old["auc"],
             challenger_auc=new["auc"],
             reason=(
@@ -506,15 +506,50 @@ def _params(settings: Settings, meta: dict[str, Any], rejected: int) -> dict[str
     return params
 
 
+def model_signature() -> Any:
+    """The pyfunc's contract: canonical call columns in, one assessment row out.
+
+    Declared rather than inferred, so MLflow does not run the model an extra time to guess it.
+    Times, numbers and flags are typed Any: the model's own validator parses them per SPEC §1
+    (e.g. "yes"/"1"/"" for flags, ISO 8601 text for times, nullable integers for priority),
+    which MLflow's stricter types would reject before the model sees them.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
+
+    from risk_model.schema import CANONICAL_COLUMNS, REQUIRED_COLUMNS, STRING_COLUMNS
+
+    def kind(name: str) -> Any:
+        return "string" if name in STRING_COLUMNS else AnyType()
+
+    inputs = Schema(
+        [ColSpec(kind(c), c, required=c in REQUIRED_COLUMNS) for c in CANONICAL_COLUMNS]
+    )
+    outputs = Schema(
+        [
+            ColSpec("string", "call_id"),
+            ColSpec("double", "risk_score"),
+            ColSpec("string", "risk_tier"),
+            ColSpec("string", "decision"),
+            ColSpec("string", "reasons"),
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
 def _example_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """An input example MLflow can serialise (JSON-safe dtypes, canonical columns only)."""
+    """An input example in the signature's types (canonical columns only, plain dtypes)."""
     from risk_model.schema import CANONICAL_COLUMNS
 
     cols = [c for c in CANONICAL_COLUMNS if c in frame.columns]
     out = frame[cols].copy()
-    out["received_at"] = out["received_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")
     for c in out.columns:
-        if c != "received_at":
+        if c == "received_at":
+            out[c] = out[c].astype("datetime64[ns]")
+        elif c in ("priority", "latitude", "longitude"):
+            out[c] = out[c].astype("float64")
+        else:
             out[c] = out[c].astype(object).where(out[c].notna(), None)
     return out.reset_index(drop=True)
 
@@ -586,16 +621,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return str(value)
-
-
-def windows_from_summary(summary: dict[str, Any]) -> TimeWindows | None:  # pragma: no cover
-    w = summary.get("metadata", {}).get("windows")
-    if not w:
-        return None
-    return TimeWindows(
-        pd.Timestamp(w["train_start"]),
-        pd.Timestamp(w["validation_start"]),
-        pd.Timestamp(w["calibration_start"]),
-        pd.Timestamp(w["test_start"]),
-        pd.Timestamp(w["test_end"]),
-    )

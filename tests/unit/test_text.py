@@ -608,7 +608,15 @@ def test_missing_call_type(missing: object) -> None:
 def test_family_constants() -> None:
     assert len(FAMILIES) == len(set(FAMILIES)) == 22
     assert FAMILIES[-1] == "other"
-    assert set(VIOLENT_FAMILIES) == {"assault", "domestic", "weapons", "robbery"}
+    assert set(VIOLENT_FAMILIES) == {
+        "assault",
+        "domestic",
+        "weapons",
+        "robbery",
+        "disturbance",
+        "civil_disorder",
+        "officer_assist",
+    }
     assert set(WEAPON_FAMILIES) == {"weapons"}
     assert set(VIOLENT_FAMILIES) <= set(FAMILIES)
     assert {family for family, _ in text._FAMILY_RULES} <= set(FAMILIES)
