@@ -126,14 +126,20 @@ def queries_from(feats: dict[str, np.ndarray]) -> QueryTable:
 
 
 def _frame(feats: dict[str, Any], call_ids: Any, received_at: Any) -> pd.DataFrame:
-    data: dict[str, Any] = {"call_id": np.asarray(call_ids, dtype=object)}
+    def column(values: Any) -> Any:
+        # Text stays a plain object column: converting millions of strings to an Arrow-backed
+        # string dtype costs more than everything else the frame holds.
+        arr = np.asarray(values)
+        return pd.Series(arr, dtype=object, copy=False) if arr.dtype == object else arr
+
+    data: dict[str, Any] = {"call_id": column(np.asarray(call_ids, dtype=object))}
     data["received_at"] = np.asarray(received_at, dtype="datetime64[us]")
     for name in FEATURE_NAMES:
-        data[name] = feats[name]
+        data[name] = column(feats[name])
     for name in HISTORY_NAMES:  # every aggregate, including those only rates are made of
         data.setdefault(name, feats[name])
     for name in INTERNAL_COLUMNS:
-        data[name] = feats[name]
+        data[name] = column(feats[name])
     return pd.DataFrame(data)
 
 
@@ -150,7 +156,19 @@ def build_features(
     """
     t0 = time.perf_counter()
     own = call_features(call_columns(calls), cfg)
-    own_table = event_table(events_frame(calls, cfg, own))
+    assault, injury = outcome_events(calls, len(calls))
+    own_table = EventTable(
+        ts=own["_ts"],
+        # The very arrays the queries use: the engine then encodes keys once.
+        keys={"premise": own["_premise"], "beat": own["_beat"], "district": own["_district"]},
+        events={
+            "call": np.ones(len(calls), dtype=np.int8),
+            "violent": own["_violent"],
+            "weapon": own["_weapon"],
+            "assault": assault,
+            "injury": injury,
+        },
+    )
     if history is None:
         all_events = own_table
     else:

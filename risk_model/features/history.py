@@ -144,9 +144,21 @@ def day_of(ts_us: np.ndarray) -> np.ndarray:
 
 def _encode_keys(ev: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Joint integer codes for event and query keys; -1 where the key is missing."""
+    if ev is q:  # the offline builder: the calls are their own history
+        codes, _ = pd.factorize(ev, use_na_sentinel=True)
+        codes = codes.astype(np.int64)
+        return codes, codes
     codes, _ = pd.factorize(np.concatenate([ev, q]), use_na_sentinel=True)
     codes = codes.astype(np.int64)
     return codes[: len(ev)], codes[len(ev) :]
+
+
+def _sorted_search(comp: np.ndarray, needles: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """searchsorted(comp, needles, "left"), searching in `perm` order (needles sorted there):
+    sorted needles walk `comp` in order, which is several times faster on large arrays."""
+    found = np.empty(len(needles), dtype=np.int64)
+    found[perm] = np.searchsorted(comp, needles[perm], side="left")
+    return found
 
 
 def compute_history(
@@ -158,7 +170,9 @@ def compute_history(
     """Numpy engine: every aggregate for every query from strictly earlier events.
 
     Events and queries may be the same calls (the offline builder) or different sets (scoring new
-    calls against a history). Cost: one sort per key kind and two searchsorted per window.
+    calls against a history). Per key kind: events sorted by (key, time) once (area events first
+    collapsed to per-day counts), then two binary searches per distinct window and a cumulative
+    sum per event kind: count = cumsum[hi] - cumsum[lo] over the events in [t - w, t).
     """
     out: dict[str, np.ndarray] = {}
     nq = len(queries)
@@ -169,14 +183,31 @@ def compute_history(
         anchor = kind_aggs[0].anchor
         ev_key, q_key = _encode_keys(events.keys[kind], queries.keys[kind])
         keep = ev_key >= 0
-        ev_ts = events.ts[keep]
         ev_key = ev_key[keep]
-        ev_time = ev_ts if anchor == "time" else day_of(ev_ts)
+        ev_time = events.ts[keep] if anchor == "time" else day_of(events.ts[keep])
         q_time = queries.ts if anchor == "time" else day_of(queries.ts)
         unit = US_PER_DAY if anchor == "time" else 1
+        kinds_needed = {a.event for a in kind_aggs}
         order = np.lexsort((ev_time, ev_key))
         key_sorted = ev_key[order]
         time_sorted = ev_time[order]
+        weights = {
+            e: (
+                np.ones(len(order), dtype=np.int64)
+                if e == "call"
+                else events.events[e][keep][order].astype(np.int64)
+            )
+            for e in kinds_needed
+        }
+        if anchor == "day" and len(order):
+            # Area history only needs per-(area, day) totals: a few thousand rows, not millions.
+            new_group = np.ones(len(order), dtype=bool)
+            new_group[1:] = (key_sorted[1:] != key_sorted[:-1]) | (
+                time_sorted[1:] != time_sorted[:-1]
+            )
+            starts = np.flatnonzero(new_group)
+            key_sorted, time_sorted = key_sorted[starts], time_sorted[starts]
+            weights = {e: np.add.reduceat(w, starts) for e, w in weights.items()}
         uniq = np.unique(time_sorted)
         m = np.int64(len(uniq) + 1)
 
@@ -186,22 +217,22 @@ def compute_history(
         comp = key_sorted * m + rank(time_sorted)
         q_valid = q_key >= 0
         qk = np.where(q_valid, q_key, 0)
-        hi = np.searchsorted(comp, qk * m + rank(q_time), side="left")
-        cumsums: dict[str, np.ndarray] = {}
+        q_rank = rank(q_time)
+        base = qk * m
+        perm = np.argsort(base + q_rank, kind="stable")  # needles of every window sort alike
+        hi = _sorted_search(comp, base + q_rank, perm)
+        lows: dict[int, np.ndarray] = {}
+        cumsums = {e: np.concatenate([[0], np.cumsum(w)]) for e, w in weights.items()}
         for agg in kind_aggs:
             days = agg.days(cfg)
-            lo = np.searchsorted(comp, qk * m + rank(q_time - days * unit), side="left")
+            if days not in lows:
+                lows[days] = _sorted_search(comp, base + rank(q_time - days * unit), perm)
+            lo = lows[days]
             if agg.agg == "count":
-                if agg.event == "call":
-                    values = (hi - lo).astype(np.float64)
-                else:
-                    if agg.event not in cumsums:
-                        ind = events.events[agg.event][keep][order].astype(np.int64)
-                        cumsums[agg.event] = np.concatenate([[0], np.cumsum(ind)])
-                    cs = cumsums[agg.event]
-                    values = (cs[hi] - cs[lo]).astype(np.float64)
-            else:  # days_since: latest event in [lo, hi)
-                ind = events.events[agg.event][keep][order].astype(bool)
+                cs = cumsums[agg.event]
+                values = (cs[hi] - cs[lo]).astype(np.float64)
+            else:  # days_since: latest event in [lo, hi); premise (time-anchored) only
+                ind = weights[agg.event] > 0
                 if len(ind) == 0:  # no event has this key kind: nothing happened before
                     out[agg.name] = np.full(nq, np.nan)
                     continue

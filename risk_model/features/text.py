@@ -237,6 +237,78 @@ def _normalize_address_one(value: Any) -> str | None:
     return " & ".join(sorted(parts))
 
 
+# Above this many distinct spellings, a vectorised first pass (case, apostrophes, punctuation,
+# spacing) merges trivially different ones before the per-spelling Python rules run. It gives
+# the same answer: `_normalize_address_one` starts with exactly these steps, and everything after
+# them ignores spacing (tests/unit/test_text_prefold.py checks it).
+_PREFOLD_MIN_UNIQUES = 5_000
+
+
+def _prefold_addresses(uniques: np.ndarray) -> np.ndarray:
+    """ASCII spellings upper-cased, apostrophes dropped, junk to spaces, spaces collapsed."""
+    arr = pa.array(uniques.tolist(), type=pa.large_string())
+    ascii_mask = pc.fill_null(pc.string_is_ascii(arr), False)
+    folded = pc.utf8_upper(arr)
+    folded = pc.replace_substring_regex(folded, "['`]", "")
+    folded = pc.replace_substring_regex(folded, r"[^A-Z0-9/&@#\- ]+", " ")
+    folded = pc.utf8_trim_whitespace(pc.replace_substring_regex(folded, " {2,}", " "))
+    out = np.asarray(pc.if_else(ascii_mask, folded, arr).to_pylist(), dtype=object)
+    return out
+
+
+def _map_addresses(values: Any, func: Callable[[Any], Hashable]) -> np.ndarray:
+    """`_map_unique` for addresses, with the vectorised first pass on many distinct spellings."""
+    codes, uniques = pd.factorize(_as_object_array(values), use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    if len(uniques) >= _PREFOLD_MIN_UNIQUES:
+        folded_codes, folded = pd.factorize(_prefold_addresses(uniques), use_na_sentinel=True)
+        results = np.array([*_apply_parallel(func, list(folded)), func(None)], dtype=object)
+        per_unique = results[np.where(folded_codes < 0, len(folded), folded_codes)]
+    else:
+        per_unique = np.array([func(u) for u in uniques.tolist()] + [None], dtype=object)[:-1]
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[: len(uniques)] = per_unique
+    mapped[len(uniques)] = func(None)
+    return mapped[np.where(codes < 0, len(uniques), codes)]
+
+
+# Past this many distinct spellings the per-spelling rules run in worker processes (one per
+# core): pure functions of one string, so the result is identical, only sooner.
+_PARALLEL_MIN = 100_000
+
+
+def _apply_chunk(args: tuple[Callable[[Any], Any], list[Any]]) -> list[Any]:
+    func, items = args
+    return [func(v) for v in items]
+
+
+def _apply_parallel(func: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    workers = os.cpu_count() or 1
+    if len(items) < _PARALLEL_MIN or workers < 2:
+        return [func(v) for v in items]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = -(-len(items) // workers)
+    chunks = [(func, items[i : i + size]) for i in range(0, len(items), size)]
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            parts = list(pool.map(_apply_chunk, chunks))
+    except (OSError, RuntimeError):  # no fork here (or no room for workers): do it in-process
+        return [func(v) for v in items]
+    return [v for part in parts for v in part]
+
+
+def _as_object_array(values: Any) -> Any:
+    if isinstance(values, pd.Series | pd.Index):
+        return values
+    if isinstance(values, np.ndarray):
+        return values.ravel() if values.dtype == object else values.astype(object).ravel()
+    data = np.empty(len(values), dtype=object)
+    data[:] = list(values)
+    return data
+
+
 def normalize_address(values: Sequence[Any]) -> np.ndarray:
     """Canonical address per row (object array of str, None where there is no address).
 
@@ -244,7 +316,7 @@ def normalize_address(values: Sequence[Any]) -> np.ndarray:
     MAIN ST", units stripped (the premise is the building), intersections as "A & B" in sorted
     order. Idempotent: normalising a normalised address changes nothing.
     """
-    return _map_unique(values, _normalize_address_one)
+    return _map_addresses(values, _normalize_address_one)
 
 
 # --------------------------------------------------------------------------- grid cells
@@ -324,7 +396,7 @@ def premise_key(
     address: Sequence[Any], lat: Sequence[Any], lon: Sequence[Any], cell_m: float = 150.0
 ) -> np.ndarray:
     """Premise key per row: "A:<address>" when an address is known, else "G:<i>:<j>", else None."""
-    keys = _map_unique(address, _address_key_one)
+    keys = _map_addresses(address, _address_key_one)
     no_addr = pd.isna(keys)
     if no_addr.any():
         la, lo = _coords(lat), _coords(lon)
