@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -124,16 +123,54 @@ def compare_runs(experiment: str, max_runs: int = 10) -> dict[str, Any]:
     return {"experiment": experiment, "runs": records, "table": text}
 
 
+def champion_info(name: str) -> dict[str, Any] | None:
+    """`risk-model champion`: the version behind `models:/<name>@champion`, or None."""
+    from risk_model import tracking
+
+    uri = tracking.configure()
+    mv = tracking.champion_version(name)
+    if mv is None:
+        return None
+    return {
+        "name": name,
+        "version": str(mv.version),
+        "run_id": mv.run_id,
+        "model_uri": f"models:/{name}@{tracking.CHAMPION}",
+        "tracking_uri": uri,
+    }
+
+
 def serve_service(model_uri: str, port: int, history_db: Path) -> int:
-    """`risk-model serve`: BentoML serving serving.service on 127.0.0.1, built from bentofile."""
-    env = dict(os.environ)
-    env["CALL_RISK_MODEL_URI"] = model_uri
-    env["CALL_RISK_HISTORY_DB"] = str(history_db.resolve())
+    """`risk-model serve`: BentoML serving serving.service (from bentofile.yaml) on 127.0.0.1.
+
+    Checks what the service needs before any server process starts, so a mistake is one clear
+    line rather than a crashing worker: the precaution rules are validated and the model URI is
+    resolved and pinned (an alias becomes the version it names now, so every worker loads the
+    same model even if the alias moves). Relative paths are made absolute because the server's
+    working directory is the repository.
+    """
+    from dataclasses import replace
+
+    from risk_model import tracking
+    from risk_model.precautions import load_rules
+    from risk_model.service_config import ENV_AUDIT, ServiceSettings
+
+    settings = replace(ServiceSettings.from_env(), model_uri=model_uri, history_db=history_db)
+    if not os.environ.get(ENV_AUDIT):
+        settings = replace(settings, audit_db=history_db.with_name("audit.db"))
+    settings = settings.absolute()
+    load_rules(settings.precautions)
+    os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    tracking.configure()
+    ref = tracking.resolve(model_uri)
+    settings = replace(settings, model_uri=ref.uri)
+    env = {**os.environ, **settings.to_env()}
     cmd = [
         sys.executable,
         "-m",
         "bentoml",
         "serve",
+        str(REPO_ROOT),
         "--host",
         "127.0.0.1",
         "--port",
@@ -141,8 +178,17 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
         "--working-dir",
         str(REPO_ROOT),
     ]
-    log.info("serving %s on http://127.0.0.1:%d (history %s)", model_uri, port, history_db)
-    try:
-        return subprocess.call(cmd, env=env, cwd=os.getcwd())
-    except KeyboardInterrupt:
-        return 130
+    log.info(
+        "serving %s (version %s) on http://127.0.0.1:%d; history %s; audit %s",
+        ref.name,
+        ref.version,
+        port,
+        settings.history_db,
+        settings.audit_db,
+    )
+    # The server replaces this process: signals (Ctrl-C, SIGTERM from a supervisor) reach
+    # BentoML directly and stop it cleanly.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, cmd, env)
+    return 0  # pragma: no cover - execve does not return

@@ -196,6 +196,26 @@ def serve(
     raise typer.Exit(code)
 
 
+@app.command()
+def champion(
+    name: str = typer.Option("call-risk", "--name", help="Registered model name."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+) -> None:
+    """Print the version of the registered champion; exit 1 when there is none."""
+    from risk_model.batch import champion_info
+
+    _setup_logging(True)
+    try:
+        info = champion_info(name)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if info is None:
+        typer.echo(f"no champion registered for {name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(info) if as_json else info["version"])
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     app()
 

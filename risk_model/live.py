@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from risk_model.explain import grouped_contributions, reasons_for_row
 from risk_model.features.build import online_features
 from risk_model.features.history import US_PER_DAY
 from risk_model.features.registry import FEATURE_NAMES, describe
 from risk_model.features.store import AppendResult, HistoryStore, PremiseIncident
 from risk_model.precautions import RuleFile, evaluate_rules, load_rules
 from risk_model.scoring import CallRiskModel
+from risk_model.training.calibrate import tier
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,21 @@ PREMISE_PLACEHOLDER = "{premise_incidents}"
 class ModelInfo:
     name: str
     version: str
+
+
+@dataclass
+class _Explained:
+    """One batch explained: per-call outputs plus the grouped contribution matrix."""
+
+    risk_score: np.ndarray
+    risk_tier: np.ndarray
+    decision: np.ndarray
+    reasons: list[list[dict[str, Any]]]
+    raising: list[list[str]]
+    rows: list[dict[str, Any]]  # feature values per call, plain Python (NaN -> None)
+    labels: list[str]
+    grouped: np.ndarray  # calls x labels, log-odds
+    base: np.ndarray
 
 
 def incident_words(incidents: list[PremiseIncident]) -> str:
@@ -189,6 +206,10 @@ class AuditLog:
     def count(self) -> int:
         return int(self._con().execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
+    def ping(self) -> None:
+        """Raises when the log cannot be read (a cheap query, unlike COUNT(*))."""
+        self._con().execute("SELECT id FROM audit LIMIT 1").fetchall()
+
 
 class LiveAssessor:
     """Scores live calls from the history store; ingests calls and outcomes into it."""
@@ -217,23 +238,24 @@ class LiveAssessor:
     ) -> list[dict[str, Any]]:
         """SPEC §4 assessments for validated call records, in order.
 
-        One TreeSHAP pass per call gives the score, the reasons and the rule inputs. With
-        `detail`, each assessment also carries every contribution and the features used (for
-        the review page and the audit log).
+        One TreeSHAP pass per call gives the score, the reasons, the rule inputs and (for the
+        audit log and the review page) every grouped contribution. With `detail`, each
+        assessment also carries those contributions and the features used.
         """
         feats = online_features(calls, self.store, self.cfg)
-        res = self.model.assess(feats, explain=True)
+        res = self._explain(feats)
         known_type = self.model.encoder.is_known("call_type", feats["call_type"])
+        keep = audit or detail
         out, entries = [], []
         for i, call in enumerate(calls):
-            row = {name: _plain(feats[name][i]) for name in FEATURE_NAMES}
+            row = res.rows[i]
             tier = str(res.risk_tier[i])
             decision = str(res.decision[i])
             precautions = evaluate_rules(self.rules, row, res.raising[i], tier, decision)
             premise = feats["_premise"][i]
             incidents: list[PremiseIncident] | None = None
             if premise is not None and (
-                detail or audit or any(PREMISE_PLACEHOLDER in p["text"] for p in precautions)
+                keep or any(PREMISE_PLACEHOLDER in p["text"] for p in precautions)
             ):
                 incidents = self.store.premise_incidents(premise, int(feats["_ts"][i]))
             for p in precautions:
@@ -255,7 +277,7 @@ class LiveAssessor:
                 "warnings": self._warnings(call, feats, i, bool(known_type[i]), decision),
             }
             out.append(assessment)
-            if audit or detail:
+            if keep:
                 entries.append(
                     {
                         "call": {k: _jsonable(v) for k, v in call.items()},
@@ -263,7 +285,7 @@ class LiveAssessor:
                         "features": row,
                         "premise_incidents": [inc.__dict__ for inc in incidents or []],
                         "precaution_programs": {p["id"]: p["program"] for p in precautions},
-                        "contributions": self._all_contributions(feats, i),
+                        "contributions": self._all_contributions(res, i),
                     }
                 )
         if audit and self.audit is not None and entries:
@@ -273,26 +295,53 @@ class LiveAssessor:
                 a["detail"] = {k: v for k, v in e.items() if k not in ("assessment",)}
         return out
 
-    def _all_contributions(self, feats: dict[str, Any], i: int) -> dict[str, Any]:
-        """Every grouped contribution and the base value, for the waterfall chart."""
-        from risk_model.explain import grouped_contributions
+    def _explain(self, feats: dict[str, Any]) -> _Explained:
+        """Score, tier, decision and reasons from one `pred_contrib` pass, keeping every grouped
+        contribution for the audit detail.
 
-        x = self.model.matrix({n: feats[n][i : i + 1] for n in FEATURE_NAMES})
-        contrib = self.model.contributions(x)
-        labels, grouped = grouped_contributions(contrib[:, :-1], self.model.encoder.feature_names)
-        row = {n: _plain(feats[n][i]) for n in FEATURE_NAMES}
+        These are the steps of `CallRiskModel.assess` (tests/service/test_live.py proves the two
+        agree call for call); `assess` discards the contribution matrix, and computing it a
+        second time for the audit log doubled the per-call cost of the explanation.
+        """
+        model = self.model
+        x = model.matrix(feats)
+        contrib = model.contributions(x)
+        margin = contrib.sum(axis=1)
+        score = model.calibrator.transform(margin)
+        tiers = model.settings.tiers
+        labels, grouped = grouped_contributions(contrib[:, :-1], model.encoder.feature_names)
+        k = model.settings.service.top_reasons
+        rows = [{name: _plain(feats[name][i]) for name in FEATURE_NAMES} for i in range(len(x))]
+        return _Explained(
+            risk_score=score,
+            risk_tier=tier(score, model.base_rate, tiers.elevated_multiple, tiers.high_multiple),
+            decision=model.conformal.decide(margin),
+            reasons=[
+                [r.as_dict() for r in reasons_for_row(labels, grouped[i], rows[i], k, self.cfg)]
+                for i in range(len(x))
+            ],
+            raising=[[labels[j] for j in np.flatnonzero(grouped[i] > 0)] for i in range(len(x))],
+            rows=rows,
+            labels=labels,
+            grouped=grouped,
+            base=contrib[:, -1],
+        )
+
+    def _all_contributions(self, res: _Explained, i: int) -> dict[str, Any]:
+        """Every grouped contribution and the base value, for the waterfall chart."""
+        row = res.rows[i]
         items = []
-        for j, label in enumerate(labels):
+        for j, label in enumerate(res.labels):
             name = "hour_sin" if label == "hour" else label
             items.append(
                 {
                     "feature": label,
-                    "contribution": round(float(grouped[0, j]), 5),
+                    "contribution": round(float(res.grouped[i, j]), 5),
                     "text": describe(name, row, self.cfg),
                 }
             )
         items.sort(key=lambda d: -abs(d["contribution"]))
-        return {"base": round(float(contrib[0, -1]), 5), "items": items}
+        return {"base": round(float(res.base[i]), 5), "items": items}
 
     def _warnings(
         self, call: dict[str, Any], feats: dict[str, Any], i: int, known_type: bool, decision: str
@@ -322,6 +371,16 @@ class LiveAssessor:
                 "rely on the call facts"
             )
         return warnings
+
+    def ping(self) -> None:
+        """Raises when the history store or the audit log cannot be read (for readiness)."""
+        meta = getattr(self.store, "meta", None)
+        if meta is not None:
+            meta("schema")  # one primary-key lookup; COUNT(*) would scan a year of calls
+        else:
+            self.store.count()
+        if self.audit is not None:
+            self.audit.ping()
 
     def ingest(self, calls: list[dict[str, Any]]) -> AppendResult:
         t0 = time.perf_counter()

@@ -83,6 +83,9 @@ FLAGS = (
 TIER_LABELS = {"low": "Low", "elevated": "Elevated", "high": "High"}
 DECISION_LABELS = {"high": "High", "low": "Low", "cant_tell": "Can't tell"}
 SORTS = ("time", "score", "score_asc")
+# How many dated incidents the service keeps per call (HistoryStore.premise_incidents' default):
+# at this many the list may be cut, while the premise counts in the reasons cover all of them.
+PREMISE_LIST_LIMIT = 10
 FEW_CALLS = "few calls"
 
 
@@ -389,6 +392,8 @@ def call_view(
         "waterfall": waterfall(contributions, top=top),
         "precautions": precautions,
         "premise_history": premise_history(entry.get("premise_incidents", [])),
+        "premise_history_may_be_cut": len(entry.get("premise_incidents", []))
+        >= PREMISE_LIST_LIMIT,
         "warnings": a.get("warnings", []),
         "model": model,
         "scored_by_current_model": current_model is None

@@ -9,7 +9,8 @@ static page (serving/static: vanilla JS, no CDN, works offline) and a few read-o
     GET /api/facets        distinct districts, call types, tiers, decisions in the audit log
     GET /api/calls         audited calls, filtered (since, until, district, call_type, tier,
                            decision), sorted (sort=time|score|score_asc), limit <= 1000
-    GET /api/calls/{id}    one call's audit entry, explained (risk_model.review_data.call_view)
+    GET /api/calls/{id}    one call explained (risk_model.review_data.call_view), with its full
+                           audit entry under "entry"
     GET /api/model         the model report (risk_model.review_data.model_report), cached per run
 
 All wording and numbers come from risk_model.review_data; this module only wires HTTP to it.
@@ -71,7 +72,7 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
 
 
 class _ModelReports:
-    """Model reports by run id, read from MLflow once (artifacts do not change after a run)."""
+    """Model reports per loaded model, read from MLflow once (a run's artifacts do not change)."""
 
     def __init__(self, cache_dir: Path | None) -> None:
         self._dir = cache_dir
@@ -106,7 +107,9 @@ class _ModelReports:
             if report["base_rate"] is None:
                 report["base_rate"] = assessor.model.base_rate
                 report["base_rate_percent"] = review_data.format_percent(assessor.model.base_rate)
-            self._reports[key] = report
+            if not artifacts.missing:
+                # A partial read (tracking store briefly unreachable) is retried next time.
+                self._reports[key] = report
             log.info("review: model report for %s v%s (run %s)", info.name, info.version, run_id)
             return report
 
@@ -258,6 +261,7 @@ def create_review_app(
             alpha=s.conformal.alpha,
             current_model={"name": a.info.name, "version": a.info.version},
         )
+        view["entry"] = entry  # the full audit record, as logged
         return JSONResponse(view, headers={"Cache-Control": "no-store"})
 
     def model(request: Request) -> JSONResponse:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -23,42 +26,58 @@ def sim_calls(sim_year: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
     return sim_year[0]
 
 
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory every xdist worker of this run sees (the run's own one without xdist)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    base = tmp_path_factory.getbasetemp()
+    path = base.parent / f"{name}-{run}" if run else base / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One small model trained end to end and registered as call-risk@champion.
 
-    Shared by the model, service and review tests (keep them in xdist group "model" so a
-    worker trains it once). The tracking store is a SQLite file in a temporary directory.
+    Shared by the model, service and review tests: under xdist the first worker to get here
+    trains it (under a file lock) and the others reuse it. The tracking store is a SQLite file in
+    that shared directory; MLFLOW_TRACKING_URI points at it for the session.
     """
-    import os
-
     from risk_model.config import EvaluationConfig, ModelConfig, Settings
-    from risk_model.simulate import simulate_to_file
-    from risk_model.training.pipeline import train
 
-    root = tmp_path_factory.mktemp("trained")
-    data = root / "calls.parquet"
-    simulate_to_file(data, calls=120_000, seed=5, start="2025-01-01", days=365)
+    root = _shared_dir(tmp_path_factory, "trained")
     settings = Settings(
         model=ModelConfig(n_estimators=400, early_stopping_rounds=40, learning_rate=0.06),
         evaluation=EvaluationConfig(bootstrap=20),
     )
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    cwd = os.getcwd()
-    os.chdir(root)  # MLflow writes artifacts under ./mlruns of the working directory
-    try:
-        result = train(data, settings, experiment="tests", register="call-risk")
-    finally:
-        os.chdir(cwd)
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    done = root / "result.json"
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            from risk_model.simulate import simulate_to_file
+            from risk_model.training.pipeline import train
+
+            data = root / "calls.parquet"
+            simulate_to_file(data, calls=120_000, seed=5, start="2025-01-01", days=365)
+            cwd = os.getcwd()
+            os.chdir(root)  # MLflow writes artifacts under ./mlruns of the working directory
+            try:
+                result = train(data, settings, experiment="tests", register="call-risk")
+            finally:
+                os.chdir(cwd)
+            done.write_text(json.dumps(result, default=str))
+        result = json.loads(done.read_text())
     yield {
         "root": root,
-        "data": data,
+        "data": root / "calls.parquet",
         "truth": root / "calls.truth.parquet",
         "settings": settings,
         "result": result,
         "model_uri": "models:/call-risk@champion",
-        "tracking_uri": os.environ["MLFLOW_TRACKING_URI"],
+        "tracking_uri": tracking_uri,
     }
     if old is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -578,6 +578,9 @@
       "Premise history used",
       el("p", { class: "note", text: "Earlier violent, weapon, assault-on-officer and officer-injury calls at this address, before this call was received." }),
       history,
+      c.premise_history_may_be_cut
+        ? el("p", { class: "note", id: "premise-history-cut", text: `The ${c.premise_history.length} most recent are listed; the counts in the reasons and precautions cover the address's whole history on record.` })
+        : null,
     );
 
     const m = c.model || {};
@@ -590,6 +593,7 @@
           (c.scored_by_current_model ? "." : " (not the version running now: the report under \u201cThe model\u201d describes the current one)."),
       ),
       el("p", { class: "note", text: `Received ${received}. Call id ${c.call_id}.` }),
+      el("p", { class: "print-only", text: `Printed ${new Date().toLocaleString("en-CA", { hour12: false })} for after-action review. Advisory only: a person decides.` }),
     );
 
     view.replaceChildren(back, head, verdict, warnBox || "", factsBlock, whyBlock, precautionBlock, historyBlock, modelBlock);

@@ -329,6 +329,13 @@ def test_call_view_premise_history_newest_first_in_words() -> None:
     assert hist[1]["what"] == "assault on an officer, violent call"
 
 
+def test_call_view_says_when_the_premise_list_may_be_cut() -> None:
+    assert rd.call_view(_entry(), 0.004, 2.0, 5.0, 0.1)["premise_history_may_be_cut"] is False
+    entry = _entry()
+    entry["premise_incidents"] = entry["premise_incidents"] * 5
+    assert rd.call_view(entry, 0.004, 2.0, 5.0, 0.1)["premise_history_may_be_cut"] is True
+
+
 def test_call_view_flags_an_older_model_version() -> None:
     view = rd.call_view(_entry(), 0.004, 2.0, 5.0, 0.1, {"name": "call-risk", "version": "4"})
     assert view["scored_by_current_model"] is False

@@ -1,0 +1,1 @@
+"""The BentoML dispatch service (service.py) and the supervisor review page (review.py)."""
