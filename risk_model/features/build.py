@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from risk_model.config import FeatureConfig
-from risk_model.features.call import call_columns, call_features, outcome_events
+from risk_model.features.call import (
+    FEATURE_DTYPE,
+    as_feature_dtype,
+    call_columns,
+    call_features,
+    outcome_events,
+)
 from risk_model.features.history import HISTORY_AGGS, EventTable, QueryTable, compute_history
 from risk_model.features.registry import FEATURE_NAMES
 
@@ -126,21 +132,26 @@ def queries_from(feats: dict[str, np.ndarray]) -> QueryTable:
 
 
 def _frame(feats: dict[str, Any], call_ids: Any, received_at: Any) -> pd.DataFrame:
-    def column(values: Any) -> Any:
-        # Text stays a plain object column: converting millions of strings to an Arrow-backed
-        # string dtype costs more than everything else the frame holds.
-        arr = np.asarray(values)
-        return pd.Series(arr, dtype=object, copy=False) if arr.dtype == object else arr
+    """The feature frame, built without pandas copying millions of rows around.
 
-    data: dict[str, Any] = {"call_id": column(np.asarray(call_ids, dtype=object))}
-    data["received_at"] = np.asarray(received_at, dtype="datetime64[us]")
-    for name in FEATURE_NAMES:
-        data[name] = column(feats[name])
-    for name in HISTORY_NAMES:  # every aggregate, including those only rates are made of
-        data.setdefault(name, feats[name])
-    for name in INTERNAL_COLUMNS:
-        data[name] = column(feats[name])
-    return pd.DataFrame(data)
+    Numeric columns are written once into one column-major block that the frame adopts as is;
+    text columns stay plain object columns (converting millions of strings to an Arrow-backed
+    dtype would cost more than everything else the frame holds). Columns: call_id, received_at,
+    the numeric features and aggregates, then the text features and keys.
+    """
+    names = list(dict.fromkeys([*FEATURE_NAMES, *HISTORY_NAMES, *INTERNAL_COLUMNS]))
+    numeric = [n for n in names if np.asarray(feats[n]).dtype != object]
+    text_cols = [n for n in names if n not in numeric]
+    n = len(np.asarray(feats["_ts"]))
+    block = np.empty((n, len(numeric)), dtype=FEATURE_DTYPE, order="F")
+    for j, name in enumerate(numeric):
+        block[:, j] = feats.pop(name)  # each column is freed as soon as it is copied
+    frame = pd.DataFrame(block, columns=numeric, copy=False)
+    frame.insert(0, "call_id", pd.Series(np.asarray(call_ids, dtype=object), dtype=object))
+    frame.insert(1, "received_at", np.asarray(received_at, dtype="datetime64[us]"))
+    for name in text_cols:
+        frame[name] = pd.Series(np.asarray(feats[name], dtype=object), dtype=object, copy=False)
+    return frame
 
 
 def build_features(
@@ -177,7 +188,12 @@ def build_features(
         fresh = np.array([cid not in prepared.ids for cid in ids], dtype=bool)
         all_events = _concat(prepared.table, own_table, fresh)
     t1 = time.perf_counter()
-    own.update(compute_history(all_events, queries_from(own), cfg))
+    own.update(
+        {
+            k: as_feature_dtype(v)
+            for k, v in compute_history(all_events, queries_from(own), cfg).items()
+        }
+    )
     t2 = time.perf_counter()
     log.info(
         "features: %s calls (%s history events): call fields %.1fs, history %.1fs",
@@ -198,4 +214,4 @@ def online_features(
     """
     own = call_features(call_columns(calls), cfg)
     own.update(store.history_features(queries_from(own)))
-    return own
+    return {k: as_feature_dtype(v) for k, v in own.items()}

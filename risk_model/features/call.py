@@ -19,6 +19,17 @@ from risk_model.schema import FEATURE_INPUT_COLUMNS, FLAG_COLUMNS
 
 NIGHT_START_HOUR, NIGHT_END_HOUR = 22, 6  # 22:00-05:59, when assaults concentrate (LEOKA)
 
+# Features are stored and fed to the model as float32: exact for counts, ample for shares and
+# times, and half the memory of float64 on millions of calls. Every path casts the same way,
+# after computing in float64.
+FEATURE_DTYPE = np.float32
+
+
+def as_feature_dtype(values: Any) -> Any:
+    """Numeric feature columns in the one dtype all paths use; text, keys and times untouched."""
+    arr = np.asarray(values)
+    return arr.astype(FEATURE_DTYPE, copy=False) if arr.dtype.kind == "f" else values
+
 
 def call_columns(source: Any) -> dict[str, Sequence[Any]]:
     """Pre-dispatch columns of a frame, a mapping of columns or a list of row dicts.
@@ -79,6 +90,12 @@ def object_values(values: Sequence[Any]) -> np.ndarray:
     return arr
 
 
+def text_values(values: Sequence[Any]) -> Any:
+    """Text columns for the text functions: a pandas column as it is (Arrow-backed strings stay
+    compact and vectorised; no Python string per row), anything else as an object array."""
+    return values if isinstance(values, pd.Series) else object_values(values)
+
+
 def call_features(cols: Mapping[str, Sequence[Any]], cfg: FeatureConfig) -> dict[str, np.ndarray]:
     """Row-local features plus the keys and event indicators history features need.
 
@@ -92,29 +109,29 @@ def call_features(cols: Mapping[str, Sequence[Any]], cfg: FeatureConfig) -> dict
     days = np.floor_divide(ts, 86_400_000_000)
     out: dict[str, np.ndarray] = {}
 
-    ctype = text.normalize_call_type(object_values(cols["call_type"]))
+    ctype = text.normalize_call_type(text_values(cols["call_type"]))
     family = text.call_family(ctype)
     out["call_type"] = ctype
     out["call_family"] = family
     out["priority"] = numeric_values(cols["priority"])
-    out["source"] = text.normalize_category(object_values(cols["source"]))
-    out["premise_type"] = text.normalize_category(object_values(cols["premise_type"]))
+    out["source"] = text.normalize_category(text_values(cols["source"]))
+    out["premise_type"] = text.normalize_category(text_values(cols["premise_type"]))
     out["hour_sin"] = np.sin(2 * np.pi * hour / 24.0)
     out["hour_cos"] = np.cos(2 * np.pi * hour / 24.0)
     out["weekday"] = ((days + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday; Monday = 0
     out["is_night"] = ((hour_int >= NIGHT_START_HOUR) | (hour_int < NIGHT_END_HOUR)).astype("f8")
     for flag in FLAG_COLUMNS:
         out[flag] = flag_values(cols[flag])
-    signals = text.narrative_signals(object_values(cols["narrative"]))
+    signals = text.narrative_signals(text_values(cols["narrative"]))
     for name in text.NARRATIVE_SIGNALS:
         out[f"nar_{name}"] = np.asarray(signals[name], dtype=np.float64)
 
-    address = object_values(cols["address"])
+    address = text_values(cols["address"])
     lat = numeric_values(cols["latitude"])
     lon = numeric_values(cols["longitude"])
     out["_premise"] = text.premise_key(address, lat, lon, cfg.grid_cell_m)
-    out["_beat"] = text.normalize_category(object_values(cols["beat"]))
-    out["_district"] = text.normalize_category(object_values(cols["district"]))
+    out["_beat"] = text.normalize_category(text_values(cols["beat"]))
+    out["_district"] = text.normalize_category(text_values(cols["district"]))
     out["_ts"] = ts
     out["_violent"] = (
         np.isin(family, list(text.VIOLENT_FAMILIES)) | (out["nar_violence"] == 1.0)
@@ -124,7 +141,7 @@ def call_features(cols: Mapping[str, Sequence[Any]], cfg: FeatureConfig) -> dict
         | (out["weapon_reported"] == 1.0)
         | (out["nar_weapon"] == 1.0)
     ).astype(np.int8)
-    return out
+    return {k: as_feature_dtype(v) for k, v in out.items()}
 
 
 def outcome_events(source: Any, n: int) -> tuple[np.ndarray, np.ndarray]:

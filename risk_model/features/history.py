@@ -156,7 +156,7 @@ def _encode_keys(ev: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def _sorted_search(comp: np.ndarray, needles: np.ndarray, perm: np.ndarray) -> np.ndarray:
     """searchsorted(comp, needles, "left"), searching in `perm` order (needles sorted there):
     sorted needles walk `comp` in order, which is several times faster on large arrays."""
-    found = np.empty(len(needles), dtype=np.int64)
+    found = np.empty(len(needles), dtype=np.int32 if len(comp) < 2**31 else np.int64)
     found[perm] = np.searchsorted(comp, needles[perm], side="left")
     return found
 
@@ -193,9 +193,9 @@ def compute_history(
         time_sorted = ev_time[order]
         weights = {
             e: (
-                np.ones(len(order), dtype=np.int64)
+                np.ones(len(order), dtype=np.int32)
                 if e == "call"
-                else events.events[e][keep][order].astype(np.int64)
+                else events.events[e][keep][order].astype(np.int32)
             )
             for e in kinds_needed
         }
@@ -222,7 +222,10 @@ def compute_history(
         perm = np.argsort(base + q_rank, kind="stable")  # needles of every window sort alike
         hi = _sorted_search(comp, base + q_rank, perm)
         lows: dict[int, np.ndarray] = {}
-        cumsums = {e: np.concatenate([[0], np.cumsum(w)]) for e, w in weights.items()}
+        cumsums = {
+            e: np.concatenate([np.zeros(1, np.int64), np.cumsum(w, dtype=np.int64)])
+            for e, w in weights.items()
+        }
         for agg in kind_aggs:
             days = agg.days(cfg)
             if days not in lows:
@@ -242,8 +245,14 @@ def compute_history(
                 found = (lastpos >= lo) & (lastpos >= 0)
                 t_last = time_sorted[np.maximum(lastpos, 0)]
                 values = np.where(found, (q_time - t_last) / unit, np.nan).astype(np.float64)
-            out[agg.name] = np.where(q_valid, values, np.nan) if nq else values
-    out.update(derive(out, cfg))
+            # Stored as float32, the features' dtype (exact for counts; days are computed in
+            # float64 first, as the live store does).
+            out[agg.name] = (np.where(q_valid, values, np.nan) if nq else values).astype(
+                np.float32
+            )
+        # Free this key kind's working arrays before the next kind allocates its own.
+        del order, key_sorted, time_sorted, weights, comp, perm, hi, lows, cumsums, base, q_rank
+    out.update({k: v.astype(np.float32) for k, v in derive(out, cfg).items()})
     return out
 
 

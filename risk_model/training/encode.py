@@ -59,17 +59,21 @@ class FeatureEncoder:
         return np.array([v in table for v in np.asarray(values, dtype=object)], dtype=bool)
 
     def transform(self, frame: Mapping[str, Any]) -> np.ndarray:
-        """Feature columns (a frame or a mapping of arrays) -> float64 matrix in registry order."""
+        """Feature columns (a frame or a mapping of arrays) -> float32 matrix in registry order.
+
+        float32 is the features' one dtype (features.build.FEATURE_DTYPE): the same values reach
+        the model from a training frame, a scoring frame and a live call.
+        """
         first = frame[self.feature_names[0]]
         n = len(first)
-        out = np.empty((n, len(self.feature_names)), dtype=np.float64)
+        out = np.empty((n, len(self.feature_names)), dtype=np.float32)
         for j, name in enumerate(self.feature_names):
             if name in self._codes:
                 out[:, j] = self.codes(name, frame[name])
             else:
                 col = frame[name]
                 if isinstance(col, pd.Series):
-                    col = col.to_numpy(dtype=np.float64, na_value=np.nan)
+                    col = col.to_numpy(dtype=np.float32, na_value=np.nan)
                 out[:, j] = col
         return out
 
