@@ -66,9 +66,10 @@ class ModelConfig(_Section):
 
     num_leaves: int = Field(7, ge=2, le=255)
     max_depth: int = Field(3, ge=-1, le=32)
-    learning_rate: float = Field(0.03, gt=0, le=1)
+    learning_rate: float = Field(0.05, gt=0, le=1)
     n_estimators: int = Field(3000, ge=10, le=20000)
-    early_stopping_rounds: int = Field(200, ge=5)
+    early_stopping_rounds: int = Field(100, ge=5)
+    max_bin: int = Field(63, ge=7, le=1023)
     min_child_samples: int = Field(500, ge=1)
     subsample: float = Field(0.8, gt=0, le=1)
     colsample_bytree: float = Field(0.8, gt=0, le=1)
@@ -107,7 +108,8 @@ class TierConfig(_Section):
 
 class EvaluationConfig(_Section):
     top_fractions: tuple[float, ...] = (0.05, 0.10)
-    bootstrap: int = Field(200, ge=0, le=5000)
+    # Poisson-bootstrap replicates for the intervals of the model, today's practice and the oracle.
+    bootstrap: int = Field(100, ge=0, le=5000)
     # Bootstrap intervals are reported when the test window has fewer positives than this.
     bootstrap_below_positives: int = Field(100_000, ge=0)
     audit_min_calls: int = Field(200, ge=1)

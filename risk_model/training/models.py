@@ -34,6 +34,7 @@ def booster_params(cfg: ModelConfig, monotone: list[int] | None) -> dict[str, An
         "metric": "auc",
         "learning_rate": cfg.learning_rate,
         "num_leaves": cfg.num_leaves,
+        "max_bin": cfg.max_bin,
         "max_depth": cfg.max_depth,
         "min_data_in_leaf": cfg.min_child_samples,
         "bagging_fraction": cfg.subsample,
