@@ -99,6 +99,10 @@ class AuditLog:
     CREATE INDEX IF NOT EXISTS audit_call ON audit (call_id);
     CREATE INDEX IF NOT EXISTS audit_received ON audit (received_at);
     """
+    INSERT = (
+        "INSERT INTO audit (call_id, scored_at, received_at, district, call_type, risk_score,"
+        " risk_tier, decision, model, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -135,12 +139,15 @@ class AuditLog:
             for e in entries
         ]
         con = self._con()
+        if len(rows) == 1:  # one statement is its own transaction (autocommit)
+            con.execute(self.INSERT, rows[0])
+            return
         con.execute("BEGIN IMMEDIATE")
-        con.executemany(
-            "INSERT INTO audit (call_id, scored_at, received_at, district, call_type, risk_score,"
-            " risk_tier, decision, model, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        try:
+            con.executemany(self.INSERT, rows)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         con.execute("COMMIT")
 
     def recent(
@@ -329,17 +336,16 @@ class LiveAssessor:
 
     def _all_contributions(self, res: _Explained, i: int) -> dict[str, Any]:
         """Every grouped contribution and the base value, for the waterfall chart."""
-        row = res.rows[i]
-        items = []
-        for j, label in enumerate(res.labels):
-            name = "hour_sin" if label == "hour" else label
-            items.append(
-                {
-                    "feature": label,
-                    "contribution": round(float(res.grouped[i, j]), 5),
-                    "text": describe(name, row, self.cfg),
-                }
-            )
+        row, cfg = res.rows[i], self.cfg
+        values = res.grouped[i].round(5).tolist()
+        items = [
+            {
+                "feature": label,
+                "contribution": value,
+                "text": describe("hour_sin" if label == "hour" else label, row, cfg),
+            }
+            for label, value in zip(res.labels, values, strict=True)
+        ]
         items.sort(key=lambda d: -abs(d["contribution"]))
         return {"base": round(float(res.base[i]), 5), "items": items}
 

@@ -160,6 +160,10 @@ class IngestRequest(BaseModel):
             max_length=MAX_BATCH,
             description="Canonical call records (SPEC §1), outcome columns allowed; a call "
             "that breaks the schema is rejected with its own error, the others are kept.",
+            # Documented as calls; validated one by one in the route, not here.
+            json_schema_extra=lambda schema: schema.update(
+                items=CallOutcomeIn.model_json_schema(mode="validation")
+            ),
         ),
     ]
 
@@ -287,7 +291,8 @@ class _OneLineForBadInput(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, ValidationError):
-            record.msg = f"{record.getMessage()}: bad request ({exc.error_count()} errors)"
+            n = exc.error_count()
+            record.msg = f"{record.getMessage()}: bad request ({n} error{'s' * (n != 1)})"
             record.args = ()
             record.exc_info = record.exc_text = None
             record.levelno, record.levelname = logging.INFO, "INFO"
@@ -303,7 +308,11 @@ def quiet_validation_tracebacks() -> None:
 # --------------------------------------------------------------------------- the service
 
 
-@bentoml.service(name="call-risk", traffic={"timeout": 30})
+# One worker process: every scored call is written to the SQLite audit log (and /ingest writes
+# the history store); with two workers on two cores the processes wait on each other's write
+# locks and throughput fell (benchmarks/bench_service.py --workers 2). Override with
+# BENTOML_CONFIG_OVERRIDES='{"services": {"call-risk": {"workers": N}}}'.
+@bentoml.service(name="call-risk", workers=1, traffic={"timeout": 30})
 class CallRisk:
     """Officer-safety risk for calls for service: a calibrated score, reasons in words, a
     conformal "can't tell", and suggested precautions. Advisory only: a person decides."""
@@ -324,7 +333,11 @@ class CallRisk:
     def _load(self) -> None:
         t0 = time.perf_counter()
         try:
-            self.assessor = load_assessor(self.settings, self.rules)
+            assessor = load_assessor(self.settings, self.rules)
+            # One unaudited assessment compiles the narrative lexicon and warms the caches, so
+            # the first real call is not the slow one.
+            assessor.assess([CallIn.model_validate(EXAMPLE_CALL).to_row()], audit=False)
+            self.assessor = assessor
         except UserError as exc:
             self.load_error = str(exc)
             log.error("cannot start: %s", exc)
@@ -362,8 +375,12 @@ class CallRisk:
         return None
 
     @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=Assessment)
-    def score(self, call: CallIn) -> Assessment:
+    async def score(self, call: CallIn) -> Assessment:
         """Assess one call: score, tier, decision, reasons and precautions (audited)."""
+        # Runs on the event loop: one call is a few milliseconds of CPU, and handing it to a
+        # worker thread cost more than it saved (measured: ~25% more requests/s at concurrency
+        # 8, lower p50 and p99). Batches and ingest, which can take seconds, run in a thread,
+        # so a dispatcher's single call is not queued behind them; LiveAssessor is thread-safe.
         assessor = self._ready()
         if isinstance(assessor, JSONResponse):
             return assessor  # type: ignore[return-value]
@@ -405,12 +422,13 @@ class CallRisk:
                         )
                     )
         if not rows:
-            return _error(  # type: ignore[return-value]
-                400,
-                errors[0].field,
-                f"no call could be ingested; {errors[0].error}",
-                errors=[e.model_dump() for e in errors],
-            )
+            first = errors[0]
+            body = {
+                "error": f"no call could be ingested: {first.field}: {first.error}",
+                "field": first.field,
+                "errors": [e.model_dump() for e in errors],
+            }
+            return JSONResponse(body, status_code=400)  # type: ignore[return-value]
         result = assessor.ingest(rows)
         return IngestResult(
             accepted=len(rows),
@@ -462,6 +480,11 @@ class Gate:
         return bool(cookie) and hmac.compare_digest(cookie.encode("latin-1"), secret)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # Read the token when the service starts, with the rest of its settings.
+            self.token = ServiceSettings.from_env().api_token
+            await self.app(scope, receive, send)
+            return
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
@@ -590,37 +613,44 @@ def shape_error(status: int, content_type: str, chunks: list[bytes]) -> tuple[in
 # --------------------------------------------------------------------------- wiring
 
 
-class _LazyApp:
-    """Builds an ASGI app on its first request (after the service has read its settings)."""
+class _ReviewMount:
+    """The review page, built on first use with the running service's token (and rebuilt if a
+    restarted service has another one)."""
 
-    def __init__(self, factory: Callable[[], Callable[..., Awaitable[None]]]) -> None:
-        self._factory = factory
-        self._app: Callable[..., Awaitable[None]] | None = None
+    def __init__(self) -> None:
+        self._apps: dict[str | None, Callable[..., Awaitable[None]]] = {}
         self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._app is None:
+        from serving.review import create_review_app
+
+        token = _current_token()
+        app = self._apps.get(token)
+        if app is None:
             with self._lock:
-                if self._app is None:
-                    self._app = self._factory()
-        await self._app(scope, receive, send)
+                app = self._apps.setdefault(
+                    token, create_review_app(current_assessor, token=token)
+                )
+        await app(scope, receive, send)
+
+
+def _current_service() -> Any:
+    try:
+        return bentoml.get_current_service()
+    except Exception:
+        return None
+
+
+def _current_token() -> str | None:
+    settings = getattr(_current_service(), "settings", None)
+    return settings.api_token if settings is not None else ServiceSettings.from_env().api_token
 
 
 def current_assessor() -> LiveAssessor | None:
     """The running service's assessor, or None while it loads (for the review page)."""
-    try:
-        instance = bentoml.get_current_service()
-    except Exception:
-        return None
-    return getattr(instance, "assessor", None)
-
-
-def _review_app() -> Callable[..., Awaitable[None]]:
-    from serving.review import create_review_app
-
-    return create_review_app(current_assessor)
+    return getattr(_current_service(), "assessor", None)
 
 
 if importlib.util.find_spec("serving.review") is not None:
-    bentoml.asgi_app(_LazyApp(_review_app), path=REVIEW_PATH, name="review")(CallRisk)
+    bentoml.asgi_app(_ReviewMount(), path=REVIEW_PATH, name="review")(CallRisk)
 CallRisk.add_asgi_middleware(Gate)

@@ -69,19 +69,32 @@ def wait_ready(client: TestClient, timeout: float = 60.0, headers: dict | None =
     raise AssertionError("the service did not become ready")
 
 
+_APP: Any = None
+
+
+def service_app() -> Any:
+    """One `CallRisk.to_asgi()` app per test process: BentoML registers its Prometheus metrics
+    when an app is built, so a second app in one process fails. Each `running_service` runs the
+    app's lifespan again, which creates a fresh service instance from the current settings."""
+    global _APP
+    if _APP is None:
+        from serving.service import CallRisk
+
+        _APP = CallRisk.to_asgi()
+    return _APP
+
+
 @contextmanager
 def running_service(
     env: dict[str, str], ready: bool = True, headers: dict | None = None
 ) -> Iterator[TestClient]:
-    """The BentoML service in-process (`CallRisk.to_asgi()`), started and stopped around use.
+    """The BentoML service in-process, started and stopped around use.
 
     Settings are read from the environment when the service starts; CALL_RISK_API_TOKEN and
     CALL_RISK_AUDIT_DB are cleared unless `env` sets them.
     """
-    from serving.service import CallRisk
-
     drop = tuple(k for k in ("CALL_RISK_API_TOKEN", "CALL_RISK_AUDIT_DB") if k not in env)
-    with patched_env(env, drop), TestClient(CallRisk.to_asgi()) as client:
+    with patched_env(env, drop), TestClient(service_app()) as client:
         if ready:
             wait_ready(client, headers=headers)
         yield client
