@@ -10,6 +10,7 @@ peak mark is reset after loading, so parsing the file does not count).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -66,10 +67,8 @@ def _release_free_memory() -> None:
 
     import pyarrow as pa
 
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
     pool = pa.default_memory_pool()
     if hasattr(pool, "release_unused"):
         pool.release_unused()
@@ -77,10 +76,8 @@ def _release_free_memory() -> None:
 
 def _reset_peak() -> None:
     """Linux: writing 5 to clear_refs resets the peak-RSS mark (VmHWM) to the current RSS."""
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def main() -> None:

@@ -58,7 +58,9 @@ def main() -> None:
         "auc_gap_to_oracle": round(o.get("auc", float("nan")) - m["auc"], 4),
         "auc_over_call_type_rate": round(m["auc"] - b["auc"], 4),
         "recall_top5_ratio": round(m["recall_top5pct"] / b["recall_top5pct"], 3),
-        "oracle_recall_top5_ratio": round(o.get("recall_top5pct", float("nan")) / b["recall_top5pct"], 3),
+        "oracle_recall_top5_ratio": round(
+            o.get("recall_top5pct", float("nan")) / b["recall_top5pct"], 3
+        ),
         "mean_predicted_vs_observed": round(m["mean_predicted"] / m["observed_rate"] - 1, 4),
         "coverage_high_minus_target": round(m["coverage_high"] - (1 - alpha), 4),
         "coverage_low_minus_target": round(m["coverage_low"] - (1 - alpha), 4),

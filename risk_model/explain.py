@@ -7,6 +7,7 @@ it is computed once per call and shared by the reasons and the precaution rules.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -47,23 +48,29 @@ def display_value(name: str, value: Any) -> Any:
     return round(float(value), 4)
 
 
-def grouped_contributions(
-    contrib: np.ndarray, names: tuple[str, ...]
-) -> tuple[list[str], np.ndarray]:
-    """Sums columns explained together (hour_sin + hour_cos -> 'hour'); drops the bias."""
+@functools.cache
+def _groups(names: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+    """Reason labels and the 0/1 matrix that sums feature columns into them (built once)."""
     labels: list[str] = []
     index: dict[str, int] = {}
-    columns: list[list[int]] = []
-    for j, name in enumerate(names):
+    member: list[int] = []
+    for name in names:
         group = BY_NAME[name].reason_group or name
         if group not in index:
             index[group] = len(labels)
             labels.append(group)
-            columns.append([])
-        columns[index[group]].append(j)
-    contrib = np.atleast_2d(contrib)
-    out = np.stack([contrib[:, cols].sum(axis=1) for cols in columns], axis=1)
-    return labels, out
+        member.append(index[group])
+    matrix = np.zeros((len(names), len(labels)))
+    matrix[np.arange(len(names)), member] = 1.0
+    return labels, matrix
+
+
+def grouped_contributions(
+    contrib: np.ndarray, names: tuple[str, ...]
+) -> tuple[list[str], np.ndarray]:
+    """Sums columns explained together (hour_sin + hour_cos -> 'hour'); drops the bias."""
+    labels, matrix = _groups(tuple(names))
+    return list(labels), np.atleast_2d(contrib) @ matrix
 
 
 def reasons_for_row(

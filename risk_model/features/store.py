@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS calls (
     injury    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS calls_premise_ts ON calls (premise, ts);
+CREATE INDEX IF NOT EXISTS calls_premise_violent_ts ON calls (premise, violent, ts);
 CREATE TABLE IF NOT EXISTS area_days (
     kind    TEXT NOT NULL,
     key     TEXT NOT NULL,
@@ -110,18 +111,32 @@ class HistoryStore(ABC):
         """Number of calls held."""
 
 
-def _premise_sql(cfg: FeatureConfig, aggs: tuple[WindowAgg, ...]) -> tuple[str, list[str]]:
-    """One aggregate query over a premise's rows; returns SQL and the bound-parameter order."""
-    exprs, params = [], []
-    for agg in aggs:
-        if agg.agg == "count":
-            value = "1" if agg.event == "call" else agg.event
-            exprs.append(f"COALESCE(SUM(CASE WHEN ts >= ? THEN {value} ELSE 0 END), 0)")
-        else:
-            exprs.append(f"MAX(CASE WHEN {agg.event} = 1 AND ts >= ? THEN ts END)")
-        params.append(f"lo:{agg.days(cfg)}")
-    sql = f"SELECT {', '.join(exprs)} FROM calls WHERE premise = ? AND ts >= ? AND ts < ?"
-    return sql, [*params, "key", "lo:max", "t"]
+def _premise_sql(cfg: FeatureConfig, aggs: tuple[WindowAgg, ...]) -> tuple[str, str, str]:
+    """Three queries for a premise's window counts, whatever its call volume.
+
+    A window [t - w days, t) is the whole days strictly between day(t) - w and day(t), read from
+    per-(premise, day) buckets, plus the rows of the two partial days at its ends. So a premise
+    with ten thousand calls a year costs the same as one with ten. Days since the last violent
+    call is one indexed MAX.
+    """
+    counts = [a for a in aggs if a.agg == "count"]
+    bucket_exprs = [
+        f"COALESCE(SUM(CASE WHEN day > ? THEN {a.event} ELSE 0 END), 0)" for a in counts
+    ]
+    buckets = (
+        f"SELECT {', '.join(bucket_exprs)} FROM area_days "
+        "WHERE kind = 'premise' AND key = ? AND day > ? AND day < ?"
+    )
+    partial = (
+        "SELECT COUNT(*), COALESCE(SUM(violent), 0), COALESCE(SUM(weapon), 0), "
+        "COALESCE(SUM(assault), 0), COALESCE(SUM(injury), 0) FROM calls "
+        "WHERE premise = ? AND ts >= ? AND ts < ?"
+    )
+    last = "SELECT MAX(ts) FROM calls WHERE premise = ? AND {event} = 1 AND ts >= ? AND ts < ?"
+    return buckets, partial, last
+
+
+_EVENT_INDEX = {"call": 0, "violent": 1, "weapon": 2, "assault": 3, "injury": 4}
 
 
 def _area_sql(aggs: tuple[WindowAgg, ...]) -> str:
@@ -145,7 +160,11 @@ class SqliteHistoryStore(HistoryStore):
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(SCHEMA)
         self._premise_aggs = tuple(a for a in HISTORY_AGGS if a.key == "premise")
-        self._premise_sql, self._premise_params = _premise_sql(self.cfg, self._premise_aggs)
+        self._premise_buckets, self._premise_partial, self._premise_last = _premise_sql(
+            self.cfg, self._premise_aggs
+        )
+        self._premise_counts = tuple(a for a in self._premise_aggs if a.agg == "count")
+        self._migrate()
         self._area_aggs = {k: tuple(a for a in HISTORY_AGGS if a.key == k) for k in AREA_KINDS}
         self._area_sql = {k: _area_sql(v) for k, v in self._area_aggs.items()}
 
@@ -180,22 +199,11 @@ class SqliteHistoryStore(HistoryStore):
         n = len(queries)
         out = {a.name: np.full(n, np.nan) for a in HISTORY_AGGS}
         con = self._reader()
-        horizon = max(a.days(self.cfg) for a in self._premise_aggs)
         for i in range(n):
             t = int(queries.ts[i])
             key = queries.keys["premise"][i]
             if key is not None:
-                bounds = {"key": key, "t": t, "lo:max": t - horizon * US_PER_DAY}
-                args = [
-                    bounds[p] if p in bounds else t - int(p[3:]) * US_PER_DAY
-                    for p in self._premise_params
-                ]
-                row = con.execute(self._premise_sql, args).fetchone()
-                for agg, value in zip(self._premise_aggs, row, strict=True):
-                    if agg.agg == "count":
-                        out[agg.name][i] = float(value)
-                    elif value is not None:
-                        out[agg.name][i] = (t - value) / US_PER_DAY
+                self._premise_row(con, key, t, i, out)
             day = int(day_of(np.int64(t)))
             for kind in AREA_KINDS:
                 key = queries.keys[kind][i]
@@ -209,6 +217,58 @@ class SqliteHistoryStore(HistoryStore):
                     out[agg.name][i] = float(value)
         out.update(derive(out, self.cfg))
         return out
+
+    def _premise_row(
+        self, con: sqlite3.Connection, key: str, t: int, i: int, out: dict[str, np.ndarray]
+    ) -> None:
+        """Premise aggregates for one call at time t (see _premise_sql for the method)."""
+        today = t // US_PER_DAY
+        spans = {a.days(self.cfg) for a in self._premise_counts}
+        widest = max(spans)
+        row = con.execute(
+            self._premise_buckets,
+            [today - a.days(self.cfg) for a in self._premise_counts]
+            + [key, today - widest, today],
+        ).fetchone()
+        totals = [int(v) for v in row]
+        # Rows of today before t count for every window; rows of the window's first day count
+        # from t - w days on.
+        now = con.execute(self._premise_partial, (key, today * US_PER_DAY, t)).fetchone()
+        first: dict[int, tuple[int, ...]] = {}
+        for w in spans:
+            lo = t - w * US_PER_DAY
+            first[w] = con.execute(
+                self._premise_partial, (key, lo, (today - w + 1) * US_PER_DAY)
+            ).fetchone()
+        for agg, total in zip(self._premise_counts, totals, strict=True):
+            j = _EVENT_INDEX[agg.event]
+            w = agg.days(self.cfg)
+            out[agg.name][i] = float(total + int(now[j]) + int(first[w][j]))
+        for agg in self._premise_aggs:
+            if agg.agg == "days_since":
+                lo = t - agg.days(self.cfg) * US_PER_DAY
+                (last,) = con.execute(
+                    self._premise_last.format(event=agg.event), (key, lo, t)
+                ).fetchone()
+                if last is not None:
+                    out[agg.name][i] = (t - last) / US_PER_DAY
+
+    def _migrate(self) -> None:
+        """Stores written before premise day buckets existed get them built once."""
+        with self._write_lock, self._connect() as con:
+            done = con.execute("SELECT v FROM meta WHERE k = 'premise_days'").fetchone()
+            if done is not None:
+                return
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("DELETE FROM area_days WHERE kind = 'premise'")
+            con.execute(
+                "INSERT INTO area_days (kind, key, day, call, violent, weapon, assault, injury) "
+                f"SELECT 'premise', premise, ts / {US_PER_DAY}, COUNT(*), SUM(violent), "
+                "SUM(weapon), SUM(assault), SUM(injury) FROM calls WHERE premise IS NOT NULL "
+                f"GROUP BY premise, ts / {US_PER_DAY}"
+            )
+            con.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('premise_days', '1')")
+            con.execute("COMMIT")
 
     def premise_incidents(
         self, premise: str, before_us: int, limit: int = 10
@@ -338,7 +398,7 @@ class SqliteHistoryStore(HistoryStore):
                     chunk = uniq[start : start + 900]
                     marks = ",".join("?" * len(chunk))
                     for r in con.execute(
-                        "SELECT call_id, ts, beat, district, assault, injury FROM calls "
+                        "SELECT call_id, ts, premise, beat, district, assault, injury FROM calls "
                         f"WHERE call_id IN ({marks})",
                         chunk,
                     ):
@@ -346,9 +406,9 @@ class SqliteHistoryStore(HistoryStore):
                 inserts, updates = [], []
                 buckets: dict[tuple[str, str, int], list[int]] = {}
 
-                def bump(t: int, b: Any, d: Any, delta: tuple[int, ...]) -> None:
+                def bump(t: int, p: Any, b: Any, d: Any, delta: tuple[int, ...]) -> None:
                     day = t // US_PER_DAY
-                    for kind, key in (("beat", b), ("district", d)):
+                    for kind, key in (("premise", p), ("beat", b), ("district", d)):
                         if key is not None:
                             acc = buckets.setdefault((kind, key, day), [0, 0, 0, 0, 0])
                             for j, v in enumerate(delta):
@@ -375,19 +435,26 @@ class SqliteHistoryStore(HistoryStore):
                         )
                         bump(
                             ts[i],
+                            premise[i],
                             beat[i],
                             district[i],
                             (1, violent[i], weapon[i], assault[i], injury[i]),
                         )
                         continue
-                    old_ts, old_beat, old_district, old_a, old_i = old
+                    old_ts, old_premise, old_beat, old_district, old_a, old_i = old
                     new_a = assault[i] if ka[i] else old_a
                     new_i = injury[i] if ki[i] else old_i
                     if (new_a, new_i) == (old_a, old_i):
                         unchanged += 1
                         continue
                     updates.append((new_a, new_i, cid))
-                    bump(old_ts, old_beat, old_district, (0, 0, 0, new_a - old_a, new_i - old_i))
+                    bump(
+                        old_ts,
+                        old_premise,
+                        old_beat,
+                        old_district,
+                        (0, 0, 0, new_a - old_a, new_i - old_i),
+                    )
                 con.executemany(
                     "INSERT INTO calls (call_id, ts, premise, beat, district, call_type, violent,"
                     " weapon, assault, injury) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -19,6 +19,10 @@ from risk_model.features.registry import CATEGORICAL, FEATURE_NAMES
 OTHER = "OTHER"
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
 class FeatureEncoder:
     """sklearn-style: `__init__` stores parameters, `fit` learns vocabularies (`vocab_`)."""
 
@@ -47,9 +51,13 @@ class FeatureEncoder:
     def codes(self, name: str, values: Any) -> np.ndarray:
         """Integer codes as float (NaN for missing; OTHER for rare or unseen)."""
         arr = np.asarray(values, dtype=object)
-        uniques_codes, uniques = pd.factorize(arr, use_na_sentinel=True)
         table = self._codes[name]
         other = float(len(table))
+        if len(arr) <= 64:  # a live call: dictionary lookups beat a hash-table build
+            return np.array(
+                [np.nan if _missing(v) else float(table.get(v, other)) for v in arr.tolist()]
+            )
+        uniques_codes, uniques = pd.factorize(arr, use_na_sentinel=True)
         mapped = np.array([float(table.get(u, other)) for u in uniques] + [np.nan])
         return mapped[np.where(uniques_codes < 0, len(uniques), uniques_codes)]
 
