@@ -128,7 +128,7 @@ def _premise_sql(cfg: FeatureConfig, aggs: tuple[WindowAgg, ...]) -> tuple[str, 
         "WHERE kind = 'premise' AND key = ? AND day > ? AND day < ?"
     )
     partial = (
-        "SELECT COUNT(*), COALESCE(SUM(violent), 0), COALESCE(SUM(weapon), 0), "
+        "SELECT ? AS part, COUNT(*), COALESCE(SUM(violent), 0), COALESCE(SUM(weapon), 0), "
         "COALESCE(SUM(assault), 0), COALESCE(SUM(injury), 0) FROM calls "
         "WHERE premise = ? AND ts >= ? AND ts < ?"
     )
@@ -233,13 +233,16 @@ class SqliteHistoryStore(HistoryStore):
         totals = [int(v) for v in row]
         # Rows of today before t count for every window; rows of the window's first day count
         # from t - w days on.
-        now = con.execute(self._premise_partial, (key, today * US_PER_DAY, t)).fetchone()
-        first: dict[int, tuple[int, ...]] = {}
-        for w in spans:
-            lo = t - w * US_PER_DAY
-            first[w] = con.execute(
-                self._premise_partial, (key, lo, (today - w + 1) * US_PER_DAY)
-            ).fetchone()
+        # All partial days in one statement (one round trip, each part on the index).
+        widths = sorted(spans)
+        ranges = [(today * US_PER_DAY, t)] + [
+            (t - w * US_PER_DAY, (today - w + 1) * US_PER_DAY) for w in widths
+        ]
+        sql = " UNION ALL ".join([self._premise_partial] * len(ranges))
+        params = [v for n, (lo, hi) in enumerate(ranges) for v in (n, key, lo, hi)]
+        parts = [row[1:] for row in sorted(con.execute(sql, params).fetchall())]
+        now = parts[0]
+        first = dict(zip(widths, parts[1:], strict=True))
         for agg, total in zip(self._premise_counts, totals, strict=True):
             j = _EVENT_INDEX[agg.event]
             w = agg.days(self.cfg)
