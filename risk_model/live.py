@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from risk_model.config import FeatureConfig
 from risk_model.explain import grouped_contributions, reasons_for_row
 from risk_model.features.build import online_features
 from risk_model.features.history import US_PER_DAY
@@ -59,7 +60,9 @@ def incident_words(incidents: list[PremiseIncident]) -> str:
     """Dated prior incidents in words, e.g. '2025-03-02 assault on an officer (DOMESTIC ...)'."""
     if not incidents:
         return "no dated incidents on record in the history store"
-    parts = []
+    # Same day, same kind of incident: one entry with a count, so a busy address reads as a
+    # short list of dates, not ten copies of one line.
+    grouped: dict[tuple[str, str], int] = {}
     for inc in incidents:
         what = []
         if inc.assault:
@@ -69,10 +72,14 @@ def incident_words(incidents: list[PremiseIncident]) -> str:
         if not what and inc.weapon:
             what.append("weapon involved")
         if not what and inc.violent:
-            what.append("violent call")
+            what.append("violent or disturbance call")
         kind = f" ({inc.call_type})" if inc.call_type else ""
-        parts.append(f"{inc.received_at[:10]} {', '.join(what)}{kind}")
-    return "; ".join(parts)
+        key = (inc.received_at[:10], f"{', '.join(what)}{kind}")
+        grouped[key] = grouped.get(key, 0) + 1
+    return "; ".join(
+        f"{day} {what}" + (f" x{count}" if count > 1 else "")
+        for (day, what), count in grouped.items()
+    )
 
 
 class AuditLog:
@@ -177,14 +184,12 @@ class AuditLog:
         if until:
             where.append("received_at < ?")
             args.append(until)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
         sql = (
             "SELECT id, call_id, scored_at, received_at, district, call_type, risk_score, "
             f"risk_tier, decision, model FROM audit WHERE id IN (SELECT MAX(id) FROM audit "
             f"GROUP BY call_id) {('AND ' + ' AND '.join(where)) if where else ''} "
             "ORDER BY received_at DESC, id DESC LIMIT ?"
         )
-        del clause
         cur = self._con().execute(sql, [*args, int(limit)])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -197,7 +202,7 @@ class AuditLog:
             )
             .fetchone()
         )
-        return None if row is None else json.loads(row[0])
+        return None if row is None else expand_entry(json.loads(row[0]))
 
     def facets(self) -> dict[str, list[str]]:
         """Distinct values for the review page's filters."""
@@ -295,6 +300,8 @@ class LiveAssessor:
                         "contributions": self._all_contributions(res, i),
                     }
                 )
+                if detail:
+                    entries[-1] = expand_entry(entries[-1])
         if audit and self.audit is not None and entries:
             self.audit.write(entries)
         if detail:
@@ -335,19 +342,17 @@ class LiveAssessor:
         )
 
     def _all_contributions(self, res: _Explained, i: int) -> dict[str, Any]:
-        """Every grouped contribution and the base value, for the waterfall chart."""
-        row, cfg = res.rows[i], self.cfg
-        values = res.grouped[i].round(5).tolist()
-        items = [
-            {
-                "feature": label,
-                "contribution": value,
-                "text": describe("hour_sin" if label == "hour" else label, row, cfg),
-            }
-            for label, value in zip(res.labels, values, strict=True)
-        ]
-        items.sort(key=lambda d: -abs(d["contribution"]))
-        return {"base": round(float(res.base[i]), 5), "items": items}
+        """Every grouped contribution and the base value, stored compactly (numbers only).
+
+        The words are rendered when a supervisor opens the call (`expand_entry`), not on the
+        request path: it halves the audit record and the per-call cost of writing it.
+        """
+        return {
+            "base": round(float(res.base[i]), 5),
+            "labels": res.labels,
+            "values": res.grouped[i].round(5).tolist(),
+            "near_repeat_days": self.cfg.near_repeat_days,
+        }
 
     def _warnings(
         self, call: dict[str, Any], feats: dict[str, Any], i: int, known_type: bool, decision: str
@@ -393,6 +398,26 @@ class LiveAssessor:
         result = self.store.append(calls)
         log.debug("ingest %d calls in %.1f ms", len(calls), (time.perf_counter() - t0) * 1e3)
         return result
+
+
+def expand_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """An audit entry with its contributions in words ({base, items[feature, contribution,
+    text]}, largest first), from the compact numbers stored per call."""
+    contrib = entry.get("contributions") or {}
+    if "items" in contrib or "values" not in contrib:
+        return entry
+    cfg = FeatureConfig(near_repeat_days=int(contrib.get("near_repeat_days", 14)))
+    row = entry.get("features") or {}
+    items = [
+        {
+            "feature": label,
+            "contribution": value,
+            "text": describe("hour_sin" if label == "hour" else label, row, cfg),
+        }
+        for label, value in zip(contrib["labels"], contrib["values"], strict=True)
+    ]
+    items.sort(key=lambda d: -abs(d["contribution"]))
+    return {**entry, "contributions": {"base": contrib["base"], "items": items}}
 
 
 def _plain(value: Any) -> Any:

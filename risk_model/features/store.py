@@ -104,7 +104,7 @@ class HistoryStore(ABC):
     def premise_incidents(
         self, premise: str, before_us: int, limit: int = 10
     ) -> list[PremiseIncident]:
-        """Dated prior violent/weapon/assault/injury incidents at a premise, newest first."""
+        """Dated prior incidents at a premise: assaults/injuries, then weapons, newest first."""
 
     @abstractmethod
     def count(self) -> int:
@@ -283,7 +283,8 @@ class SqliteHistoryStore(HistoryStore):
                 "SELECT call_id, ts, call_type, violent, weapon, assault, injury FROM calls "
                 "WHERE premise = ? AND ts >= ? AND ts < ? "
                 "AND (violent = 1 OR weapon = 1 OR assault = 1 OR injury = 1) "
-                "ORDER BY ts DESC LIMIT ?",
+                # Harm to officers first, then weapons, then the rest; newest first within each.
+                "ORDER BY (assault + injury > 0) DESC, weapon DESC, ts DESC LIMIT ?",
                 (premise, lo, before_us, limit),
             )
             .fetchall()
