@@ -28,6 +28,7 @@ from risk_model.features.store import AppendResult, HistoryStore, PremiseInciden
 from risk_model.precautions import RuleFile, evaluate_rules, load_rules
 from risk_model.scoring import CallRiskModel
 from risk_model.training.calibrate import tier
+from risk_model.write_lock import WriteLock
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class AuditLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._write_lock = WriteLock(self.path)
         con = self._con()
         con.execute("PRAGMA journal_mode=WAL")
         con.executescript(self.SCHEMA)
@@ -146,16 +148,17 @@ class AuditLog:
             for e in entries
         ]
         con = self._con()
-        if len(rows) == 1:  # one statement is its own transaction (autocommit)
-            con.execute(self.INSERT, rows[0])
-            return
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            con.executemany(self.INSERT, rows)
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+        with self._write_lock:
+            if len(rows) == 1:  # one statement is its own transaction (autocommit)
+                con.execute(self.INSERT, rows[0])
+                return
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.executemany(self.INSERT, rows)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
 
     def recent(
         self,
@@ -325,7 +328,10 @@ class LiveAssessor:
         tiers = model.settings.tiers
         labels, grouped = grouped_contributions(contrib[:, :-1], model.encoder.feature_names)
         k = model.settings.service.top_reasons
-        rows = [{name: _plain(feats[name][i]) for name in FEATURE_NAMES} for i in range(len(x))]
+        columns = [_plain_column(feats[name]) for name in FEATURE_NAMES]
+        rows = [
+            dict(zip(FEATURE_NAMES, values, strict=True)) for values in zip(*columns, strict=True)
+        ]
         return _Explained(
             risk_score=score,
             risk_tier=tier(score, model.base_rate, tiers.elevated_multiple, tiers.high_multiple),
@@ -426,6 +432,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and np.isnan(value):
         return None
     return value
+
+
+def _plain_column(values: Any) -> list[Any]:
+    """A feature column as Python values, NaN as None (one `tolist`, not a call per cell)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f":
+        return [None if v != v else v for v in arr.tolist()]
+    if arr.dtype.kind in "iub":
+        return arr.tolist()
+    return [_plain(v) for v in arr.tolist()]
 
 
 def _jsonable(value: Any) -> Any:

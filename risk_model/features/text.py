@@ -72,6 +72,8 @@ def _map_unique(values: Any, func: Callable[[Any], Hashable]) -> np.ndarray:
         if data.ndim != 1:  # a list of tuples would otherwise become a 2-D array
             data = np.empty(len(values), dtype=object)
             data[:] = list(values)
+    if len(data) <= _SMALL_MAP:
+        return _map_small(data, func)
     codes, uniques = pd.factorize(data, use_na_sentinel=True)
     mapped = np.empty(len(uniques) + 1, dtype=object)
     mapped[: len(uniques)] = [func(u) for u in np.asarray(uniques, dtype=object)]
@@ -79,6 +81,27 @@ def _map_unique(values: Any, func: Callable[[Any], Hashable]) -> np.ndarray:
     return mapped[np.where(codes < 0, len(uniques), codes)]
 
 
+# A live call is one row: a dictionary beats pd.factorize's fixed cost (~25 us a call) up to a
+# few hundred rows. Same values in, same results out (tests/unit/test_text.py covers both paths).
+_SMALL_MAP = 256
+
+
+def _map_small(data: Any, func: Callable[[Any], Hashable]) -> np.ndarray:
+    out = np.empty(len(data), dtype=object)
+    done: dict[Any, Any] = {}
+    missing = func(None)
+    for i, v in enumerate(data.tolist() if hasattr(data, "tolist") else list(data)):
+        if _is_missing(v):
+            out[i] = missing
+            continue
+        r = done.get(v, _UNSEEN)
+        if r is _UNSEEN:
+            r = done[v] = func(v)
+        out[i] = r
+    return out
+
+
+_UNSEEN = object()
 _APOSTROPHES = str.maketrans("", "", "'’‘`ʼ´")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
@@ -258,7 +281,10 @@ def _prefold_addresses(uniques: np.ndarray) -> np.ndarray:
 
 def _map_addresses(values: Any, func: Callable[[Any], Hashable]) -> np.ndarray:
     """`_map_unique` for addresses, with the vectorised first pass on many distinct spellings."""
-    codes, uniques = pd.factorize(_as_object_array(values), use_na_sentinel=True)
+    data = _as_object_array(values)
+    if len(data) <= _SMALL_MAP:
+        return _map_small(data, func)
+    codes, uniques = pd.factorize(data, use_na_sentinel=True)
     uniques = np.asarray(uniques, dtype=object)
     if len(uniques) >= _PREFOLD_MIN_UNIQUES:
         folded_codes, folded = pd.factorize(_prefold_addresses(uniques), use_na_sentinel=True)
@@ -983,7 +1009,9 @@ def _python_pattern(pattern: str) -> re.Pattern[str]:
 def _signals_small(arr: pa.Array) -> dict[str, np.ndarray]:
     """`_signals_chunk` for a handful of remarks, with Python's re (see _SMALL_BATCH)."""
     compiled = _compiled()
-    texts = _fold_arrow(arr).to_pylist()
+    texts = arr.to_pylist()
+    if not all(t is None or t.isascii() for t in texts):
+        texts = _fold_arrow(arr).to_pylist()
     n = len(texts)
     has_text = _python_pattern("[A-Za-z0-9]")
     present = np.array(

@@ -162,3 +162,29 @@ def test_concurrent_readers_and_a_writer(
         t.join()
     assert not errors, errors[0]
     assert store.count() == 4000
+
+
+def test_area_sums_follow_writes_by_another_store(sim_calls: pd.DataFrame, tmp_path: Path) -> None:
+    """Beat and district sums are remembered per day; a write through another connection (the
+    CLI's load-history, a second worker) is seen by the very next call, as is the outcome of an
+    earlier call arriving late."""
+    calls = canonical(sim_calls).iloc[:3000]
+    path = tmp_path / "h.db"
+    server, other = SqliteHistoryStore(path, CFG), SqliteHistoryStore(path, CFG)
+    server.append(calls.iloc[:2000].assign(officer_assaulted=False, officer_injured=False))
+    probe = calls.iloc[-1:].assign(received_at=calls["received_at"].max() + pd.Timedelta(days=2))
+    rec = probe.astype(object).where(probe.notna(), None).to_dict("records")
+    before = online_features(rec, server, CFG)
+    assert_same(before, online_features(rec, server, CFG), COMPARED)  # the cached answer
+
+    other.append(calls.iloc[2000:])  # from another connection
+    fresh = SqliteHistoryStore(tmp_path / "fresh.db", CFG)
+    fresh.append(calls.iloc[:2000].assign(officer_assaulted=False, officer_injured=False))
+    fresh.append(calls.iloc[2000:])
+    after = online_features(rec, server, CFG)
+    assert_same(after, online_features(rec, fresh, CFG), COMPARED)
+    assert after["district_calls_365d"][0] > before["district_calls_365d"][0]
+
+    other.append(calls.iloc[:2000])  # the outcomes of the first calls arrive late
+    fresh.append(calls.iloc[:2000])
+    assert_same(online_features(rec, server, CFG), online_features(rec, fresh, CFG), COMPARED)

@@ -652,3 +652,32 @@ def test_call_type_properties(values: list[str | None]) -> None:
 )
 def test_normalize_category(raw: object, expected: str | None) -> None:
     assert normalize_category([raw]).tolist() == [expected]
+
+
+# --------------------------------------------------------------------------- small-input path
+
+_MIXED = st.one_of(
+    st.none(),
+    st.just(float("nan")),
+    st.just(pd.NA),
+    st.sampled_from(["Domestic Dist", "DOMESTIC-DIST", "100 n main st", "100 N. Main Street"]),
+    st.text(max_size=12),
+    st.integers(-3, 3),
+)
+
+
+@PROPERTY
+@given(st.lists(_MIXED, min_size=0, max_size=40))
+def test_small_inputs_map_as_the_factorized_path_does(values: list) -> None:
+    """Up to `_SMALL_MAP` rows (a live call) skip pd.factorize; the answer is the same as when
+    the same values sit in a table larger than that (the training path)."""
+    pad = ["PAD"] * (text._SMALL_MAP + 1)
+    for func in (normalize_call_type, normalize_category, normalize_address):
+        small = func(values)
+        large = func(values + pad)[: len(values)]
+        assert len(small) == len(values)
+        for a, b in zip(small, large, strict=True):
+            assert a == b or (a is None and b is None), (func.__name__, values, a, b)
+    keys = premise_key(values, [None] * len(values), [None] * len(values))
+    keys_large = premise_key(values + pad, [None] * len(values + pad), [None] * len(values + pad))
+    assert list(keys) == list(keys_large[: len(values)])

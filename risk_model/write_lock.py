@@ -1,0 +1,52 @@
+"""A cross-process write lock for the SQLite files the service writes (history store, audit log).
+
+With several worker processes, SQLite's own busy handler makes a blocked writer sleep and retry
+(1, 2, 5, 10 ... 100 ms), so under load a write can wait far longer than the write it waits for.
+An advisory `flock` on a side file queues writers in the kernel and wakes the next one as soon as
+the lock is released; SQLite's locking still guards correctness, this only removes the sleeps.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from pathlib import Path
+from types import TracebackType
+
+
+class WriteLock:
+    """Exclusive across threads (a mutex) and processes (flock on `<db>.lock`)."""
+
+    def __init__(self, db_path: Path | str) -> None:
+        self.path = Path(f"{db_path}.lock")
+        self._mutex = threading.Lock()
+        self._fd: int | None = None
+        self._pid = -1
+
+    def _file(self) -> int:
+        # A descriptor inherited through fork shares its lock with the parent: reopen per process.
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._pid = os.getpid()
+        return self._fd
+
+    def __enter__(self) -> WriteLock:
+        self._mutex.acquire()
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_EX)
+        except BaseException:
+            self._mutex.release()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
