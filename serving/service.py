@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
 import bentoml
+from bentoml.validators import ContentType
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core.core_schema import ValidationInfo
 from starlette.requests import cookie_parser
@@ -228,6 +229,11 @@ class Assessment(BaseModel):
     warnings: list[str]
 
 
+# The media type stated up front: without it BentoML regenerates the list's JSON schema on every
+# response just to find it (~3 ms per /score_batch request, measured with cProfile).
+AssessmentList = Annotated[list[Assessment], ContentType("application/json")]
+
+
 class ItemError(BaseModel):
     index: int = Field(description="position of the call in `calls`")
     call_id: str | None = None
@@ -387,7 +393,7 @@ class CallRisk:
         return Assessment.model_validate(assessor.assess([call.to_row()])[0])
 
     @bentoml.api(route="/score_batch", input_spec=ScoreBatchRequest)
-    def score_batch(self, calls: list[CallIn]) -> list[Assessment]:
+    def score_batch(self, calls: list[CallIn]) -> AssessmentList:
         """Assess several calls in one request; answers in the same order (audited)."""
         assessor = self._ready()
         if isinstance(assessor, JSONResponse):
