@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from risk_model.config import FeatureConfig
 from risk_model.explain import grouped_contributions, reasons_for_row
@@ -143,7 +144,7 @@ class AuditLog:
                 e["assessment"]["risk_tier"],
                 e["assessment"]["decision"],
                 f"{e['assessment']['model']['name']}/{e['assessment']['model']['version']}",
-                json.dumps(e, default=str),
+                dumps(e),
             )
             for e in entries
         ]
@@ -424,6 +425,11 @@ def expand_entry(entry: dict[str, Any]) -> dict[str, Any]:
     ]
     items.sort(key=lambda d: -abs(d["contribution"]))
     return {**entry, "contributions": {"base": contrib["base"], "items": items}}
+
+
+def dumps(value: Any) -> str:
+    """JSON text for audit records and answers (orjson: numpy scalars, NaN as null)."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def _plain(value: Any) -> Any:

@@ -86,6 +86,8 @@ def test_score_batch_keeps_the_order_and_equals_single_scores(
     assert resp.status_code == 200, resp.text
     answers = resp.json()
     assert [a["call_id"] for a in answers] == [c["call_id"] for c in calls]
+    # The batch answer is encoded by the service itself: exactly the documented shape.
+    assert [Assessment.model_validate(a).model_dump(mode="json") for a in answers] == answers
     for c, a in zip(calls[:5], answers[:5], strict=True):
         single = client.post("/score", json={"call": c}).json()
         assert single == a
