@@ -26,6 +26,7 @@ from risk_model.features.call import (
 )
 from risk_model.features.history import HISTORY_AGGS, EventTable, QueryTable, compute_history
 from risk_model.features.registry import FEATURE_NAMES
+from risk_model.memory import return_large_blocks_to_os
 
 if TYPE_CHECKING:
     from risk_model.features.store import HistoryStore
@@ -166,6 +167,7 @@ def build_features(
     features in registry order, and the premise/beat/district keys (prefixed "_").
     """
     t0 = time.perf_counter()
+    return_large_blocks_to_os()  # columns freed along the way go back to the OS (see memory.py)
     own = call_features(call_columns(calls), cfg)
     assault, injury = outcome_events(calls, len(calls))
     own_table = EventTable(

@@ -208,6 +208,7 @@ def compute_history(
             starts = np.flatnonzero(new_group)
             key_sorted, time_sorted = key_sorted[starts], time_sorted[starts]
             weights = {e: np.add.reduceat(w, starts) for e, w in weights.items()}
+        del ev_key, ev_time, keep, order  # sorted copies from here on: free the originals
         uniq = np.unique(time_sorted)
         m = np.int64(len(uniq) + 1)
 
@@ -219,6 +220,7 @@ def compute_history(
         qk = np.where(q_valid, q_key, 0)
         q_rank = rank(q_time)
         base = qk * m
+        del qk
         perm = np.argsort(base + q_rank, kind="stable")  # needles of every window sort alike
         hi = _sorted_search(comp, base + q_rank, perm)
         lows: dict[int, np.ndarray] = {}
@@ -251,7 +253,7 @@ def compute_history(
                 np.float32
             )
         # Free this key kind's working arrays before the next kind allocates its own.
-        del order, key_sorted, time_sorted, weights, comp, perm, hi, lows, cumsums, base, q_rank
+        del key_sorted, time_sorted, weights, comp, perm, hi, lows, cumsums, base, q_rank
     out.update({k: v.astype(np.float32) for k, v in derive(out, cfg).items()})
     return out
 
