@@ -316,10 +316,11 @@ def quiet_validation_tracebacks() -> None:
 # --------------------------------------------------------------------------- the service
 
 
-# One worker process: every scored call is written to the SQLite audit log (and /ingest writes
-# the history store); with two workers on two cores the processes wait on each other's write
-# locks and throughput fell (benchmarks/bench_service.py --workers 2). Override with
-# BENTOML_CONFIG_OVERRIDES='{"services": {"call-risk": {"workers": N}}}'.
+# One worker process by default: on 2 cores a second worker measured no steadier gain
+# (benchmarks/bench_service.py --workers 2: 437-559 vs ~420 requests/s at concurrency 8; keep-alive
+# connections stay with one worker and the client shares the cores). More workers are safe
+# (writes queue on a cross-process lock): BENTOML_CONFIG_OVERRIDES=
+# '{"services": {"call-risk": {"workers": N}}}' on a host with cores to spare.
 @bentoml.service(name="call-risk", workers=1, traffic={"timeout": 30})
 class CallRisk:
     """Officer-safety risk for calls for service: a calibrated score, reasons in words, a
