@@ -362,9 +362,9 @@ def quiet_validation_tracebacks() -> None:
 # --------------------------------------------------------------------------- the service
 
 
-# One worker process by default: on 2 cores a second worker measured no steadier gain
-# (benchmarks/bench_service.py --workers 2: 437-559 vs ~420 requests/s at concurrency 8; keep-alive
-# connections stay with one worker and the client shares the cores). More workers are safe
+# One worker process by default: on 2 cores a second worker gave no steady gain
+# (benchmarks/bench_service.py --workers 2: 437-559 vs 424-504 requests/s at concurrency 8 over
+# the day; keep-alive connections stay with one worker and the client shares the cores). More workers are safe
 # (writes queue on a cross-process lock): BENTOML_CONFIG_OVERRIDES=
 # '{"services": {"call-risk": {"workers": N}}}' on a host with cores to spare.
 @bentoml.service(name="call-risk", workers=1, traffic={"timeout": 30})
