@@ -364,8 +364,8 @@ def quiet_validation_tracebacks() -> None:
 
 # One worker process by default: on 2 cores a second worker gave no steady gain
 # (benchmarks/bench_service.py --workers 2: 437-559 vs 424-504 requests/s at concurrency 8 over
-# the day; keep-alive connections stay with one worker and the client shares the cores). More workers are safe
-# (writes queue on a cross-process lock): BENTOML_CONFIG_OVERRIDES=
+# the day; keep-alive connections stay with one worker and the client shares the cores).
+# More workers are safe (writes queue on a cross-process lock): BENTOML_CONFIG_OVERRIDES=
 # '{"services": {"call-risk": {"workers": N}}}' on a host with cores to spare.
 @bentoml.service(name="call-risk", workers=1, traffic={"timeout": 30})
 class CallRisk:
