@@ -374,6 +374,12 @@ class LiveAssessor:
             warnings.append(
                 "no_premise_history: no address or coordinates, premise history unused"
             )
+        missing_area = [k for k in ("beat", "district") if feats[f"_{k}"][i] is None]
+        if missing_area:
+            warnings.append(
+                f"no_area_history: no {' or '.join(missing_area)} given, "
+                f"{' and '.join(missing_area)} history unused"
+            )
         if self._data_until_us is not None:
             age_days = (int(feats["_ts"][i]) - self._data_until_us) / US_PER_DAY
             limit = self.model.settings.service.stale_model_days

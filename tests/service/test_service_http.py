@@ -271,8 +271,11 @@ def test_honest_warnings(client: TestClient) -> None:
     body = client.post("/score", json={"call": odd}).json()
     kinds = {w.split(":", 1)[0] for w in body["warnings"]}
     assert {"unknown_call_type", "no_premise_history", "stale_model"} <= kinds
+    assert "no_area_history" not in kinds  # the call has its beat and district
     # Without an address there is no premise history: such reasons carry no value.
     assert all(r["value"] is None for r in body["reasons"] if r["feature"].startswith("prem_"))
+    no_beat = client.post("/score", json={"call": {**odd, "beat": None}}).json()["warnings"]
+    assert "no_area_history: no beat given, beat history unused" in no_beat
 
 
 def test_openapi_documents_the_routes_with_the_shared_example(client: TestClient) -> None:
