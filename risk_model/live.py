@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 
 from risk_model.config import FeatureConfig
+from risk_model.db import WriteLock, connect
 from risk_model.explain import grouped_contributions, reasons_for_row
 from risk_model.features.build import online_features
 from risk_model.features.history import US_PER_DAY
@@ -29,7 +30,6 @@ from risk_model.features.store import AppendResult, HistoryStore, PremiseInciden
 from risk_model.precautions import RuleFile, evaluate_rules, load_rules
 from risk_model.scoring import CallRiskModel
 from risk_model.training.calibrate import tier
-from risk_model.write_lock import WriteLock
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,7 @@ class AuditLog:
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            con.execute("PRAGMA busy_timeout=30000")
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
+            con = self._local.con = connect(self.path)
         return con
 
     def write(self, entries: list[dict[str, Any]]) -> None:

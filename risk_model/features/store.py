@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from risk_model.config import FeatureConfig
+from risk_model.db import WriteLock, connect
 from risk_model.features.call import call_columns, call_features, outcome_events
 from risk_model.features.history import (
     HISTORY_AGGS,
@@ -36,7 +37,6 @@ from risk_model.features.history import (
     day_of,
     derive,
 )
-from risk_model.write_lock import WriteLock
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +190,8 @@ class SqliteHistoryStore(HistoryStore):
     # ------------------------------------------------------------------ connections
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        con = connect(self.path, synchronous="FULL")  # history writes: durable at commit
         try:
-            con.execute("PRAGMA busy_timeout=30000")
             yield con
         finally:
             con.close()
@@ -201,10 +200,7 @@ class SqliteHistoryStore(HistoryStore):
         """One connection per thread (sqlite3 connections are not shared across threads)."""
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            con.execute("PRAGMA busy_timeout=30000")
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
+            con = self._local.con = connect(self.path)
         return con
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""The cross-process write lock: one holder at a time across threads and processes."""
+"""SQLite plumbing (risk_model/db.py): the write lock holds one writer at a time across threads
+and processes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from risk_model.write_lock import WriteLock
+from risk_model.db import WriteLock
 
 
 def _hold(path: str, held: mp.synchronize.Event, release: mp.synchronize.Event) -> None:

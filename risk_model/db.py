@@ -1,4 +1,6 @@
-"""A cross-process write lock for the SQLite files the service writes (history store, audit log).
+"""SQLite plumbing shared by the history store and the audit log: connections and a write lock.
+
+The write lock is cross-process, for the files the service writes (history store, audit log).
 
 With several worker processes, SQLite's own busy handler makes a blocked writer sleep and retry
 (1, 2, 5, 10 ... 100 ms), so under load a write can wait far longer than the write it waits for.
@@ -10,9 +12,23 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from pathlib import Path
 from types import TracebackType
+
+
+def connect(path: Path | str, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """An autocommit connection that waits up to 30 s for a lock instead of failing at once.
+
+    One per thread: sqlite3 connections are not shared across threads. WAL with
+    synchronous=NORMAL: a commit survives a crash of the process; power loss can lose the last
+    few commits, never corrupt the file.
+    """
+    con = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    con.execute("PRAGMA busy_timeout=30000")
+    con.execute(f"PRAGMA synchronous={synchronous}")
+    return con
 
 
 class WriteLock:
