@@ -167,8 +167,18 @@ class AuditLog:
         decision: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        order: str = "time",
     ) -> list[dict[str, Any]]:
-        """Newest entries first (latest assessment per call), filtered; summary fields only."""
+        """The latest assessment per call, filtered, summary fields only; `order` "time" (newest
+        first), "score" (highest first) or "score_asc". The limit applies after ordering, so
+        "score" gives the highest-scored matching calls, not the highest of the newest."""
+        orders = {
+            "time": "received_at DESC, id DESC",
+            "score": "risk_score DESC, received_at DESC, id DESC",
+            "score_asc": "risk_score ASC, received_at DESC, id DESC",
+        }
+        if order not in orders:
+            raise ValueError(f"order must be one of {', '.join(orders)}")
         where, args = [], []
         for col, value in (
             ("district", district),
@@ -189,7 +199,7 @@ class AuditLog:
             "SELECT id, call_id, scored_at, received_at, district, call_type, risk_score, "
             f"risk_tier, decision, model FROM audit WHERE id IN (SELECT MAX(id) FROM audit "
             f"GROUP BY call_id) {('AND ' + ' AND '.join(where)) if where else ''} "
-            "ORDER BY received_at DESC, id DESC LIMIT ?"
+            f"ORDER BY {orders[order]} LIMIT ?"
         )
         cur = self._con().execute(sql, [*args, int(limit)])
         names = [d[0] for d in cur.description]

@@ -415,20 +415,6 @@ def _feature_label(name: str) -> str:
 # ------------------------------------------------------------------ the calls list
 
 
-def sort_calls(rows: list[dict[str, Any]], sort: str = "time") -> list[dict[str, Any]]:
-    """Audit rows sorted for the list: newest first, or by score (highest or lowest first)."""
-    if sort not in SORTS:
-        raise ValueError(f"sort must be one of {', '.join(SORTS)}")
-    if sort == "time":
-        return sorted(rows, key=lambda r: (str(r["received_at"]), r.get("id", 0)), reverse=True)
-    reverse = sort == "score"
-    return sorted(
-        rows,
-        key=lambda r: (float(r["risk_score"]), str(r["received_at"])),
-        reverse=reverse,
-    )
-
-
 def call_row(row: dict[str, Any], base_rate: float) -> dict[str, Any]:
     """One calls-list row: the audit summary plus the score in words."""
     score = float(row["risk_score"])

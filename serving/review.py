@@ -228,8 +228,7 @@ def create_review_app(
             return _error(400, "limit must be a whole number", "limit")
         if not 1 <= limit <= MAX_LIMIT:
             return _error(400, f"limit must be between 1 and {MAX_LIMIT}", "limit")
-        rows = a.audit.recent(limit=limit, **filters)
-        rows = review_data.sort_calls(rows, sort)
+        rows = a.audit.recent(limit=limit, order=sort, **filters)
         base_rate = a.model.base_rate
         return JSONResponse(
             {

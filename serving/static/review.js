@@ -271,7 +271,7 @@
     let text = `${int(data.count)} call${data.count === 1 ? "" : "s"}, ${order}.`;
     if (data.count === 0) text = "No scored calls match these filters.";
     if (data.count >= data.limit) {
-      text += ` Only the ${int(data.limit)} most recent matching calls are shown (and sorted);` +
+      text += ` Only the first ${int(data.limit)} matching calls in this order are shown;` +
         " narrow the filters or show more to see others.";
     }
     text += ` Base rate: ${pct(data.base_rate)} of calls (model version ${data.model.version}).`;

@@ -127,12 +127,16 @@ def test_calls_filtered_by_time_tier_and_decision(client: TestClient, live: dict
     }
 
 
-def test_calls_limit_keeps_the_most_recent(client: TestClient, live: dict) -> None:
-    body = client.get("/review/api/calls", params={"limit": 5, "sort": "score_asc"}).json()
+def test_calls_limit_applies_after_the_order(client: TestClient, live: dict) -> None:
+    """'Highest first' with a limit lists the highest-scored matching calls of all, not the
+    highest among the newest (and likewise lowest first, newest first)."""
+    scores = sorted(a["risk_score"] for a in live["answers"].values())
+    for sort, want in (("score", scores[::-1][:5]), ("score_asc", scores[:5])):
+        body = client.get("/review/api/calls", params={"limit": 5, "sort": sort}).json()
+        assert [r["risk_score"] for r in body["calls"]] == want
+    body = client.get("/review/api/calls", params={"limit": 5}).json()
     newest = sorted(r["received_at"].isoformat() for r in live["records"].values())[-5:]
-    assert sorted(r["received_at"] for r in body["calls"]) == newest
-    scores = [r["risk_score"] for r in body["calls"]]
-    assert scores == sorted(scores)
+    assert [r["received_at"] for r in body["calls"]] == newest[::-1]
 
 
 @pytest.mark.parametrize(

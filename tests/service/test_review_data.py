@@ -350,19 +350,6 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("sort", "order"),
-    [("time", ["C", "B", "A"]), ("score", ["A", "C", "B"]), ("score_asc", ["B", "C", "A"])],
-)
-def test_sort_calls(sort: str, order: list[str]) -> None:
-    assert [r["call_id"] for r in rd.sort_calls(ROWS, sort)] == order
-
-
-def test_sort_calls_rejects_unknown_order() -> None:
-    with pytest.raises(ValueError, match="sort must be one of"):
-        rd.sort_calls(ROWS, "district")
-
-
 def test_call_row_adds_words() -> None:
     row = {**ROWS[0], "risk_tier": "elevated", "decision": "cant_tell"}
     out = rd.call_row(row, base_rate=0.005)
