@@ -154,6 +154,33 @@ def load_history(
     _run(lambda: load_history_file(data, db, config), as_json)
 
 
+@app.command("audit-prune")
+def audit_prune(
+    audit_db: Path = typer.Option(Path("audit.db"), "--audit-db", help="The service's audit log."),
+    keep_days: int = typer.Option(
+        ..., "--keep-days", min=1, help="Keep records scored in the last N days."
+    ),
+    vacuum: bool = typer.Option(False, "--vacuum", help="Also shrink the file (locks it)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+) -> None:
+    """Delete audit records older than the agency's retention period."""
+
+    def run() -> dict[str, Any]:
+        if not audit_db.is_file():
+            raise UserError(f"no audit log at {audit_db}")
+        from risk_model.live import AuditLog
+
+        result = AuditLog(audit_db).prune(keep_days, vacuum=vacuum)
+        log.info(
+            "audit: deleted %s records scored before %s",
+            result["deleted"],
+            result["scored_before"],
+        )
+        return result
+
+    _run(run, as_json)
+
+
 @app.command()
 def compare(
     experiment: str = typer.Option("call-risk", "--experiment", help="MLflow experiment name."),

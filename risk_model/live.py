@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,31 @@ class AuditLog:
             .fetchone()
         )
         return None if row is None else expand_entry(json.loads(row[0]))
+
+    def prune(self, keep_days: int, vacuum: bool = False, now: datetime | None = None) -> dict:
+        """Deletes records scored more than `keep_days` ago (an agency's retention policy).
+
+        Safe while the service runs (writes queue on the write lock). Deleted pages are reused
+        by later records; `vacuum` also shrinks the file, which locks it for the duration.
+        """
+        if keep_days < 1:
+            raise ValueError("keep_days must be at least 1")
+        cutoff = ((now or datetime.now()) - timedelta(days=keep_days)).isoformat(
+            timespec="seconds"
+        )
+        con = self._con()
+        with self._write_lock:
+            deleted = con.execute("DELETE FROM audit WHERE scored_at < ?", (cutoff,)).rowcount
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if vacuum:
+            con.execute("VACUUM")
+        return {
+            "audit_db": str(self.path),
+            "deleted": deleted,
+            "kept": self.count(),
+            "scored_before": cutoff,
+            "file_bytes": self.path.stat().st_size,
+        }
 
     def facets(self) -> dict[str, list[str]]:
         """Distinct values for the review page's filters."""

@@ -30,6 +30,7 @@ runner = CliRunner()
         ),
         (["load-history", "--data", "nope.parquet", "--db", "{tmp}/h.db"], "data file not found"),
         (["simulate", "--calls", "10", "--out", "{tmp}/x.json"], ".json"),
+        (["audit-prune", "--audit-db", "{tmp}/none.db", "--keep-days", "30"], "no audit log"),
     ],
 )
 def test_user_errors_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
