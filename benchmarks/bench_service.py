@@ -308,7 +308,7 @@ def main() -> None:
     ap.add_argument("--bodies", type=int, default=5000, help="distinct calls sent")
     ap.add_argument("--seconds", type=float, default=20.0, help="time limit per phase")
     ap.add_argument("--requests", type=int, default=3000, help="request limit per phase")
-    ap.add_argument("--batches", type=int, default=60, help="request limit for /score_batch")
+    ap.add_argument("--batches", type=int, default=150, help="request limit for /score_batch")
     ap.add_argument(
         "--workers", type=int, default=None, help="server processes (default: the service's)"
     )

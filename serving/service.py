@@ -364,14 +364,15 @@ def quiet_validation_tracebacks() -> None:
 # --------------------------------------------------------------------------- the service
 
 
-# One worker process by default: on 2 cores a second worker gave no steady gain
-# (benchmarks/bench_service.py --workers 2: 437-559 vs 424-504 requests/s at concurrency 8 over
-# the day; keep-alive connections stay with one worker and the client shares the cores).
-# More workers are safe (writes queue on a cross-process lock): BENTOML_CONFIG_OVERRIDES=
-# '{"services": {"call-risk": {"workers": N}}}' on a host with cores to spare.
+# Two worker processes: with the request path lean, a second process nearly doubles what the
+# service takes under concurrent load on 2 cores (benchmarks/bench_service.py: ~1,150-1,200 vs
+# ~600-670 requests/s at concurrency 32; the same ~1.5 ms p50 for a lone call). Writes to the
+# history store and audit log queue on a cross-process lock; each worker's caches drop on any
+# write. Each worker holds its own copy of the model (~0.6 GB resident). Other counts:
+# BENTOML_CONFIG_OVERRIDES='{"services": {"call-risk": {"workers": N}}}'.
 @bentoml.service(
     name="call-risk",
-    workers=1,
+    workers=2,
     traffic={"timeout": 30},
     # The scoring routes skip BentoML's per-request access-log line and OpenTelemetry span
     # (sampled at 0, i.e. never exported, unless an exporter is configured): together ~0.3 ms of
