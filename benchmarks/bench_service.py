@@ -25,8 +25,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -243,49 +241,29 @@ async def load(
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(env: dict[str, str], workdir: Path, port: int) -> subprocess.Popen:
-    logfile = open(workdir / "serve.log", "ab")  # noqa: SIM115 - lives as long as the server
-    serve = ["serve", "--port", str(port), "--history-db", str(workdir / "history.db")]
-    proc = subprocess.Popen(
-        [str(BIN / "risk-model"), *serve],
-        env={**env, "CALL_RISK_AUDIT_DB": str(workdir / "audit_http.db")},
-        cwd=workdir,
-        stdout=logfile,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    import urllib.request
-
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited; see {workdir / 'serve.log'}")
-        try:
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/readyz", headers=auth(env))
-            with urllib.request.urlopen(req, timeout=2) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            pass
-        time.sleep(0.25)
-    stop_server(proc)
-    raise SystemExit("server did not become ready")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+def http_phases(
+    port: int, calls: list[dict], args: argparse.Namespace, headers: dict[str, str]
+) -> dict[str, Any]:
+    """/score at concurrency 1, 8 and 32, then /score_batch (100 calls) from 1 and 2 clients."""
+    out: dict[str, Any] = {"score": {}}
+    single = [json.dumps({"call": c}).encode() for c in calls]
+    asyncio.run(load(port, "/score", single, 4, 200, args.seconds, headers))  # warm-up
+    for c in (1, 8, 32):
+        log.info("/score at concurrency %d", c)
+        out["score"][f"c{c}"] = asyncio.run(
+            load(port, "/score", single, c, args.requests, args.seconds, headers)
+        )
+    batches = [
+        json.dumps({"calls": calls[i : i + 100]}).encode() for i in range(0, len(calls) - 99, 100)
+    ]
+    for c in (1, 2):  # one CAD client sending batches back to back; two at once
+        log.info("/score_batch, 100 calls per request, concurrency %d", c)
+        b = asyncio.run(
+            load(port, "/score_batch", batches, c, args.batches, args.seconds, headers)
+        )
+        b["calls_per_s"] = round(b["requests_per_s"] * 100, 1)
+        out["score_batch100" if c == 1 else f"score_batch100_c{c}"] = b
+    return out
 
 
 def auth(env: dict[str, str]) -> dict[str, str]:
@@ -343,32 +321,24 @@ def main() -> None:
     log.info("floor: LiveAssessor.assess in process")
     result["in_process"] = floor(env, workdir, calls, args.seconds)
 
+    from risk_model.serve_process import ServerDidNotStart, free_port, serve_process
+
     port = free_port()
     log.info("starting risk-model serve on 127.0.0.1:%d", port)
-    proc = start_server(env, workdir, port)
+    headers = auth(env)
     try:
-        headers = auth(env)
-        single = [json.dumps({"call": c}).encode() for c in calls]
-        asyncio.run(load(port, "/score", single, 4, 200, args.seconds, headers))  # warm-up
-        result["score"] = {}
-        for c in (1, 8, 32):
-            log.info("/score at concurrency %d", c)
-            result["score"][f"c{c}"] = asyncio.run(
-                load(port, "/score", single, c, args.requests, args.seconds, headers)
-            )
-        batches = [
-            json.dumps({"calls": calls[i : i + 100]}).encode()
-            for i in range(0, len(calls) - 99, 100)
-        ]
-        for c in (1, 2):  # one CAD client sending batches back to back; two at once
-            log.info("/score_batch, 100 calls per request, concurrency %d", c)
-            b = asyncio.run(
-                load(port, "/score_batch", batches, c, args.batches, args.seconds, headers)
-            )
-            b["calls_per_s"] = round(b["requests_per_s"] * 100, 1)
-            result["score_batch100" if c == 1 else f"score_batch100_c{c}"] = b
-    finally:
-        stop_server(proc)
+        with serve_process(
+            port,
+            ["--history-db", str(workdir / "history.db")],
+            env={**env, "CALL_RISK_AUDIT_DB": str(workdir / "audit_http.db")},
+            cwd=workdir,
+            log=workdir / "serve.log",
+            headers=headers,
+            timeout=180,
+        ):
+            result.update(http_phases(port, calls, args, headers))
+    except ServerDidNotStart as exc:
+        raise SystemExit(str(exc)) from None
     result["load_after"] = loadavg()
 
     floor_p50 = result["in_process"]["validate_and_assess_one"]["p50_ms"]

@@ -14,8 +14,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ import pandas as pd
 import pytest
 
 from risk_model.review_data import format_percent
+from risk_model.serve_process import free_port, serve_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("model")]
 
@@ -48,12 +47,6 @@ N_SCORED = 60
 START_TIMEOUT = 90.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _json_call(rec: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in rec.items():
@@ -67,18 +60,6 @@ def _json_call(rec: dict[str, Any]) -> dict[str, Any]:
             value = value.item()
         out[key] = value
     return out
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stops the server and the workers it started (its own process group), gently first."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -117,54 +98,32 @@ def service(trained: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         capture_output=True,
         timeout=120,
     )
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log_file = (root / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(bin_dir / "risk-model"),
-            "serve",
-            "--model",
-            trained["model_uri"],
-            "--port",
-            str(port),
-            "--history-db",
-            str(root / "history.db"),
-        ],
-        env=env,
-        cwd=root,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        with httpx.Client(base_url=base, headers=auth, timeout=30) as http:
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"service exited early:\n{(root / 'serve.log').read_text()}")
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"service not ready:\n{(root / 'serve.log').read_text()[-4000:]}")
-                time.sleep(0.5)
-            answers: dict[str, dict[str, Any]] = {}
-            records: dict[str, dict[str, Any]] = {}
-            for rec in scored.to_dict(orient="records"):
-                body = {"call": _json_call(rec)}
-                resp = http.post("/score", json=body)
-                assert resp.status_code == 200, resp.text
-                answer = resp.json()
-                answers[answer["call_id"]] = answer
-                records[answer["call_id"]] = body["call"]
+    args = ["--model", trained["model_uri"], "--history-db", str(root / "history.db")]
+    with (
+        serve_process(
+            port,
+            args,
+            env=env,
+            cwd=root,
+            log=root / "serve.log",
+            headers=auth,
+            timeout=START_TIMEOUT,
+        ),
+        httpx.Client(base_url=base, headers=auth, timeout=30) as http,
+    ):
+        answers: dict[str, dict[str, Any]] = {}
+        records: dict[str, dict[str, Any]] = {}
+        for rec in scored.to_dict(orient="records"):
+            body = {"call": _json_call(rec)}
+            resp = http.post("/score", json=body)
+            assert resp.status_code == 200, resp.text
+            answer = resp.json()
+            answers[answer["call_id"]] = answer
+            records[answer["call_id"]] = body["call"]
         yield {"base": base, "answers": answers, "records": records, "root": root}
-    finally:
-        _stop(proc)
-        log_file.close()
 
 
 def _chromium(p: Any, profile: Path) -> Any:

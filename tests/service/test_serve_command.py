@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +16,7 @@ import httpx
 import pytest
 from service_helpers import service_env
 
+from risk_model.serve_process import ServerDidNotStart, free_port, serve_process
 from serving.service import EXAMPLE_CALL
 
 pytestmark = pytest.mark.xdist_group("model")
@@ -68,47 +66,26 @@ def test_serve_refuses_to_start_with_one_clear_line(service_data: dict, tmp_path
     assert last.startswith("error: precaution rules") and "'x'" in last
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def test_a_server_that_exits_is_reported_with_its_log(service_data: dict, tmp_path: Path) -> None:
+    env = service_env(service_data, tmp_path)
+    args = ["--model", "models:/call-risk@nobody", "--history-db", env["CALL_RISK_HISTORY_DB"]]
+    log = tmp_path / "serve.log"
+    with (
+        pytest.raises(ServerDidNotStart, match=r"(?s)exited early.*error: model "),
+        serve_process(free_port(), args, env=env, cwd=tmp_path, log=log),
+    ):
+        pass
 
 
 @contextmanager
 def served(env: dict[str, str], cwd: Path, port: int) -> Iterator[httpx.Client]:
     """`risk-model serve` in its own process group, ready; stopped with SIGTERM afterwards."""
-    log = open(cwd / f"serve-{port}.log", "ab")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--history-db", env["CALL_RISK_HISTORY_DB"]],
-        env={**os.environ, **env},
-        cwd=cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (cwd / f"serve-{port}.log").read_text()[-3000:]
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.25)
+    args = ["--history-db", env["CALL_RISK_HISTORY_DB"]]
+    with (
+        serve_process(port, args, env=env, cwd=cwd, log=cwd / f"serve-{port}.log"),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+    ):
         yield client
-    finally:
-        client.close()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.mark.slow
