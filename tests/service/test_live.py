@@ -9,21 +9,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from risk_model import tracking
 from risk_model.features.build import online_features
-from risk_model.features.store import SqliteHistoryStore
-from risk_model.live import AuditLog, LiveAssessor, ModelInfo
+from risk_model.live import LiveAssessor
 from risk_model.schema import CallRecord
+from risk_model.service_config import ServiceSettings, load_assessor
 
 pytestmark = pytest.mark.xdist_group("model")
 
 
-def test_one_pass_equals_the_model_assessment(service_data: dict, tmp_path: Path) -> None:
-    model, ref = tracking.load_model(service_data["model_uri"])
+def _assessor(service_data: dict, tmp_path: Path) -> LiveAssessor:
+    """What the service loads at start-up, on a copy of the loaded history store."""
     shutil.copy(service_data["base_db"], tmp_path / "history.db")
-    store = SqliteHistoryStore(tmp_path / "history.db", model.settings.features)
-    audit = AuditLog(tmp_path / "audit.db")
-    assessor = LiveAssessor(model, store, audit=audit, info=ModelInfo(ref.name, ref.version))
+    settings = ServiceSettings(
+        model_uri=service_data["model_uri"],
+        history_db=tmp_path / "history.db",
+        audit_db=tmp_path / "audit.db",
+        tracking_uri=service_data["tracking_uri"],
+    )
+    return load_assessor(settings)
+
+
+def test_one_pass_equals_the_model_assessment(service_data: dict, tmp_path: Path) -> None:
+    assessor = _assessor(service_data, tmp_path)
+    model, store, audit, ref = assessor.model, assessor.store, assessor.audit, assessor.info
     calls = [CallRecord.model_validate(r).to_row() for r in service_data["records"][:80]]
 
     live = assessor.assess(calls, detail=True)
@@ -49,11 +57,8 @@ def test_concurrent_single_and_batch_assessments_agree(service_data: dict, tmp_p
     both at once give the same answers as one after the other, and every call is audited."""
     from concurrent.futures import ThreadPoolExecutor
 
-    model, ref = tracking.load_model(service_data["model_uri"])
-    shutil.copy(service_data["base_db"], tmp_path / "history.db")
-    store = SqliteHistoryStore(tmp_path / "history.db", model.settings.features)
-    audit = AuditLog(tmp_path / "audit.db")
-    assessor = LiveAssessor(model, store, audit=audit, info=ModelInfo(ref.name, ref.version))
+    assessor = _assessor(service_data, tmp_path)
+    audit = assessor.audit
     calls = [CallRecord.model_validate(r).to_row() for r in service_data["records"][:160]]
     singles, batch = calls[:60], calls[60:]
     expected_singles = [assessor.assess([c], audit=False)[0] for c in singles]
