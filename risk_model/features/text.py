@@ -56,29 +56,31 @@ def _is_missing(v: Any) -> bool:
     return isinstance(v, float) and math.isnan(v)
 
 
-def _map_unique(values: Any, func: Callable[[Any], Hashable]) -> np.ndarray:
+def _map_unique(
+    values: Any,
+    func: Callable[[Any], Hashable],
+    apply: Callable[[Callable[[Any], Any], np.ndarray], Any] | None = None,
+) -> np.ndarray:
     """Applies `func` to each distinct non-missing value once, then maps the results back to rows.
 
     Missing values (None, NaN, pd.NA) map to `func(None)`. Categories repeat heavily in CAD data
     (a few thousand call types, a few hundred thousand addresses over millions of calls), so this
-    is what keeps the Python-level rules cheap.
+    is what keeps the Python-level rules cheap. `apply(func, uniques)` may replace the plain loop
+    over the distinct values (the address rules use it).
     """
-    if isinstance(values, pd.Series | pd.Index):
-        data: Any = values
-    elif isinstance(values, np.ndarray):
-        data = values.ravel() if values.dtype == object else values.astype(object).ravel()
-    else:
-        data = np.asarray(list(values), dtype=object)
-        if data.ndim != 1:  # a list of tuples would otherwise become a 2-D array
-            data = np.empty(len(values), dtype=object)
-            data[:] = list(values)
+    data = _as_object_array(values)
     if len(data) <= _SMALL_MAP:
         return _map_small(data, func)
     codes, uniques = pd.factorize(data, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
     mapped = np.empty(len(uniques) + 1, dtype=object)
-    mapped[: len(uniques)] = [func(u) for u in np.asarray(uniques, dtype=object)]
+    mapped[: len(uniques)] = (apply or _apply_each)(func, uniques)
     mapped[len(uniques)] = func(None)
     return mapped[np.where(codes < 0, len(uniques), codes)]
+
+
+def _apply_each(func: Callable[[Any], Any], uniques: np.ndarray) -> list[Any]:
+    return [func(u) for u in uniques.tolist()]
 
 
 # A live call is one row: a dictionary beats pd.factorize's fixed cost (~25 us a call) up to a
@@ -281,21 +283,15 @@ def _prefold_addresses(uniques: np.ndarray) -> np.ndarray:
 
 def _map_addresses(values: Any, func: Callable[[Any], Hashable]) -> np.ndarray:
     """`_map_unique` for addresses, with the vectorised first pass on many distinct spellings."""
-    data = _as_object_array(values)
-    if len(data) <= _SMALL_MAP:
-        return _map_small(data, func)
-    codes, uniques = pd.factorize(data, use_na_sentinel=True)
-    uniques = np.asarray(uniques, dtype=object)
-    if len(uniques) >= _PREFOLD_MIN_UNIQUES:
-        folded_codes, folded = pd.factorize(_prefold_addresses(uniques), use_na_sentinel=True)
-        results = np.array([*_apply_parallel(func, list(folded)), func(None)], dtype=object)
-        per_unique = results[np.where(folded_codes < 0, len(folded), folded_codes)]
-    else:
-        per_unique = np.array([func(u) for u in uniques.tolist()] + [None], dtype=object)[:-1]
-    mapped = np.empty(len(uniques) + 1, dtype=object)
-    mapped[: len(uniques)] = per_unique
-    mapped[len(uniques)] = func(None)
-    return mapped[np.where(codes < 0, len(uniques), codes)]
+    return _map_unique(values, func, apply=_apply_to_addresses)
+
+
+def _apply_to_addresses(func: Callable[[Any], Any], uniques: np.ndarray) -> Any:
+    if len(uniques) < _PREFOLD_MIN_UNIQUES:
+        return _apply_each(func, uniques)
+    folded_codes, folded = pd.factorize(_prefold_addresses(uniques), use_na_sentinel=True)
+    results = np.array([*_apply_parallel(func, list(folded)), func(None)], dtype=object)
+    return results[np.where(folded_codes < 0, len(folded), folded_codes)]
 
 
 # Past this many distinct spellings the per-spelling rules run in worker processes (one per
@@ -330,8 +326,9 @@ def _as_object_array(values: Any) -> Any:
         return values
     if isinstance(values, np.ndarray):
         return values.ravel() if values.dtype == object else values.astype(object).ravel()
-    data = np.empty(len(values), dtype=object)
-    data[:] = list(values)
+    items = list(values)
+    data = np.empty(len(items), dtype=object)  # element-wise: a list of tuples stays 1-D
+    data[:] = items
     return data
 
 
