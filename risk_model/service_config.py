@@ -16,6 +16,7 @@ into absolute ones before they are handed to server processes with another worki
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from collections.abc import Mapping
@@ -39,6 +40,8 @@ ENV_AUDIT = "CALL_RISK_AUDIT_DB"
 ENV_PRECAUTIONS = "CALL_RISK_PRECAUTIONS"
 ENV_TOKEN = "CALL_RISK_API_TOKEN"
 ENV_TRACKING = "MLFLOW_TRACKING_URI"
+# The review page keeps the token in this cookie after a supervisor opens its link.
+TOKEN_COOKIE = "call_risk_token"
 _SQLITE = "sqlite:///"
 
 
@@ -98,6 +101,19 @@ class ServiceSettings:
         if self.api_token:
             env[ENV_TOKEN] = self.api_token
         return env
+
+
+def token_accepted(secret: str | None, authorization: str, cookie: str) -> bool:
+    """True without a configured token; else for `Authorization: Bearer <token>` or the review
+    cookie. Compared in constant time on the bytes as sent (header values are latin-1)."""
+    if not secret:
+        return True
+    key = secret.encode()
+    if authorization[:7].lower() == "bearer " and hmac.compare_digest(
+        authorization[7:].strip().encode("latin-1"), key
+    ):
+        return True
+    return bool(cookie) and hmac.compare_digest(cookie.encode("latin-1"), key)
 
 
 def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> LiveAssessor:

@@ -38,6 +38,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from risk_model import review_data
+from risk_model.service_config import ENV_TOKEN, TOKEN_COOKIE, token_accepted
 
 if TYPE_CHECKING:
     from risk_model.live import LiveAssessor
@@ -45,8 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-TOKEN_ENV = "CALL_RISK_API_TOKEN"
-COOKIE = "call_risk_token"
+COOKIE = TOKEN_COOKIE
 MAX_LIMIT = 1000
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 _UNSET: Any = object()
@@ -128,19 +128,13 @@ def create_review_app(
         token: the API token; by default CALL_RISK_API_TOKEN at creation time (None = open).
         cache_dir: where MLflow artifacts are downloaded (default: a temporary directory).
     """
-    secret = (os.environ.get(TOKEN_ENV) or None) if token is _UNSET else token
+    secret = (os.environ.get(ENV_TOKEN) or None) if token is _UNSET else token
     reports = _ModelReports(cache_dir)
 
     def authorized(request: Request) -> bool:
-        if not secret:
-            return True
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer ") and hmac.compare_digest(
-            header[7:].strip().encode(), secret.encode()
-        ):
-            return True
-        cookie = request.cookies.get(COOKIE, "")
-        return bool(cookie) and hmac.compare_digest(cookie.encode(), secret.encode())
+        return token_accepted(
+            secret, request.headers.get("authorization", ""), request.cookies.get(COOKIE, "")
+        )
 
     def page_base(request: Request) -> str:
         return request.scope.get("root_path", "").rstrip("/") + "/"

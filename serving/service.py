@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
-import hmac
 import importlib.util
 import json
 import logging
@@ -47,7 +46,12 @@ from risk_model.errors import UserError
 from risk_model.live import LiveAssessor, dumps
 from risk_model.precautions import load_rules
 from risk_model.schema import EARLIEST_PLAUSIBLE, CallRecord, CallWithOutcome
-from risk_model.service_config import ServiceSettings, load_assessor
+from risk_model.service_config import (
+    TOKEN_COOKIE,
+    ServiceSettings,
+    load_assessor,
+    token_accepted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,6 @@ log = logging.getLogger(__name__)
 MAX_BATCH = ServiceConfig().max_batch
 # A full batch of calls with long narratives stays well under this.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-COOKIE = "call_risk_token"
 API_ROUTES = frozenset({"/score", "/score_batch", "/ingest"})
 # BentoML's own access-log skip list, kept when the scoring routes are added to it.
 _QUIET_PATHS = ("/metrics", "/healthz", "/livez", "/readyz")
@@ -559,16 +562,13 @@ class Gate:
     def _authorized(self, scope: Scope) -> bool:
         if not self.token:
             return True
-        secret = self.token.encode()
-        auth, cookie = b"", ""
+        auth, cookie = "", ""
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
-                auth = value
+                auth = value.decode("latin-1")
             elif name == b"cookie":
-                cookie = cookie_parser(value.decode("latin-1")).get(COOKIE, "")
-        if auth[:7].lower() == b"bearer " and hmac.compare_digest(auth[7:].strip(), secret):
-            return True
-        return bool(cookie) and hmac.compare_digest(cookie.encode("latin-1"), secret)
+                cookie = cookie_parser(value.decode("latin-1")).get(TOKEN_COOKIE, "")
+        return token_accepted(self.token, auth, cookie)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
