@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -23,6 +24,11 @@ def test_train_refuses_a_planted_leak_unless_allowed(
     harmed = np.flatnonzero((calls["officer_assaulted"] | calls["officer_injured"]).fillna(False))
     calls["call_type"] = calls["call_type"].astype(object)
     calls.loc[harmed[: int(0.8 * len(harmed))], "call_type"] = "ASSAULT ON OFFICER"
+    # Five records with a typo'd year: reported and left out of every window.
+    early = calls.iloc[:5].copy()
+    early["call_id"] = [f"OLD-{i}" for i in range(5)]
+    early["received_at"] = pd.Timestamp("2001-06-01 12:00")
+    calls = pd.concat([early, calls], ignore_index=True)
     data = tmp_path / "calls.parquet"
     calls.to_parquet(data, index=False)
     config = tmp_path / "fast.yaml"
@@ -49,12 +55,16 @@ def test_train_refuses_a_planted_leak_unless_allowed(
     assert result["leakage"]["overridden"]
     assert any("ASSAULT ON OFFICER" in t for t in result["leakage"]["overridden"])
     assert result["leakage"]["call_type_auc"] > 0.85
+    assert result["outside_bulk"]["calls_before_bulk"] == 5
+    assert result["outside_bulk"]["earliest"].startswith("2001-06-01")
+    assert result["windows"]["train_start"].startswith("2025-01-01")
 
     import mlflow
 
     run = mlflow.get_run(result["run_id"])
     assert run.data.params["leakage.allow"] == "call_type"
     assert run.data.metrics["leakage_overridden"] >= 1
+    assert run.data.metrics["calls_outside_bulk"] == 5
     check = json.loads(
         Path(
             mlflow.artifacts.download_artifacts(
