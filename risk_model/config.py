@@ -72,7 +72,7 @@ class LeakageConfig(_Section):
     An input that alone separates the outcome far better than any call-time fact is the signature
     of a post-incident field (an offence description naming the police, a use-of-force reason in
     the notes). Defaults: on the simulator's honest data the call-type rate reaches AUC ~0.79 and
-    no category, phrase or flag comes near a 80% harmed share.
+    no category, phrase or flag comes near an 80% harmed share.
     """
 
     enabled: bool = True

@@ -132,6 +132,7 @@ class LeakageReport:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["findings"] = [{**asdict(f), "text": f.text(self.overall_rate)} for f in self.findings]
+        out["auc"] = {k: (v if np.isfinite(v) else None) for k, v in self.auc.items()}
         out["passed"] = not self.blocking
         return out
 
