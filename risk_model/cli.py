@@ -99,10 +99,18 @@ def train(
         None, "--register", help="Register the model under this name; promote if it wins."
     ),
     config: Path | None = typer.Option(
-        None, "--config", help="Settings YAML (default: built-in defaults; see pipelines/)."
+        None,
+        "--config",
+        help="Settings YAML (default: built-in defaults; e.g. pipelines/dallas.yaml).",
     ),
     truth: Path | None = typer.Option(
         None, "--truth", help="Simulator truth file for oracle metrics (auto-detected)."
+    ),
+    allow_leak: list[str] | None = typer.Option(
+        None,
+        "--allow-leak",
+        help="Let this input (e.g. call_type, narrative) pass the leakage guard; repeatable. "
+        "The override is recorded with the model (see docs/model.md).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
@@ -117,6 +125,10 @@ def train(
             if target not in ("harmed", "assaulted", "injured"):
                 raise UserError(f"--target must be harmed, assaulted or injured, not {target!r}")
             settings = settings.model_copy(update={"target": target})
+        if allow_leak:
+            allowed = tuple(dict.fromkeys([*settings.leakage.allow, *allow_leak]))
+            leakage = settings.leakage.model_copy(update={"allow": allowed})
+            settings = settings.model_copy(update={"leakage": leakage})
         return train_run(data, settings, experiment=experiment, register=register, truth=truth)
 
     _run(run, as_json)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from risk_model.config import Settings
 from risk_model.scoring import CallRiskModel
+from risk_model.training.leakage import LeakageReport
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -26,6 +27,7 @@ def model_card(
     importance: pd.DataFrame,
     settings: Settings,
     counts: dict[str, Any],
+    leakage: LeakageReport | None = None,
 ) -> str:
     meta = model.metadata
     w = meta.get("windows", {})
@@ -53,6 +55,15 @@ def model_card(
             f"| {name} | {w.get(name + '_start')} | {w.get(name + '_end')} | "
             f"{c.get('calls', 0):,} | {c.get('positives', 0):,} |"
         )
+    outside = meta.get("outside_bulk") or {}
+    if outside.get("calls_before_bulk") or outside.get("calls_after_bulk"):
+        lines += [
+            "",
+            f"Left out of every window: {outside.get('calls_before_bulk', 0):,} calls dated "
+            f"before {outside.get('bulk_start')} (earliest {outside.get('earliest', '-')}) and "
+            f"{outside.get('calls_after_bulk', 0):,} after {outside.get('bulk_end')} (latest "
+            f"{outside.get('latest', '-')}): far outside the bulk of the data.",
+        ]
     lines += [
         "",
         f"Base rate (train): {model.base_rate:.4%}. Tiers: elevated from "
@@ -110,6 +121,8 @@ def model_card(
             f"{_fmt(r.mean_score, 4)} | {_fmt(r.calibration_ratio, 2)} | "
             f"{_fmt(r.fpr_ratio, 2)} | {_fmt(r.fnr_ratio, 2)} |"
         )
+    if leakage is not None:
+        lines += ["", *leakage_section(leakage)]
     lines += [
         "",
         "## Limits and safeguards",
@@ -125,3 +138,30 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def leakage_section(report: LeakageReport) -> list[str]:
+    """The leakage guard's figures: what was checked, the strongest inputs, any override."""
+    t = report.thresholds
+    lines = [
+        "## Leakage check (before fitting)",
+        f"Every input alone: its rate learned on {report.calls_train:,} train calls, scored on "
+        f"{report.calls_held_out:,} validation and calibration calls "
+        f"({report.positives_held_out:,} positives); categories and narrative phrases counted "
+        f"on the same calls (phrases on {report.text_rows:,}). Limits: AUC 95% lower bound "
+        f"{t['max_auc']}, harmed share {t['min_share']:.0%} over at least {t['min_calls']} "
+        "calls.",
+    ]
+    if not report.enabled:
+        return [*lines, "", "**The check was switched off (leakage.enabled: false).**"]
+    top = sorted(((k, v) for k, v in report.auc.items() if np.isfinite(v)), key=lambda kv: -kv[1])[
+        :5
+    ]
+    lines += ["", "| input | AUC alone (held out) |", "|---|---|"]
+    lines += [f"| {k} | {v:.3f} |" for k, v in top]
+    if report.findings:
+        lines += ["", "Findings allowed by an explicit override (`--allow-leak`):"]
+        lines += [f"- {f.text(report.overall_rate)}" for f in report.findings]
+    else:
+        lines += ["", "No input separated the outcome like a post-incident field."]
+    return lines

@@ -36,13 +36,14 @@ from risk_model.training.evaluate import (
     core_metrics,
     decision_summary,
 )
+from risk_model.training.leakage import LeakageReport, check_leakage, enforce, validate_allow
 from risk_model.training.models import (
     CallTypeRate,
     logistic_baseline,
     logistic_predict,
     train_booster,
 )
-from risk_model.training.splits import backtest_windows, make_windows
+from risk_model.training.splits import backtest_windows, place_windows
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,8 @@ def fit_all(feats: pd.DataFrame, y: np.ndarray, window: np.ndarray, settings: Se
         if mask.sum() == 0 or positives == 0:
             raise UserError(
                 f"the {name} window has {int(mask.sum()):,} labelled calls and {positives} "
-                "positives: widen the windows (pipelines/config.yaml, split section)"
+                "positives: widen the windows (the split section of a settings YAML passed "
+                "with `risk-model train --config`)"
             )
     train = feats[masks["train"]]
     encoder = FeatureEncoder(min_count=settings.features.min_category_count).fit(train)
@@ -236,12 +238,27 @@ def train(
     from risk_model import tracking
 
     t0 = time.perf_counter()
+    validate_allow(settings.leakage.allow)
     calls, rejected = load_calls(data)
     log.info("data: %s calls from %s", f"{len(calls):,}", data)
     y = target_labels(calls, settings.target)
+    placement = place_windows(calls["received_at"], y, settings.split)
+    windows = placement.windows
+    window = placement.assign(calls["received_at"])
+    outliers = placement.report
+    if outliers["calls_before_bulk"] or outliers["calls_after_bulk"]:
+        log.warning(
+            "%s calls dated before %s (earliest %s) and %s after %s (latest %s) lie far outside "
+            "the bulk of the data and are left out of every window (check their dates; "
+            "split.outlier_quantile / split.outlier_margin_days set the limits)",
+            f"{outliers['calls_before_bulk']:,}",
+            outliers["bulk_start"],
+            outliers.get("earliest", "-"),
+            f"{outliers['calls_after_bulk']:,}",
+            outliers["bulk_end"],
+            outliers.get("latest", "-"),
+        )
     feats = build_features(calls, settings.features)
-    windows = make_windows(calls["received_at"].min(), calls["received_at"].max(), settings.split)
-    window = windows.assign(calls["received_at"])
     counts = {
         w: {"calls": int((window == w).sum()), "positives": int(np.nansum(y[window == w]))}
         for w in ("train", "validation", "calibration", "test")
@@ -250,7 +267,19 @@ def train(
     log.info("window sizes: %s", counts)
     test_mask = (window == "test") & ~np.isnan(y)
     if test_mask.sum() == 0 or y[test_mask].sum() == 0:
-        raise UserError("the test window has no labelled positives: widen it (split section)")
+        raise UserError(
+            "the test window has no labelled positives: widen it with split.test_fraction in a "
+            "settings YAML passed with `risk-model train --config`"
+        )
+    leakage = check_leakage(
+        feats,
+        calls["narrative"] if "narrative" in calls.columns else None,
+        y,
+        window,
+        settings.leakage,
+        seed=settings.model.seed,
+    )
+    enforce(leakage)  # stops here, before any fitting, unless every finding is overridden
 
     fitted = fit_all(feats, y, window, settings)
     t_fit = time.perf_counter()
@@ -271,6 +300,7 @@ def train(
     backtests = []
     for k, w in enumerate(backtest_windows(windows, settings.split.backtest_folds), start=1):
         bwin = w.assign(calls["received_at"])
+        bwin[placement.outlier] = ""
         try:
             bfit = fit_all(feats, y, bwin, settings)
         except UserError as exc:
@@ -310,11 +340,13 @@ def train(
             "code_version": __version__,
             "data_file": str(data),
             "data_sha256": file_digest(data),
-            "history_until": str(calls["received_at"].max()),
+            "history_until": str(calls["received_at"][~placement.outlier].max()),
             "target": settings.target,
             "base_rate": model.base_rate,
             "calibration": model.calibrator.method_,
             "num_trees": model.booster.num_trees(),
+            "outside_bulk": outliers,
+            "leakage_allowed": list(settings.leakage.allow),
         }
     )
 
@@ -322,6 +354,10 @@ def train(
     mlflow.set_experiment(experiment)
     summary_metrics = _flat_metrics(results)
     summary_metrics.update(audit_summary(audit_table))
+    summary_metrics.update(leakage.metrics())
+    summary_metrics["calls_outside_bulk"] = float(
+        outliers["calls_before_bulk"] + outliers["calls_after_bulk"]
+    )
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params(_params(settings, model.metadata, rejected))
         mlflow.log_metrics(summary_metrics)
@@ -343,6 +379,7 @@ def train(
                 x_sample,
                 model,
                 counts,
+                leakage,
             )
             bundle = model.save(tmpdir / "bundle")
             example = calls.iloc[-3:].drop(
@@ -397,6 +434,13 @@ def train(
         "windows": windows.as_dict(),
         "window_counts": counts,
         "rows_rejected": rejected,
+        "outside_bulk": outliers,
+        "leakage": {
+            "passed": True,
+            "max_input_auc": leakage.metrics().get("leakage_max_input_auc"),
+            "call_type_auc": leakage.metrics().get("leakage_call_type_auc"),
+            "overridden": [f.text(leakage.overall_rate) for f in leakage.findings],
+        },
         "feature_hash": feature_hash,
         "seconds": round(t_end - t0, 1),
     }
@@ -499,6 +543,9 @@ def _params(settings: Settings, meta: dict[str, Any], rejected: int) -> dict[str
             "tiers": f"{settings.tiers.elevated_multiple}x/{settings.tiers.high_multiple}x base",
             "num_trees": meta["num_trees"],
             "features": len(FEATURE_NAMES),
+            "leakage.allow": ",".join(settings.leakage.allow) or "-",
+            "leakage.max_auc": settings.leakage.max_auc,
+            "split.placement": settings.split.placement,
         }
     )
     for w, c in meta["window_counts"].items():
@@ -568,6 +615,7 @@ def _log_artifacts(
     x_sample: np.ndarray,
     model: CallRiskModel,
     counts: dict[str, Any],
+    leakage: LeakageReport | None = None,
 ) -> None:
     import mlflow
 
@@ -583,6 +631,7 @@ def _log_artifacts(
         },
         "conformal_alpha": settings.conformal.alpha,
         "window_counts": counts,
+        "leakage_check": leakage.as_dict() if leakage is not None else None,
     }
     (tmpdir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
     yt = eval_frame["label"].to_numpy()
@@ -601,8 +650,11 @@ def _log_artifacts(
     plots.shap_plots(contrib, x_sample, list(FEATURE_NAMES), plot_dir)
     plots.audit_plot(audit_table, plot_dir / "audit_districts.png")
     (tmpdir / "model_card.md").write_text(
-        model_card(model, results, audit_table, importance, settings, counts)
+        model_card(model, results, audit_table, importance, settings, counts, leakage)
     )
+    names = ["leakage_check.json"] if leakage is not None else []
+    if leakage is not None:
+        (tmpdir / "leakage_check.json").write_text(leakage.to_json())
     for name in (
         "config.yaml",
         "summary.json",
@@ -611,6 +663,7 @@ def _log_artifacts(
         "feature_importance.csv",
         "evaluation.parquet",
         "model_card.md",
+        *names,
     ):
         mlflow.log_artifact(str(tmpdir / name))
     mlflow.log_artifacts(str(plot_dir), artifact_path="plots")

@@ -1,7 +1,10 @@
 """Temporal splits: train on earlier time, validate, calibrate, test on later time. Never random.
 
-`make_windows` is one pure function from (the data's time span, SplitConfig) to named windows.
-It fails fast on impossible windows (out of order, empty, outside the data).
+`place_windows` is what `train` uses: it finds records dated far outside the bulk of the data
+(reported, left out of every window), places the windows by where the labelled calls are (shares
+of the labelled calls in time order, `split.placement: calls`) or by fractions of the time span
+(`placement: span`, via `make_windows`), and fails fast with one line naming the setting to
+change when a window is out of order or too small to fit or judge a model.
 """
 
 from __future__ import annotations
@@ -16,6 +19,15 @@ from risk_model.config import SplitConfig
 from risk_model.errors import UserError
 
 WINDOW_NAMES = ("train", "validation", "calibration", "test")
+_WHERE = "in the split section of a settings YAML passed with `risk-model train --config FILE`"
+# The setting that grows each window (shares of the labelled calls, or of the time span).
+_GROW = {
+    "train": "split.train_start (earlier) or smaller split.validation_fraction/"
+    "calibration_fraction/test_fraction",
+    "validation": "split.validation_fraction",
+    "calibration": "split.calibration_fraction",
+    "test": "split.test_fraction",
+}
 
 
 @dataclass(frozen=True)
@@ -87,11 +99,18 @@ def make_windows(first: pd.Timestamp, last: pd.Timestamp, cfg: SplitConfig) -> T
     ]
     for (n1, t1), (n2, t2) in itertools.pairwise(points):
         if not t1 < t2:
-            raise UserError(f"split: {n1} ({t1}) must be before {n2} ({t2})")
+            raise UserError(
+                f"split: {n1} ({t1}) must be before {n2} ({t2}): set split.{n1}, "
+                f"split.{n2} or the split fractions {_WHERE}"
+            )
     if train_start > last or test_start > last:
-        raise UserError(f"split: windows start after the data ends ({last})")
+        raise UserError(
+            f"split: windows start after the data ends ({last}): set the split dates {_WHERE}"
+        )
     if test_end <= first or val_start <= first:
-        raise UserError(f"split: windows end before the data begins ({first})")
+        raise UserError(
+            f"split: windows end before the data begins ({first}): set the split dates {_WHERE}"
+        )
     return TimeWindows(train_start, val_start, cal_start, test_start, test_end)
 
 
@@ -112,3 +131,125 @@ def backtest_windows(base: TimeWindows, folds: int) -> list[TimeWindows]:
             raise UserError(f"split.backtest_folds={folds}: fold {k} leaves no training time")
         out.append(w)
     return out
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Windows plus what was left out: records dated far outside the bulk of the data."""
+
+    windows: TimeWindows
+    outlier: np.ndarray  # bool per call: outside the bulk, in no window
+    report: dict[str, object]
+
+    def assign(self, times: pd.Series | np.ndarray) -> np.ndarray:
+        """Window name per call ('' outside every window and for every outlier)."""
+        out = self.windows.assign(times)
+        out[self.outlier] = ""
+        return out
+
+
+def find_outliers(times: np.ndarray, cfg: SplitConfig) -> tuple[np.ndarray, dict[str, object]]:
+    """Calls dated far before or after the bulk: outside [q - margin, q' + margin] where q, q' are
+    the `outlier_quantile` and 1 - `outlier_quantile` times (a typo'd year, a 1970 default)."""
+    t = np.asarray(times, dtype="datetime64[us]").astype(np.int64)
+    q = cfg.outlier_quantile
+    lo, hi = np.quantile(t, [q, 1 - q], method="lower") if len(t) else (0, 0)
+    margin = cfg.outlier_margin_days * 86_400_000_000
+    start, end = int(lo) - margin, int(hi) + margin
+    early, late = t < start, t > end
+    as_ts = lambda v: str(pd.Timestamp(int(v), unit="us"))  # noqa: E731
+    report: dict[str, object] = {
+        "calls_before_bulk": int(early.sum()),
+        "calls_after_bulk": int(late.sum()),
+        "bulk_start": as_ts(start),
+        "bulk_end": as_ts(end),
+    }
+    if early.any():
+        report["earliest"] = as_ts(t[early].min())
+    if late.any():
+        report["latest"] = as_ts(t[late].max())
+    return early | late, report
+
+
+def _floor_day(t: pd.Timestamp, after: pd.Timestamp | None) -> pd.Timestamp:
+    """Midnight before t when that stays after `after` (windows read better on day bounds)."""
+    day = t.floor("D")
+    return day if after is None or day > after else t
+
+
+def _calls_windows(times: np.ndarray, labelled: np.ndarray, cfg: SplitConfig) -> TimeWindows:
+    """Windows by shares of the labelled calls, working back from the end like `make_windows`
+    works back through the span; explicit dates win."""
+    lt = np.sort(times[labelled])
+    n = len(lt)
+    if n < 2:
+        raise UserError(
+            f"only {n} labelled call(s) inside the bulk of the data: training needs outcomes "
+            "(officer_assaulted / officer_injured) on many calls"
+        )
+    first, last = pd.Timestamp(lt[0]), pd.Timestamp(lt[-1])
+    test_end = _ts(cfg.test_end, "test_end") or last + pd.Timedelta(microseconds=1)
+    train_start = _ts(cfg.train_start, "train_start") or first.floor("D")
+
+    def back(before: pd.Timestamp, share: float) -> pd.Timestamp:
+        k = int(np.searchsorted(lt, np.datetime64(before, "us"), side="left"))
+        idx = min(max(k - max(round(n * share), 1), 0), n - 1)
+        return _floor_day(pd.Timestamp(lt[idx]), train_start)
+
+    test_start = _ts(cfg.test_start, "test_start") or back(test_end, cfg.test_fraction)
+    cal_start = _ts(cfg.calibration_start, "calibration_start") or back(
+        test_start, cfg.calibration_fraction
+    )
+    val_start = _ts(cfg.validation_start, "validation_start") or back(
+        cal_start, cfg.validation_fraction
+    )
+    points = [
+        ("train_start", train_start),
+        ("validation_start", val_start),
+        ("calibration_start", cal_start),
+        ("test_start", test_start),
+        ("test_end", test_end),
+    ]
+    for (n1, t1), (n2, t2) in itertools.pairwise(points):
+        if not t1 < t2:
+            raise UserError(
+                f"split: {n1} ({t1}) must be before {n2} ({t2}) with {n:,} labelled calls: set "
+                f"split.{n1}, split.{n2} or the split fractions {_WHERE}"
+            )
+    return TimeWindows(train_start, val_start, cal_start, test_start, test_end)
+
+
+def place_windows(
+    times: pd.Series | np.ndarray, y: np.ndarray, cfg: SplitConfig, check_size: bool = True
+) -> Placement:
+    """Windows for `train`: outliers out, windows placed, each window big enough to use.
+
+    `y` holds 1/0 labels and NaN for unlabelled calls. Raises UserError with one line naming
+    the setting to change.
+    """
+    t = np.asarray(times, dtype="datetime64[us]")
+    y = np.asarray(y, dtype=float)
+    if len(t) == 0:
+        raise UserError("the data holds no calls")
+    outlier, report = find_outliers(t, cfg)
+    labelled = ~np.isnan(y) & ~outlier
+    if cfg.placement == "span":
+        inside = t[~outlier]
+        windows = make_windows(inside.min(), inside.max(), cfg)
+    else:
+        windows = _calls_windows(t, labelled, cfg)
+    placement = Placement(windows, outlier, report)
+    if check_size:
+        window = placement.assign(t)
+        for name, (lo, hi) in windows.bounds().items():
+            mask = (window == name) & labelled
+            calls, positives = int(mask.sum()), int(y[mask].sum())
+            if calls < cfg.min_window_calls or positives < cfg.min_window_positives:
+                raise UserError(
+                    f"split: the {name} window ({lo} to {hi}) has {calls:,} labelled calls and "
+                    f"{positives:,} positives, fewer than split.min_window_calls="
+                    f"{cfg.min_window_calls} or split.min_window_positives="
+                    f"{cfg.min_window_positives}: widen it with {_GROW[name]}, or lower those "
+                    f"minimums, {_WHERE}"
+                )
+    return placement
