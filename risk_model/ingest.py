@@ -1677,6 +1677,24 @@ def _make_out_dir(out_dir: Path) -> None:
         raise UserError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
 
 
+def _times_as_iso(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parsed received_at -> ISO text with the clock written out, for validate_frame.
+
+    A datetime column whose times are all midnight (every call known only to the day) prints as
+    bare dates, which validate_frame reads as "a date without a time of day". Written out in full
+    (once per distinct time), the value is kept exactly.
+    """
+    col = frame["received_at"] if "received_at" in frame.columns else None
+    if col is None or not pd.api.types.is_datetime64_any_dtype(col.dtype):
+        return frame
+    codes, uniques = pd.factorize(col, sort=False)
+    text = np.asarray(pd.DatetimeIndex(uniques).strftime("%Y-%m-%dT%H:%M:%S.%f"), dtype=object)
+    iso = np.where(codes >= 0, text[np.maximum(codes, 0)] if len(text) else None, None)
+    out = frame.copy()
+    out["received_at"] = pd.Series(iso, index=frame.index, dtype=object)
+    return out
+
+
 _VALIDATED = frozenset((*CANONICAL_COLUMNS, *OUTCOME_COLUMNS, RECEIVED_UNTIL))
 
 
@@ -1817,7 +1835,9 @@ def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = Non
     core = [c for c in canonical.columns if c in _VALIDATED]
     extras = [c for c in canonical.columns if c not in _VALIDATED]
     try:
-        result = validate_frame(canonical[core], tz=tz, row_numbers=canonical.index + 1)
+        result = validate_frame(
+            _times_as_iso(canonical[core]), tz=tz, row_numbers=canonical.index + 1
+        )
     except SchemaError as exc:  # only reachable without a mapping; apply_mapping checks first
         raise UserError(f"{input_path}: {exc}") from None
     vq = result.quarantined
