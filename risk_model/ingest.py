@@ -92,8 +92,6 @@ _PERSONAL_TOKENS = frozenset(
         "ssn",
         "phone",
         "telephone",
-        "cell",
-        "mobile",
         "firstname",
         "lastname",
         "fullname",
@@ -122,13 +120,6 @@ _PERSON_WORDS = frozenset(
         "victim",
         "vic",
         "person",
-        "people",
-        "first",
-        "last",
-        "full",
-        "middle",
-        "given",
-        "maiden",
         "arrestee",
         "driver",
         "witness",
@@ -146,6 +137,8 @@ _PERSON_WORDS = frozenset(
         "patient",
     }
 )
+# Words that make `name` a person's name (FIRST_NAME), but not an id a person's (FIRST_UNIT_ID).
+_NAME_QUALIFIERS = frozenset({"first", "last", "full", "middle", "given", "maiden"})
 _ID_WORDS = frozenset({"id", "ids", "number", "num", "no", "nbr", "nr"})
 # Columns that describe what happened after the call came in (overridable with `allow:`).
 _POST_TOKENS = frozenset(
@@ -431,9 +424,10 @@ def guard_reason(column: str) -> tuple[str, str] | None:
         if t in _PERSONAL_TOKENS:
             return "personal", t
     person = words & _PERSON_WORDS
+    qualified = person | (words & _NAME_QUALIFIERS)
     named = "name" in words or "names" in words
-    if named and (person or words <= {"name", "names"}):
-        return "personal", f"{sorted(person)[0]} name" if person else "name"
+    if named and (qualified or words <= {"name", "names"}):
+        return "personal", f"{sorted(qualified)[0]} name" if qualified else "name"
     if person and words & _ID_WORDS:
         return "personal", f"{sorted(person)[0]} {sorted(words & _ID_WORDS)[0]}"
     if {"social", "security"} <= words:
