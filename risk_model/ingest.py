@@ -1,10 +1,14 @@
 """Agency export -> canonical calls (SPEC §1), through a mapping file, with a quarantine.
 
 The flow is: read every cell as text (nothing coerced), drop header rows repeated inside the file,
-apply the mapping (rename, recode, derive flags, combine date + time), validate with
-`risk_model.schema.validate_frame`, then write accepted rows to Parquet and every rejected row to a
-quarantine CSV with one reason naming the canonical field and the source column. Exact accounting
-(`rows_in = rows_accepted + rows_quarantined`) is asserted on every run.
+drop rows that are not calls (`exclude:`, counted by rule), apply the mapping (rename, recode,
+derive flags, split one-value-per-officer cells, combine date + time or date + shift band),
+validate with `risk_model.schema.validate_frame`, blank places that are not premises
+(`not_premises:`), join officer-harm flags from their own file (`outcomes:`), then write
+accepted rows to Parquet and every rejected row to a quarantine CSV with one reason naming the
+canonical field and the source column.
+Exact accounting (`rows_in = rows_accepted + rows_quarantined + rows_excluded`, and
+`outcome_rows_in = matched + unmatched + quarantined`) is asserted on every run.
 
 Analysts write mappings from docs/ingest.md alone, so every problem with a mapping or an export is
 a `UserError` with one line that says what to fix, never a traceback.
@@ -58,7 +62,11 @@ OUTCOMES_QUARANTINE_FILE = "outcomes_quarantine.csv"
 # The exclusive end of the interval a call was received in (DESIGN: times known to a range); NaT
 # when received_at is exact. Written only by mappings that can give a day or a shift band.
 RECEIVED_UNTIL = "received_until"
-MAPPABLE_FIELDS: tuple[str, ...] = (*CANONICAL_COLUMNS, *OUTCOME_COLUMNS)
+# received_until is written by ingest from received_at's mapping (a day, a shift band), never
+# mapped on its own, even once the schema lists it as a canonical column.
+MAPPABLE_FIELDS: tuple[str, ...] = tuple(
+    c for c in (*CANONICAL_COLUMNS, *OUTCOME_COLUMNS) if c != RECEIVED_UNTIL
+)
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -1795,9 +1803,12 @@ def _outcomes_step(
 def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = None) -> dict:
     """Export (+ mapping) -> calls.parquet, quarantine.csv and ingest_report.json in `out_dir`.
 
-    Returns the report: rows_in, rows_accepted, rows_quarantined, header_rows_skipped, reasons
-    (the most common quarantine reasons with counts), mapping name, output paths and seconds.
-    The input file is only read, never written.
+    Returns the report: rows_in, rows_accepted, rows_quarantined, rows_excluded (with
+    excluded_by_rule), rows_not_premise, rows_known_to_a_range, header_rows_skipped, reasons (the
+    most common quarantine reasons with counts), the outcome_* keys when the mapping joins an
+    outcome file, mapping name, output paths and seconds (docs/ingest.md lists every key).
+    With `exclude:` it also writes excluded.csv; with `outcomes:`, outcomes_unmatched.csv and
+    outcomes_quarantine.csv. The input files are only read, never written.
     """
     started = time.perf_counter()
     input_path, out_dir = Path(input_path), Path(out_dir)
