@@ -233,3 +233,19 @@ def test_cli_json_prints_the_outcome_keys(tmp_path: Path) -> None:
     ):
         assert key in last, key
     assert last["outcome_rows_in"] == 9
+
+
+def test_parquet_outcome_file_and_a_key_shared_by_two_calls(tmp_path: Path) -> None:
+    cad = "CALL,CASE_NO,T,TYPE\nc1,R-1,2024-03-01T10:00,X\nc2,R-1,2024-03-01T10:01,X\n"
+    (tmp_path / "cad.csv").write_text(cad, encoding="utf-8")
+    pd.DataFrame({"RPT": ["R-1"], "INJ": [True]}).to_parquet(tmp_path / "o.parquet")
+    (tmp_path / "m.yaml").write_text(
+        "fields: {call_id: CALL, received_at: T, call_type: TYPE}\n"
+        "outcomes: {file: o.parquet, key: RPT, call_key: CASE_NO, absent: 'false', "
+        "fields: {officer_injured: INJ}}\n",
+        encoding="utf-8",
+    )
+    report = ingest_file(tmp_path / "cad.csv", tmp_path / "out", tmp_path / "m.yaml")
+    assert flags(tmp_path, "officer_injured") == {"c1": True, "c2": True}
+    assert report["calls_with_outcome_rows"] == 2
+    assert any("shared by several accepted calls" in w for w in report["warnings"])
