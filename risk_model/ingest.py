@@ -1230,9 +1230,6 @@ def _parse_with_formats(
     return out.to_numpy().copy(), day_only
 
 
-_DAY = np.timedelta64(1, "D")
-
-
 def _map_time(
     spec: FieldSpec, raw: pd.DataFrame, markers: set[str], tz: str | None
 ) -> tuple[pd.Series, np.ndarray, pd.Series | None]:
