@@ -315,8 +315,7 @@ def _choice(
 
 def _text(values: pd.Series) -> np.ndarray:
     """A writable object array of the column's text, "" for missing."""
-    return np.array([("" if v is pd.NA or v is None else v) for v in values.astype(object)],
-                    dtype=object)  # fmt: skip
+    return np.array(["" if pd.isna(v) else str(v) for v in values.astype(object)], dtype=object)
 
 
 def _yn(values: pd.Series) -> np.ndarray:
