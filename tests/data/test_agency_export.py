@@ -295,14 +295,19 @@ def test_ingest_accounts_for_every_outcome_row(written, ingested) -> None:
     )
     assert r["outcome_rows_matched"] == counts["harm_rows_for_calls"]
     # Other years and prisoner transports (excluded rows are not calls) match no accepted call;
-    # the report entered without its incident number cannot match either.
+    # the report entered without its incident number breaks the mapping (no key).
     outside = counts["harm_rows_other_years"] + counts["harm_rows_prisoner_transport"]
-    missing = counts["harm_rows_missing_key"]
-    assert r["outcome_rows_unmatched"] + r["outcome_rows_quarantined"] == outside + missing
-    assert r["outcome_rows_unmatched"] >= outside
+    assert r["outcome_rows_unmatched"] == outside
+    assert r["outcome_rows_quarantined"] == counts["harm_rows_missing_key"]
     assert r["calls_with_outcome_rows"] == counts["harmed_calls"]
     unmatched = pd.read_csv(ingested["out"] / "outcomes_unmatched.csv", dtype=str)
     assert len(unmatched) == r["outcome_rows_unmatched"]
+    reasons = unmatched["_reason"]
+    assert reasons.str.contains("row excluded").sum() == counts["harm_rows_prisoner_transport"]
+    assert reasons.str.contains("not in the export").sum() == counts["harm_rows_other_years"]
+    quarantined = pd.read_csv(ingested["out"] / "outcomes_quarantine.csv", dtype=str)
+    assert len(quarantined) == r["outcome_rows_quarantined"]
+    assert quarantined["_reason"].str.contains("INCIDENT_NUMBER").all()
 
 
 def test_ingested_harm_labels_equal_the_truth(ingested, canonical_harm) -> None:
