@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from risk_model.errors import UserError
@@ -315,7 +316,7 @@ def _choice(
 
 def _text(values: pd.Series) -> np.ndarray:
     """A writable object array of the column's text, "" for missing."""
-    return np.array(["" if pd.isna(v) else str(v) for v in values.astype(object)], dtype=object)
+    return values.astype("string").fillna("").to_numpy(dtype=object).copy()
 
 
 def _yn(values: pd.Series) -> np.ndarray:
@@ -663,6 +664,11 @@ def _harm_rows(
     return frame
 
 
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV as many CAD systems export it: every text value in double quotes, missing = empty."""
+    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+
 def write_agency_export(
     out_dir: Path,
     calls: pd.DataFrame,
@@ -676,8 +682,8 @@ def write_agency_export(
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        export.cad.to_csv(out_dir / CAD_FILE, index=False)
-        export.harm.to_csv(out_dir / HARM_FILE, index=False)
+        _write_csv(export.cad, out_dir / CAD_FILE)
+        _write_csv(export.harm, out_dir / HARM_FILE)
         (out_dir / MAPPING_FILE).write_text(export.mapping_text, encoding="utf-8")
         oracle = truth.copy()
         oracle["call_id"] = export.incident_of_call.reindex(truth["call_id"]).to_numpy()
