@@ -94,6 +94,7 @@ HARM_COLUMNS: tuple[str, ...] = (
     "INCIDENT_NUMBER",
     "REPORT_DATE",
     "OFFICERS_ON_REPORT",
+    "OFFICER_SEQ",
     "ASSIGNMENT",
     "LEOKA_CIRCUMSTANCE",
     "WEAPON_TYPE",
@@ -106,6 +107,7 @@ HARM_ONLY_COLUMNS: tuple[str, ...] = (
     "REPORT_NO",
     "REPORT_DATE",
     "OFFICERS_ON_REPORT",
+    "OFFICER_SEQ",
     "ASSIGNMENT",
     "LEOKA_CIRCUMSTANCE",
     "WEAPON_TYPE",
@@ -585,6 +587,7 @@ def _report_frame(
             "INCIDENT_NUMBER": incident,
             "REPORT_DATE": _fmt(report_day.astype("datetime64[s]"), DATE_FORMAT),
             "OFFICERS_ON_REPORT": np.ones(m, dtype=np.int64),
+            "OFFICER_SEQ": "1",
             "ASSIGNMENT": _choice(rng, ASSIGNMENTS, m, ASSIGNMENT_WEIGHTS),
             "LEOKA_CIRCUMSTANCE": circumstance,
             "WEAPON_TYPE": np.where(assaulted, _choice(rng, WEAPON_TYPES, m), ""),
@@ -646,12 +649,13 @@ def _harm_rows(
             for o in range(kj):
                 if not (a[o] or i[o]):
                     continue
-                out.append((*common, assign[o], circumstance[j], wtype if a[o] else "",
+                out.append((*common, str(o + 1), assign[o], circumstance[j], wtype if a[o] else "",
                             itype if i[o] else "NONE", "Y" if a[o] else "N",
                             "Y" if i[o] else "N"))  # fmt: skip
         else:
             out.append((
                 *common,
+                " | ".join(str(o + 1) for o in range(kj)),
                 " | ".join(assign),
                 circumstance[j],
                 " | ".join(wtype if x else "" for x in a),
