@@ -345,3 +345,30 @@ def test_date_only_calls_are_known_to_the_day(written, ingested) -> None:
     at = calls.loc[day_only, "received_at"]
     assert (at == at.dt.normalize()).all()
     assert (until[day_only] - at == pd.Timedelta(days=1)).all()
+
+
+# ------------------------------------------------------------------ the docs ship what they cite
+
+
+def _section_zero() -> str:
+    guide = (REPO / "docs" / "analyst-guide.md").read_text("utf-8")
+    return guide[guide.index("## 0. ") : guide.index("## 1. ")]
+
+
+def test_analyst_guide_quotes_the_shipped_mapping_verbatim() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", _section_zero(), flags=re.S)
+    assert len(blocks) >= 4
+    for block in blocks:
+        for line in block.splitlines():
+            code = line.split(" #")[0].rstrip()  # the guide may comment a line differently
+            if code.strip() and code.strip() != "...":
+                assert code in MAPPING_TEXT, line
+
+
+def test_docs_cite_files_that_exist() -> None:
+    for doc in ("analyst-guide.md", "simulator.md"):
+        text = (REPO / "docs" / doc).read_text("utf-8")
+        for path in re.findall(r"`((?:data|tests|pipelines|risk_model)/[\w./-]+)`", text):
+            assert (REPO / path).exists(), f"{doc} cites {path}"
+        for link in re.findall(r"\]\(([\w./-]+\.md)(?:#[\w-]+)?\)", text):
+            assert (REPO / "docs" / link).exists(), f"{doc} links {link}"
