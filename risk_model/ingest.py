@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -91,8 +92,6 @@ _PERSONAL_TOKENS = frozenset(
         "ssn",
         "phone",
         "telephone",
-        "cell",
-        "mobile",
         "firstname",
         "lastname",
         "fullname",
@@ -121,13 +120,6 @@ _PERSON_WORDS = frozenset(
         "victim",
         "vic",
         "person",
-        "people",
-        "first",
-        "last",
-        "full",
-        "middle",
-        "given",
-        "maiden",
         "arrestee",
         "driver",
         "witness",
@@ -145,6 +137,8 @@ _PERSON_WORDS = frozenset(
         "patient",
     }
 )
+# Words that make `name` a person's name (FIRST_NAME), but not an id a person's (FIRST_UNIT_ID).
+_NAME_QUALIFIERS = frozenset({"first", "last", "full", "middle", "given", "maiden"})
 _ID_WORDS = frozenset({"id", "ids", "number", "num", "no", "nbr", "nr"})
 # Columns that describe what happened after the call came in (overridable with `allow:`).
 _POST_TOKENS = frozenset(
@@ -430,9 +424,10 @@ def guard_reason(column: str) -> tuple[str, str] | None:
         if t in _PERSONAL_TOKENS:
             return "personal", t
     person = words & _PERSON_WORDS
+    qualified = person | (words & _NAME_QUALIFIERS)
     named = "name" in words or "names" in words
-    if named and (person or words <= {"name", "names"}):
-        return "personal", f"{sorted(person)[0]} name" if person else "name"
+    if named and (qualified or words <= {"name", "names"}):
+        return "personal", f"{sorted(qualified)[0]} name" if qualified else "name"
     if person and words & _ID_WORDS:
         return "personal", f"{sorted(person)[0]} {sorted(words & _ID_WORDS)[0]}"
     if {"social", "security"} <= words:
@@ -841,7 +836,8 @@ def _unique_names(names: list[str], path: Path) -> list[str]:
     out = []
     for i, n in enumerate(names):
         out.append(n if n else f"unnamed_{i + 1}")
-    dupes = sorted({n for n in out if out.count(n) > 1})
+    # Counted once (a Counter), not `out.count(n)` per name: that was quadratic in the columns.
+    dupes = sorted(n for n, k in Counter(out).items() if k > 1)
     if dupes:
         raise UserError(
             f"{path}: the header names {', '.join(repr(d) for d in dupes)} more than once; "
@@ -856,7 +852,7 @@ def _read_csv(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
         df = pd.read_csv(
             path,
             header=None,
-            dtype=str,
+            dtype=object,
             keep_default_na=False,
             na_filter=False,
             encoding=enc,
@@ -879,11 +875,27 @@ def _read_csv(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
         ) from None
     if df.empty:
         raise UserError(f"{path}: the file has no header row (it is empty)")
-    names = [str(v).strip() for v in df.iloc[0].tolist()]
-    df = df.iloc[1:].reset_index(drop=True)
-    df.columns = _unique_names(names, path)
+    cells = df.to_numpy(dtype=object)
     # Short rows are padded by the parser with NaN; a missing cell is an empty cell.
-    return df.fillna("").astype(str)
+    cells[pd.isna(cells)] = ""
+    names = [str(v).strip() for v in cells[0]]
+    return _text_frame(cells[1:], _unique_names(names, path))
+
+
+def _text_frame(cells: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """Cells (rows x columns, all text) -> one frame backed by ONE 2-D object block.
+
+    One block per column (what `dtype=str` gives) makes every row selection and copy cost a
+    step per column; an export with 100,000 columns then took minutes. One block keeps ingest
+    linear in the columns.
+    """
+    return pd.DataFrame(
+        cells,
+        columns=pd.Index(names, dtype=object),
+        index=pd.RangeIndex(len(cells)),
+        dtype=object,
+        copy=False,
+    )
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -895,9 +907,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise UserError(f"{path}: not a readable Parquet file ({exc})") from None
-    cols: dict[str, pd.Series] = {}
     names = _unique_names([str(n).strip() for n in table.column_names], path)
-    for name, col in zip(names, table.columns, strict=True):
+    cells = np.empty((table.num_rows, len(names)), dtype=object)
+    for j, col in enumerate(table.columns):
         try:
             text = pc.cast(col, pa.large_string())
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
@@ -905,8 +917,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                 [pa.array([None if v is None else str(v) for v in col.to_pylist()])],
                 type=pa.large_string(),
             )
-        cols[name] = pd.Series(pc.fill_null(text, "").to_pandas(), dtype=str)
-    return pd.DataFrame(cols, index=pd.RangeIndex(table.num_rows))
+        cells[:, j] = pc.fill_null(text, "").to_numpy(zero_copy_only=False)
+    return _text_frame(cells, names)
 
 
 def read_export(
@@ -1659,6 +1671,27 @@ def _make_out_dir(out_dir: Path) -> None:
         raise UserError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
 
 
+def _times_as_iso(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parsed received_at -> ISO text with the clock written out, for validate_frame.
+
+    A datetime column whose times are all midnight (every call known only to the day) prints as
+    bare dates, which validate_frame reads as "a date without a time of day". Written out in full
+    (once per distinct time), the value is kept exactly.
+    """
+    col = frame["received_at"] if "received_at" in frame.columns else None
+    if col is None or not pd.api.types.is_datetime64_any_dtype(col.dtype):
+        return frame
+    codes, uniques = pd.factorize(col, sort=False)
+    text = np.asarray(pd.DatetimeIndex(uniques).strftime("%Y-%m-%dT%H:%M:%S.%f"), dtype=object)
+    iso = np.where(codes >= 0, text[np.maximum(codes, 0)] if len(text) else None, None)
+    out = frame.copy()
+    out["received_at"] = pd.Series(iso, index=frame.index, dtype=object)
+    return out
+
+
+_VALIDATED = frozenset((*CANONICAL_COLUMNS, *OUTCOME_COLUMNS, RECEIVED_UNTIL))
+
+
 def _count_ranged(accepted: pd.DataFrame) -> int:
     """Accepted calls known only to a range (a day, a shift band): received_until is set."""
     if RECEIVED_UNTIL not in accepted.columns:
@@ -1790,8 +1823,15 @@ def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = Non
     if len(rejected):
         log.info("mapping step: %d row(s) rejected", len(rejected))
     tz = mapping.timezone if mapping else None
+    # validate_frame checks the canonical columns and carries extras one column at a time, which
+    # grows with the square of the column count (a 100,000-column export took minutes); the
+    # extras are never checked, so they skip it and are joined back in one step below.
+    core = [c for c in canonical.columns if c in _VALIDATED]
+    extras = [c for c in canonical.columns if c not in _VALIDATED]
     try:
-        result = validate_frame(canonical, tz=tz, row_numbers=canonical.index + 1)
+        result = validate_frame(
+            _times_as_iso(canonical[core]), tz=tz, row_numbers=canonical.index + 1
+        )
     except SchemaError as exc:  # only reachable without a mapping; apply_mapping checks first
         raise UserError(f"{input_path}: {exc}") from None
     vq = result.quarantined
@@ -1818,6 +1858,9 @@ def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = Non
         )
     if len(accepted_index) != len(accepted):
         raise AssertionError("ingest: accepted rows no longer line up with the export's rows")
+    if extras:
+        carried = canonical.loc[accepted_index, extras].reset_index(drop=True)
+        accepted = pd.concat([accepted, carried], axis=1)
 
     rows_not_premise = 0
     if mapping is not None and mapping.not_premises:
