@@ -342,6 +342,7 @@ def test_date_only_calls_are_known_to_the_day(written, ingested) -> None:
     until = calls["received_until"]
     day_only = until.notna()
     assert day_only.sum() == counts["date_only_rows"]
+    assert ingested["report"]["rows_known_to_a_range"] == counts["date_only_rows"]
     at = calls.loc[day_only, "received_at"]
     assert (at == at.dt.normalize()).all()
     assert (until[day_only] - at == pd.Timedelta(days=1)).all()
