@@ -53,7 +53,7 @@ fi
 
 # 2. The analyst path: the agency's mapping reads its CAD export and joins the officer-harm
 #    file; unit-status rows are excluded, bad rows quarantined, every row accounted for.
-if [ ! -s "$DEMO/canonical/calls.parquet" ]; then
+if [ ! -s "$DEMO/canonical/calls.parquet" ] || [ ! -s "$DEMO/ingest.json" ]; then
   step "ingesting $AGENCY/cad_calls.csv with $AGENCY/mapping.yaml (joins officer_harm.csv)"
   "$RM" ingest --input "$AGENCY/cad_calls.csv" --mapping "$AGENCY/mapping.yaml" \
     --out "$DEMO/canonical" --json | tail -n 1 >"$DEMO/ingest.json"
