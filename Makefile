@@ -1,5 +1,6 @@
 # call-risk: two commands set everything up on a fresh machine.
-#   make run   - venv, install, simulate a year of calls, train + register a champion, serve on 127.0.0.1:3000
+#   make run   - venv, install, simulate a year of calls as an agency export (CAD + officer-harm file
+#                + mapping), ingest with the join, train + register a champion, serve on 127.0.0.1:3000
 #   make test  - venv, install with test extras (and Chromium for the browser test), run the suite
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# The main job (`make run`): from nothing to the dispatch service on 127.0.0.1:$PORT.
+# The main job (`make run`): from nothing to the dispatch service on 127.0.0.1:$PORT, along the
+# path an analyst takes with a real agency's records (docs/analyst-guide.md walks it by hand).
 #
-#   1. simulate a year of calls for service, as a CAD export   -> demo/export.parquet
-#   2. ingest it the way an analyst would (validate, quarantine) -> demo/canonical/
+#   1. simulate a year of calls for service and write them as an agency hands them over
+#      (`simulate --agency-export`): a CAD export in the agency's own columns with unit-status
+#      and date-only rows, a separate officer-harm file (one row per officer), and the mapping
+#      that reads both                                            -> demo/agency/
+#      (the canonical world and its truth stay beside it        -> demo/world.parquet)
+#   2. ingest the export with the mapping: unit-status rows excluded, officer-harm rows joined
+#      by incident number, bad rows quarantined; every row counted -> demo/canonical/
 #   3. train and register a champion in the local MLflow store  -> mlflow.db, mlruns/
 #      (only when no champion is registered yet)
 #   4. load the year into the live history store                 -> demo/history.db
 #      (only when the store is empty)
 #   5. serve on 127.0.0.1:$PORT (`risk-model serve`) and print a ready-to-paste curl example
 #
-# Idempotent: every step whose output exists is skipped, so a second run starts in seconds.
-# Knobs: PORT (3000), DEMO_DIR (demo), DEMO_CALLS (500000), DEMO_SEED (2025),
-# CALL_RISK_API_TOKEN (optional bearer token), MLFLOW_TRACKING_URI (sqlite:///<repo>/mlflow.db).
+# Idempotent: every step whose output exists is skipped, so a second run starts in seconds
+# (`make clean` starts over). Knobs: PORT (3000), DEMO_DIR (demo), DEMO_CALLS (500000),
+# DEMO_SEED (2025), CALL_RISK_API_TOKEN (optional bearer token),
+# MLFLOW_TRACKING_URI (sqlite:///<repo>/mlflow.db).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,20 +39,38 @@ if [ ! -x "$RM" ]; then
 fi
 mkdir -p "$DEMO"
 
+AGENCY="$DEMO/agency"
+
 # 1. A year of calls ending yesterday, so calls scored today are not outside the model's window.
-if [ ! -s "$DEMO/export.parquet" ]; then
+if [ ! -s "$AGENCY/cad_calls.csv" ]; then
   start="$("$PY" -c 'import datetime as d; print(d.date.today() - d.timedelta(days=365))')"
-  step "simulating $CALLS calls for service from $start (seed $SEED)"
+  step "simulating $CALLS calls for service from $start (seed $SEED), written as an agency export"
   "$RM" simulate --calls "$CALLS" --seed "$SEED" --start "$start" --days 365 \
-    --out "$DEMO/export.parquet"
+    --out "$DEMO/world.parquet" --agency-export "$AGENCY"
 else
-  step "reusing $DEMO/export.parquet"
+  step "reusing the agency export in $AGENCY"
 fi
 
-# 2. The analyst path: validate and canonicalise the export; bad rows go to quarantine.
-if [ ! -s "$DEMO/canonical/calls.parquet" ]; then
-  step "ingesting the export"
-  "$RM" ingest --input "$DEMO/export.parquet" --out "$DEMO/canonical"
+# 2. The analyst path: the agency's mapping reads its CAD export and joins the officer-harm
+#    file; unit-status rows are excluded, bad rows quarantined, every row accounted for.
+if [ ! -s "$DEMO/canonical/calls.parquet" ] || [ ! -s "$DEMO/ingest.json" ]; then
+  step "ingesting $AGENCY/cad_calls.csv with $AGENCY/mapping.yaml (joins officer_harm.csv)"
+  "$RM" ingest --input "$AGENCY/cad_calls.csv" --mapping "$AGENCY/mapping.yaml" \
+    --out "$DEMO/canonical" --json | tail -n 1 >"$DEMO/ingest.json"
+  "$PY" - "$DEMO/ingest.json" <<'PY' >&2
+import json
+import sys
+
+r = json.loads(open(sys.argv[1]).read())
+get = lambda k: r.get(k, "n/a")  # noqa: E731
+print(f"    call rows {get('rows_in')}: accepted {get('rows_accepted')}, "
+      f"excluded (not calls) {get('rows_excluded')}, quarantined {get('rows_quarantined')}")
+print(f"    officer-harm rows {get('outcome_rows_in')}: matched {get('outcome_rows_matched')}, "
+      f"unmatched {get('outcome_rows_unmatched')}, quarantined {get('outcome_rows_quarantined')}")
+print(f"    calls with harm rows {get('calls_with_outcome_rows')}; "
+      f"station/jail rows kept off premise history {get('rows_not_premise')}")
+print(f"    details: {r.get('report', 'ingest_report.json')}")
+PY
 else
   step "reusing $DEMO/canonical/calls.parquet"
 fi
@@ -59,7 +84,7 @@ if [ "$found" -eq 0 ]; then
   step "reusing the registered champion: $NAME version $version"
 elif [ "$found" -eq 1 ]; then
   step "no champion yet: training and registering $NAME (a few minutes)"
-  "$RM" train --data "$DEMO/canonical/calls.parquet" --truth "$DEMO/export.truth.parquet" \
+  "$RM" train --data "$DEMO/canonical/calls.parquet" --truth "$AGENCY/oracle_truth.parquet" \
     --register "$NAME"
   version="$("$RM" champion --name "$NAME")"
 else
@@ -142,7 +167,7 @@ place = calls[calls["address"] == where].iloc[-1]
 call = {
     "call_id": "DEMO-1",
     "received_at": dt.datetime.now().replace(microsecond=0).isoformat(),
-    "call_type": "DISTURBANCE",
+    "call_type": "DIST W/SUBJ",
     "priority": 2,
     "source": "911",
     **{k: (None if pd.isna(place[k]) else place[k]) for k in cols[:-1]},

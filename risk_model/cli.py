@@ -62,13 +62,21 @@ def simulate(
     out: Path = typer.Option(..., "--out", help="Output file: .parquet or .csv."),
     start: str = typer.Option("2025-01-01", "--start", help="First day of the simulated history."),
     days: int = typer.Option(365, "--days", min=1, help="Length of the history in days."),
+    agency_export: Path | None = typer.Option(
+        None,
+        "--agency-export",
+        help="Also write the same world as an agency hands it over into this directory: CAD "
+        "export, officer-harm file and the mapping that reads them (docs/simulator.md).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Write a realistic synthetic CAD history with outcomes (and a side file of true risks)."""
     from risk_model.simulate import simulate_to_file
 
     _run(
-        lambda: simulate_to_file(out=out, calls=calls, seed=seed, start=start, days=days),
+        lambda: simulate_to_file(
+            out=out, calls=calls, seed=seed, start=start, days=days, agency_export=agency_export
+        ),
         as_json,
     )
 

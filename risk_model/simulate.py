@@ -1249,9 +1249,14 @@ def simulate_to_file(
     start: str = "2025-01-01",
     days: int = 365,
     config: SimConfig | None = None,
+    agency_export: Path | None = None,
 ) -> dict:
     """Writes `out` (.parquet or .csv by extension; anything else -> UserError) and the truth
-    side file `<out without suffix>.truth.parquet`. Returns a JSON-able summary."""
+    side file `<out without suffix>.truth.parquet`. Returns a JSON-able summary.
+
+    With `agency_export`, the same world is also written there as an agency would hand it over
+    (CAD export, officer-harm file, mapping: see risk_model/agency_export.py); `out` and its
+    truth file are unchanged by it."""
     t0 = time.perf_counter()
     out = Path(out)
     kind = out.suffix.lower()
@@ -1272,9 +1277,16 @@ def simulate_to_file(
     assaulted = calls_table["officer_assaulted"].to_numpy()
     injured = calls_table["officer_injured"].to_numpy()
     harmed = assaulted | injured
+    agency = None
+    if agency_export is not None:
+        from risk_model.agency_export import write_agency_export
+
+        agency = write_agency_export(
+            Path(agency_export), _to_pandas(calls_table), _to_pandas(truth_table), seed=seed
+        )
     seconds = time.perf_counter() - t0
     log.info("simulate: wrote %s and %s in %.1fs", out, truth_out, seconds)
-    return {
+    summary = {
         "out": str(out),
         "truth": str(truth_out),
         "calls": n,
@@ -1284,6 +1296,9 @@ def simulate_to_file(
         "harmed_rate": float(harmed.mean()),
         "positives": int(harmed.sum()),
     }
+    if agency is not None:
+        summary["agency_export"] = agency
+    return summary
 
 
 def _write_csv(table: pa.Table, out: Path) -> None:
