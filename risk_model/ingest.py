@@ -34,6 +34,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from risk_model.errors import UserError
 from risk_model.schema import (
     BOOL_COLUMNS,
+    BOOL_FALSE,
+    BOOL_TRUE,
     CANONICAL_COLUMNS,
     OUTCOME_COLUMNS,
     PRIORITY_MAX,
@@ -49,6 +51,12 @@ log = logging.getLogger(__name__)
 CALLS_FILE = "calls.parquet"
 QUARANTINE_FILE = "quarantine.csv"
 REPORT_FILE = "ingest_report.json"
+EXCLUDED_FILE = "excluded.csv"
+OUTCOMES_UNMATCHED_FILE = "outcomes_unmatched.csv"
+OUTCOMES_QUARANTINE_FILE = "outcomes_quarantine.csv"
+# The exclusive end of the interval a call was received in (DESIGN: times known to a range); NaT
+# when received_at is exact. Written only by mappings that can give a day or a shift band.
+RECEIVED_UNTIL = "received_until"
 MAPPABLE_FIELDS: tuple[str, ...] = (*CANONICAL_COLUMNS, *OUTCOME_COLUMNS)
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
@@ -62,6 +70,99 @@ RESERVED_COLUMNS = ("_row", "_reason")
 _PROTECTED_TOKENS = frozenset({"race", "races", "sex", "gender", "genders"})
 _PROTECTED_PREFIXES = ("ethnic", "relig")
 _TOKEN_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+# Columns that name a person (overridable with `allow:`, because a name token alone is ambiguous).
+# Tokens, not substrings: "STAGE" and "MESSAGE" hold no `age`. `name` is personal alone or beside
+# a person word (CALLER_NAME, FirstName, SUSPECT_NAME), not beside a place or business word
+# (STREET_NAME, LOCATION_NAME, BUSINESS_NAME). An id or number is personal beside a person word
+# (SUBJECT_ID, OFFICER_BADGE_NO, DL_NUMBER).
+_PERSONAL_TOKENS = frozenset(
+    {
+        "age",
+        "ages",
+        "dob",
+        "birth",
+        "birthday",
+        "birthdate",
+        "birthplace",
+        "build",
+        "height",
+        "weight",
+        "ssn",
+        "phone",
+        "telephone",
+        "cell",
+        "mobile",
+        "firstname",
+        "lastname",
+        "fullname",
+        "surname",
+        "fname",
+        "lname",
+        "badge",
+        "dl",
+        "oln",
+        "license",
+        "licence",
+    }
+)
+_PERSON_WORDS = frozenset(
+    {
+        "subject",
+        "subj",
+        "suspect",
+        "susp",
+        "officer",
+        "off",
+        "ofc",
+        "complainant",
+        "comp",
+        "caller",
+        "victim",
+        "vic",
+        "person",
+        "people",
+        "first",
+        "last",
+        "full",
+        "middle",
+        "given",
+        "maiden",
+        "arrestee",
+        "driver",
+        "witness",
+        "citizen",
+        "cit",
+        "resident",
+        "contact",
+        "employee",
+        "emp",
+        "reporting",
+        "rp",
+        "owner",
+        "juvenile",
+        "offender",
+        "patient",
+    }
+)
+_ID_WORDS = frozenset({"id", "ids", "number", "num", "no", "nbr", "nr"})
+# Columns that describe what happened after the call came in (overridable with `allow:`).
+_POST_TOKENS = frozenset(
+    {
+        "force",
+        "forces",
+        "disposition",
+        "dispositions",
+        "dispo",
+        "cleared",
+        "clearance",
+        "final",
+        "outcome",
+        "outcomes",
+        "inj",
+    }
+)
+_POST_PREFIXES = ("arrest", "injur")
 
 
 # --------------------------------------------------------------------------- the mapping file
@@ -85,6 +186,24 @@ class Condition(_Strict):
 
     equals: list[str] = []
     contains: list[str] = []
+
+
+class RowRule(Condition):
+    """A row test on one source column (`exclude:`, `not_premises:`), case-insensitive."""
+
+    column: str
+
+    def label(self, where: str) -> str:
+        """How the report and excluded.csv name the rule: `exclude[0]: NATURE equals [...]`."""
+        parts = [f"{k} {getattr(self, k)!r}" for k in ("equals", "contains") if getattr(self, k)]
+        return f"{where}: {self.column} {' or '.join(parts)}"
+
+
+class Allowance(_Strict):
+    """An explicit override for a column that only LOOKS personal or post-incident."""
+
+    column: str
+    because: str
 
 
 class HeaderRowTest(_Strict):
@@ -111,10 +230,35 @@ class FieldSpec(_Strict):
     missing_values: list[str] = []
     default: str | None = None
     match_case: bool = False
+    split: str | None = None
+    shift: str | None = None
+    shifts: dict[str, str] | None = None
+    time_optional: bool = False
 
     def source_columns(self) -> list[tuple[str, str]]:
         """(key, source column) pairs this field reads."""
-        return [(k, getattr(self, k)) for k in ("column", "date", "time") if getattr(self, k)]
+        keys = ("column", "date", "time", "shift")
+        return [(k, getattr(self, k)) for k in keys if getattr(self, k)]
+
+
+class OutcomeSpec(_Strict):
+    """The `outcomes:` block: officer harm from its own file, joined onto accepted calls."""
+
+    file: str
+    key: str
+    call_key: str | None = None
+    absent: Literal["false", "unknown"]
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    missing_values: list[str] = []
+    fields: dict[str, FieldSpec]
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: ({"column": s} if isinstance(s, str) else s) for k, s in v.items()}
+        return v
 
 
 class Mapping(_Strict):
@@ -131,6 +275,10 @@ class Mapping(_Strict):
     fields: dict[str, FieldSpec]
     keep: list[str] = []
     never_map: list[str] = []
+    exclude: list[RowRule] = []
+    not_premises: list[RowRule] = []
+    allow: list[Allowance] = []
+    outcomes: OutcomeSpec | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -158,6 +306,13 @@ class Mapping(_Strict):
 
 _KEYS_AT: dict[str, type[BaseModel]] = {
     "": Mapping,
+    "exclude.*": RowRule,
+    "not_premises.*": RowRule,
+    "allow.*": Allowance,
+    "outcomes": OutcomeSpec,
+    "outcomes.fields.*": FieldSpec,
+    "outcomes.fields.*.true_when": Condition,
+    "outcomes.fields.*.false_when": Condition,
     "fields.*": FieldSpec,
     "fields.*.true_when": Condition,
     "fields.*.false_when": Condition,
@@ -168,8 +323,16 @@ _KEYS_AT: dict[str, type[BaseModel]] = {
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """Which mapping block a pydantic error location points into (for "allowed keys")."""
     parts = [str(p) for p in loc]
-    if len(parts) >= 2 and parts[0] in ("fields", "extra_header_rows"):
+    if len(parts) >= 2 and parts[0] in (
+        "fields",
+        "extra_header_rows",
+        "exclude",
+        "not_premises",
+        "allow",
+    ):
         parts[1] = "*"
+    if len(parts) >= 3 and parts[:2] == ["outcomes", "fields"]:
+        parts[2] = "*"
     return _KEYS_AT.get(".".join(parts))
 
 
@@ -197,6 +360,11 @@ def _explain_validation(exc: ValidationError) -> str:
             parts.append(
                 f"unknown key {key!r} in {block}{_did_you_mean(key, allowed)}"
                 + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+            )
+        elif err["type"] == "missing" and loc == ("outcomes", "absent"):
+            parts.append(
+                'outcomes.absent: required: "false" (the outcome file lists every harmed call, '
+                'so a call with no row was not harmed) or "unknown"'
             )
         elif err["type"] == "missing":
             parts.append(f"{where}: required key is missing")
@@ -239,6 +407,39 @@ def protected_reason(column: str, extra: Iterable[str] = ()) -> str | None:
     return None
 
 
+def _name_tokens(column: str) -> list[str]:
+    return [
+        t.lower() for part in re.split(r"[^0-9A-Za-z]+", column) for t in _TOKEN_RE.findall(part)
+    ]
+
+
+def guard_reason(column: str) -> tuple[str, str] | None:
+    """(category, token) when a source column's name looks personal or post-incident, else None.
+
+    Categories: "personal" (a person's age, birth date, build, name, phone, ID number) and
+    "post-incident" (force, disposition, arrest, injury, cleared/clearance, final, outcome).
+    Both are refused at ingest unless the mapping's `allow:` names the column with a reason;
+    protected attributes (`protected_reason`) are never overridable.
+    """
+    tokens = _name_tokens(column)
+    words = set(tokens)
+    for t in tokens:
+        if t in _POST_TOKENS or t.startswith(_POST_PREFIXES):
+            return "post-incident", t
+    for t in tokens:
+        if t in _PERSONAL_TOKENS:
+            return "personal", t
+    person = words & _PERSON_WORDS
+    named = "name" in words or "names" in words
+    if named and (person or words <= {"name", "names"}):
+        return "personal", f"{sorted(person)[0]} name" if person else "name"
+    if person and words & _ID_WORDS:
+        return "personal", f"{sorted(person)[0]} {sorted(words & _ID_WORDS)[0]}"
+    if {"social", "security"} <= words:
+        return "personal", "social security"
+    return None
+
+
 def _check_format(fmt: str, needs: str) -> str | None:
     """A problem with one strptime format, or None. Round-trips a sample time through it."""
     sample = dt.datetime(2016, 9, 3, 16, 14, 5)
@@ -256,12 +457,44 @@ def _check_format(fmt: str, needs: str) -> str | None:
         return f"{fmt!r} has no day code (%d)"
     if needs in ("time", "datetime") and not re.search(r"%[HI]", fmt):
         return f"{fmt!r} has no hour code (%H for 0-23, %I with %p for 1-12 AM/PM)"
-    if needs in ("time", "datetime") and "%I" in fmt and "%p" not in fmt:
+    if "%I" in fmt and "%p" not in fmt:
         return f"{fmt!r} uses a 12-hour clock (%I) without AM/PM (%p)"
+    if not _has_clock(fmt) and re.search(r"%[MS]", fmt):
+        return f"{fmt!r} has minutes or seconds but no hour code (%H, or %I with %p)"
     return None
 
 
-def _check_target(field: str, kind: str, value: str, what: str) -> str | None:
+_BAND_RE = re.compile(r"^\s*(\d{1,2})(?::(\d{2}))?\s*-\s*(\d{1,2})(?::(\d{2}))?\s*$")
+
+
+def _band_hours(text: str) -> tuple[dt.timedelta, dt.timedelta] | None:
+    """ "15-23" -> (15 h, 23 h); "23-07" -> (23 h, 31 h): a band crossing midnight ends next day.
+
+    None when the text is not a band of hours (or starts and ends at the same time).
+    """
+    m = _BAND_RE.match(text or "")
+    if not m:
+        return None
+    h1, m1, h2, m2 = (int(g) if g else 0 for g in m.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+        return None
+    start = dt.timedelta(hours=h1, minutes=m1)
+    end = dt.timedelta(hours=h2, minutes=m2)
+    if end == start:
+        return None
+    if end < start:
+        end += dt.timedelta(days=1)
+    return start, end
+
+
+def _has_clock(fmt: str) -> bool:
+    """Whether a strptime format reads a clock time (else a time parsed by it is a whole day)."""
+    return bool(re.search(r"%[HI]", fmt))
+
+
+def _check_target(
+    field: str, kind: str, value: str, what: str, block: str = "fields"
+) -> str | None:
     """A problem with a value the mapping writes into a canonical field, or None."""
     text = value.strip()
     if text == "":
@@ -270,32 +503,32 @@ def _check_target(field: str, kind: str, value: str, what: str) -> str | None:
         try:
             parse_bool(text)
         except SchemaError:
-            return f"fields.{field}.{what}: {value!r} is not true or false"
+            return f"{block}.{field}.{what}: {value!r} is not true or false"
     elif kind == "int":
         try:
             n = float(text)
         except ValueError:
-            return f"fields.{field}.{what}: {value!r} is not a whole number"
+            return f"{block}.{field}.{what}: {value!r} is not a whole number"
         if n != int(n) or not PRIORITY_MIN <= n <= PRIORITY_MAX:
-            return f"fields.{field}.{what}: {value!r} is not a whole number in 1..9"
+            return f"{block}.{field}.{what}: {value!r} is not a whole number in 1..9"
     elif kind == "float":
         try:
             float(text)
         except ValueError:
-            return f"fields.{field}.{what}: {value!r} is not a number"
+            return f"{block}.{field}.{what}: {value!r} is not a number"
     return None
 
 
-def _check_field(name: str, spec: FieldSpec) -> list[str]:
+def _check_field(name: str, spec: FieldSpec, block: str = "fields") -> list[str]:
     """Which key combinations make sense for this canonical field."""
     kind = _field_kind(name)
-    at = f"fields.{name}"
+    at = f"{block}.{name}"
     errs: list[str] = []
     sources = [k for k in ("column", "value", "date") if getattr(spec, k) is not None]
     if spec.time is not None and spec.date is None:
         errs.append(f"{at}: time needs date (the column holding the day)")
     if len(sources) != 1:
-        how = "column, value, or date + time" if kind == "time" else "column or value"
+        how = "column, or date (+ time or shift)" if kind == "time" else "column or value"
         errs.append(f"{at}: give exactly one of {how}")
         return errs
     if kind == "time":
@@ -305,12 +538,18 @@ def _check_field(name: str, spec: FieldSpec) -> list[str]:
             if getattr(spec, key) is not None:
                 errs.append(f"{at}: {key} is not used for received_at")
         if spec.date is not None:
-            if spec.time is None:
-                errs.append(f"{at}: date needs time (the column holding the clock time)")
+            if spec.time is not None and spec.shift is not None:
+                errs.append(f"{at}: give time or shift, not both")
             if spec.formats is not None:
-                errs.append(f"{at}: with date + time, use date_formats and time_formats")
-            if not spec.date_formats or not spec.time_formats:
+                errs.append(f"{at}: with date (+ time), use date_formats and time_formats")
+            if not spec.date_formats:
+                errs.append(f"{at}: date needs date_formats (a list)")
+            if spec.time is not None and not spec.time_formats:
                 errs.append(f"{at}: date + time need date_formats and time_formats (lists)")
+            if spec.time is None and spec.time_formats is not None:
+                errs.append(f"{at}: time_formats need time (the column holding the clock time)")
+            if spec.time_optional and spec.time is None and spec.shift is None:
+                errs.append(f"{at}: time_optional needs time or shift")
             for key, needs in (("date_formats", "date"), ("time_formats", "time")):
                 for fmt in getattr(spec, key) or []:
                     if "%z" in fmt or "%Z" in fmt:
@@ -320,20 +559,54 @@ def _check_field(name: str, spec: FieldSpec) -> list[str]:
                         )
                     elif problem := _check_format(fmt, needs):
                         errs.append(f"{at}.{key}: {problem}")
+            if spec.shift is not None:
+                if not spec.shifts:
+                    errs.append(
+                        f"{at}: shift needs shifts, the agency's shift table (band text: "
+                        '"HH-HH", e.g. {"Day": "07-15"}); bands are never guessed'
+                    )
+                for band, hours in (spec.shifts or {}).items():
+                    if _band_hours(hours) is None:
+                        errs.append(
+                            f"{at}.shifts[{band!r}]: {hours!r} is not a band of hours like "
+                            '"07-15", "23-07" or "06:30-14:30"'
+                        )
+            elif spec.shifts is not None:
+                errs.append(f"{at}: shifts need shift (the column holding the band text)")
         else:
-            if spec.date_formats is not None or spec.time_formats is not None:
-                errs.append(f"{at}: date_formats/time_formats need date + time; use formats")
+            for key in ("date_formats", "time_formats", "shift", "shifts"):
+                if getattr(spec, key) is not None:
+                    errs.append(f"{at}: {key} needs date (the column holding the day)")
+            if spec.time_optional:
+                errs.append(f"{at}: time_optional needs date + time")
             for fmt in spec.formats or []:
-                if problem := _check_format(fmt, "datetime"):
+                if problem := _check_format(fmt, "date"):
                     errs.append(f"{at}.formats: {problem}")
             if spec.formats is not None and not spec.formats:
                 errs.append(f"{at}.formats: empty list; leave it out for ISO 8601 times")
         return errs
 
-    for key in ("date", "time", "formats", "date_formats", "time_formats"):
+    for key in (
+        "date",
+        "time",
+        "formats",
+        "date_formats",
+        "time_formats",
+        "shift",
+        "shifts",
+    ):
         if getattr(spec, key) is not None:
             errs.append(f"{at}: {key} is only for received_at")
+    if spec.time_optional:
+        errs.append(f"{at}: time_optional is only for received_at")
     derived = spec.true_when is not None or spec.false_when is not None
+    if spec.split is not None:
+        if kind != "bool":
+            errs.append(f"{at}.split: only true/false fields split a cell into parts")
+        elif spec.column is None:
+            errs.append(f"{at}.split: needs a column, not a constant value")
+        elif spec.split == "":
+            errs.append(f'{at}.split: give the separator text, e.g. split: "|"')
     if spec.value is not None:
         if name == "call_id":
             errs.append(f"{at}: call_id cannot be a constant (every row would be a duplicate)")
@@ -342,7 +615,7 @@ def _check_field(name: str, spec: FieldSpec) -> list[str]:
                 errs.append(f"{at}: {key} needs a column, not a constant value")
         if spec.missing_values:
             errs.append(f"{at}: missing_values needs a column, not a constant value")
-        if problem := _check_target(name, kind, spec.value, "value"):
+        if problem := _check_target(name, kind, spec.value, "value", block):
             errs.append(problem)
     if derived:
         if kind != "bool":
@@ -364,7 +637,7 @@ def _check_field(name: str, spec: FieldSpec) -> list[str]:
             errs.append(f"{at}.unmatched: keep is not possible for a true/false field")
         seen: dict[str, str] = {}
         for src, target in spec.values.items():
-            if problem := _check_target(name, kind, target, f"values[{src!r}]"):
+            if problem := _check_target(name, kind, target, f"values[{src!r}]", block):
                 errs.append(problem)
             key = src.strip() if spec.match_case else src.strip().lower()
             if key in seen and seen[key] != target:
@@ -376,8 +649,48 @@ def _check_field(name: str, spec: FieldSpec) -> list[str]:
     if spec.default is not None:
         if name == "call_id":
             errs.append(f"{at}: call_id cannot have a default (every such row would collide)")
-        elif problem := _check_target(name, kind, spec.default, "default"):
+        elif problem := _check_target(name, kind, spec.default, "default", block):
             errs.append(problem)
+    return errs
+
+
+_GUARD_WHY = {
+    "personal": "a person's attributes never feed the model",
+    "post-incident": "what happened after the call came in would hand the model its label",
+}
+
+
+def _check_outcomes(m: Mapping) -> list[str]:
+    """The `outcomes:` block: outcome fields only, not also under `fields:`, a readable file."""
+    o = m.outcomes
+    assert o is not None
+    errs: list[str] = []
+    if not o.fields:
+        errs.append("outcomes.fields: map officer_assaulted and/or officer_injured")
+    for name, spec in o.fields.items():
+        if name not in OUTCOME_COLUMNS:
+            errs.append(
+                f"outcomes.fields.{name}: only {' and '.join(OUTCOME_COLUMNS)} come from the "
+                "outcome file (only the outcome flags cross the join)"
+                + _did_you_mean(name, OUTCOME_COLUMNS)
+            )
+            continue
+        if name in m.fields:
+            errs.append(
+                f"outcomes.fields.{name}: also mapped under fields.{name}; take it from one "
+                "place (the export or the outcome file)"
+            )
+        errs += _check_field(name, spec, "outcomes.fields")
+    try:
+        codecs.lookup(o.encoding)
+    except LookupError:
+        errs.append(f"outcomes.encoding: {o.encoding!r} is not a known text encoding")
+    if o.delimiter is not None and len(o.delimiter.replace("\\t", "\t")) != 1:
+        errs.append(f"outcomes.delimiter: {o.delimiter!r} must be one character")
+    if not o.file.strip():
+        errs.append("outcomes.file: give the outcome file (relative to the mapping, or absolute)")
+    if o.call_key is None and "call_id" in m.fields and m.fields["call_id"].column is None:
+        errs.append("outcomes.call_key: give the export's column holding the call's number")
     return errs
 
 
@@ -396,6 +709,7 @@ def _check_mapping(m: Mapping) -> list[str]:
     for name, spec in m.fields.items():
         if name in MAPPABLE_FIELDS:
             errs += _check_field(name, spec)
+    allowed = {a.column for a in m.allow}
     for where, col in m.source_columns():
         at = f"fields.{where}" if not where.startswith("keep") else where
         if why := protected_reason(col, m.never_map):
@@ -403,6 +717,35 @@ def _check_mapping(m: Mapping) -> list[str]:
                 f"{at}: column {col!r} looks like a protected attribute ({why}); race, "
                 "ethnicity, sex, gender and religion are never mapped or kept"
             )
+        elif (
+            where.split(".")[0] not in OUTCOME_COLUMNS
+            and col not in allowed
+            and (guard := guard_reason(col))
+        ):
+            category, token = guard
+            errs.append(
+                f"{at}: column {col!r} looks {category} ({token!r}); "
+                + _GUARD_WHY[category]
+                + f'; if it only looks so, add `allow: [{{column: {col}, because: "..."}}]`'
+            )
+    for i, a in enumerate(m.allow):
+        if why := protected_reason(a.column):
+            errs.append(
+                f"allow[{i}]: {a.column!r} looks like a protected attribute ({why}), which no "
+                "override can allow"
+            )
+        if not a.because.strip():
+            errs.append(f"allow[{i}].because: say why {a.column!r} is safe to read")
+    for key in ("exclude", "not_premises"):
+        for i, rule in enumerate(getattr(m, key)):
+            if not (rule.equals or rule.contains):
+                errs.append(f"{key}[{i}]: give equals and/or contains (lists of texts)")
+            if why := protected_reason(rule.column, m.never_map):
+                errs.append(
+                    f"{key}[{i}]: column {rule.column!r} looks like a protected attribute ({why})"
+                )
+    if m.outcomes is not None:
+        errs += _check_outcomes(m)
     for i, col in enumerate(m.keep):
         if col in MAPPABLE_FIELDS:
             errs.append(f"keep[{i}]: {col!r} is a canonical field name; map it under fields")
@@ -631,16 +974,15 @@ def _missing_column_msg(where: str, col: str, columns: Iterable[str]) -> str:
 
 
 def _by_unique(
-    col: pd.Series, fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Runs `fn` once per distinct value and spreads the (values, reasons) back to every row.
+    col: pd.Series, fn: Callable[[np.ndarray], tuple[np.ndarray, ...]]
+) -> tuple[np.ndarray, ...]:
+    """Runs `fn` once per distinct value and spreads its arrays (values, reasons) to every row.
 
     Exports repeat the same dates, codes and words millions of times; parsing each distinct text
     once is what keeps a million-row ingest within seconds.
     """
     codes, uniques = pd.factorize(col.to_numpy(dtype=object), sort=False)
-    values, reasons = fn(np.asarray(uniques, dtype=object))
-    return values[codes], reasons[codes]
+    return tuple(a[codes] for a in fn(np.asarray(uniques, dtype=object)))
 
 
 def _norm(texts: np.ndarray, match_case: bool) -> list[str]:
@@ -669,11 +1011,142 @@ def _matches(cond: Condition | None, texts: list[str], match_case: bool) -> np.n
     )
 
 
+def _bool_reader(
+    name: str, spec: FieldSpec, markers: set[str]
+) -> Callable[[str], tuple[bool | None, str | None]]:
+    """One typed reader for a true/false field, whatever form the mapping uses.
+
+    Returns a function from one stripped, non-missing text to (value, reason): `true_when` /
+    `false_when`, a `values` recode, or (short form, plain `{column: X}`) the SPEC booleans
+    (true/false, 1/0, yes/no, y/n, t/f). A reason (the row is quarantined) names the field and the
+    source column; nothing is ever guessed.
+    """
+    src = spec.column
+    mc = spec.match_case
+
+    def key(t: str) -> str:
+        return t if mc else t.lower()
+
+    if spec.true_when is not None or spec.false_when is not None:
+
+        def cond(c: Condition | None) -> tuple[set[str], list[str]]:
+            if c is None:
+                return set(), []
+            return {key(e.strip()) for e in c.equals}, [key(x) for x in c.contains]
+
+        t_eq, t_sub = cond(spec.true_when)
+        f_eq, f_sub = cond(spec.false_when)
+
+        def derived(text: str) -> tuple[bool | None, str | None]:
+            k = key(text)
+            t = k in t_eq or any(x in k for x in t_sub)
+            f = k in f_eq or any(x in k for x in f_sub)
+            if t and f:
+                return None, (
+                    f"{name}: {src} value {text[:40]!r} matches both true_when and false_when"
+                )
+            if t or f:
+                return bool(t), None
+            if spec.unmatched == "quarantine":
+                return None, (
+                    f"{name}: {src} value {text[:40]!r} matches neither true_when nor false_when"
+                )
+            return None, None
+
+        return derived
+    if spec.values is not None:
+        table = {key(k.strip()): _target("bool", v) for k, v in spec.values.items()}
+
+        def recode(text: str) -> tuple[bool | None, str | None]:
+            k = key(text)
+            if k in table:
+                return table[k], None
+            if text.lower() in markers:
+                return None, None
+            if spec.unmatched == "unknown":
+                return None, None
+            return None, f"{name}: {src} value {text[:40]!r} has no recode in fields.{name}.values"
+
+        return recode
+
+    def plain(text: str) -> tuple[bool | None, str | None]:
+        low = text.lower()
+        if low in BOOL_TRUE:
+            return True, None
+        if low in BOOL_FALSE:
+            return False, None
+        return None, (
+            f"{name}: {src} value {text[:40]!r} is not true or false (true/false, 1/0, yes/no, "
+            f"y/n, t/f; or recode it with fields.{name}.values)"
+        )
+
+    return plain
+
+
+def _map_bool(
+    name: str, spec: FieldSpec, col: pd.Series, markers: set[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A true/false field from one source column, with `split` for one value per officer.
+
+    With `split`, a cell is cut on the separator and each part read on its own: true when any part
+    is true, false when every part is false, unknown otherwise (empty or missing parts are
+    unknown). A part the mapping cannot read quarantines the row.
+    """
+    local = markers | {m.strip().lower() for m in spec.missing_values}
+    default = _target("bool", spec.default) if spec.default is not None else None
+    read = _bool_reader(name, spec, local)
+    table_keys = (
+        {(k.strip() if spec.match_case else k.strip().lower()) for k in spec.values}
+        if spec.values is not None
+        else set()
+    )
+
+    def whole_missing(text: str) -> bool:
+        # A missing marker the recode table lists on purpose is a value, not a missing cell.
+        k = text if spec.match_case else text.lower()
+        return text.lower() in local and k not in table_keys
+
+    def fn(uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(uniq)
+        out = np.full(n, None, dtype=object)
+        why = np.full(n, None, dtype=object)
+        for i in range(n):
+            text = uniq[i].strip()
+            if whole_missing(text):
+                out[i] = default
+                continue
+            if spec.split is None:
+                out[i], why[i] = read(text)
+                continue
+            parts = [p.strip() for p in text.split(spec.split)]
+            got: list[bool | None] = []
+            for p in parts:
+                if whole_missing(p):
+                    got.append(None)
+                    continue
+                value, reason = read(p)
+                if reason is not None:
+                    why[i] = f"{reason} (a part of {text[:60]!r} split on {spec.split!r})"
+                    break
+                got.append(value)
+            if why[i] is None:
+                out[i] = (
+                    True
+                    if True in got
+                    else (False if got and all(g is False for g in got) else None)
+                )
+        return out, why
+
+    return _by_unique(col, fn)
+
+
 def _map_column(
     name: str, spec: FieldSpec, col: pd.Series, markers: set[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """One non-time field from one source column: missing markers, recode or derive, default."""
     kind = _field_kind(name)
+    if kind == "bool":
+        return _map_bool(name, spec, col, markers)
     src = spec.column
     local = markers | {m.strip().lower() for m in spec.missing_values}
     default = _target(kind, spec.default) if spec.default is not None else None
@@ -684,27 +1157,7 @@ def _map_column(
         out = np.empty(n, dtype=object)
         why = np.full(n, None, dtype=object)
         keys = _norm(uniq, spec.match_case)
-        if spec.true_when is not None or spec.false_when is not None:
-            t = _matches(spec.true_when, keys, spec.match_case)
-            f = _matches(spec.false_when, keys, spec.match_case)
-            for i in range(n):
-                if missing[i]:
-                    out[i] = default
-                elif t[i] and f[i]:
-                    why[i] = (
-                        f"{name}: {src} value {uniq[i].strip()[:40]!r} matches both true_when "
-                        "and false_when"
-                    )
-                elif t[i] or f[i]:
-                    out[i] = bool(t[i])
-                elif spec.unmatched == "quarantine":
-                    why[i] = (
-                        f"{name}: {src} value {uniq[i].strip()[:40]!r} matches neither "
-                        "true_when nor false_when"
-                    )
-                else:
-                    out[i] = None
-        elif spec.values is not None:
+        if spec.values is not None:
             table = {
                 (k.strip() if spec.match_case else k.strip().lower()): _target(kind, v)
                 for k, v in spec.values.items()
@@ -731,9 +1184,16 @@ def _map_column(
     return _by_unique(col, fn)
 
 
-def _parse_with_formats(texts: np.ndarray, formats: list[str], tz: str | None) -> np.ndarray:
-    """Distinct texts -> naive datetime64[us], NaT where no format fits; formats tried in order."""
+def _parse_with_formats(
+    texts: np.ndarray, formats: list[str], tz: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct texts -> (naive datetime64[us], NaT where no format fits; day-only mask).
+
+    Formats are tried in order; a text parsed by a format without a clock time is known only to
+    the day (second array True), so its time is the day at 00:00 and never an invented hour.
+    """
     out = pd.Series(pd.NaT, index=range(len(texts)), dtype="datetime64[us]")
+    day_only = np.zeros(len(texts), dtype=bool)
     todo = pd.Series([t.strip() for t in texts], dtype=object)
     for fmt in formats:
         left = out.isna() & (todo != "")
@@ -745,45 +1205,80 @@ def _parse_with_formats(texts: np.ndarray, formats: list[str], tz: str | None) -
         else:
             parsed = pd.to_datetime(todo[left], format=fmt, errors="coerce")
         out[left] = parsed.astype("datetime64[us]")
-    return out.to_numpy().copy()
+        if not _has_clock(fmt):
+            day_only[left.to_numpy() & parsed.reindex(out.index).notna().to_numpy()] = True
+    return out.to_numpy().copy(), day_only
+
+
+_DAY = np.timedelta64(1, "D")
 
 
 def _map_time(
     spec: FieldSpec, raw: pd.DataFrame, markers: set[str], tz: str | None
-) -> tuple[pd.Series, np.ndarray]:
-    """received_at from one column (ISO 8601 or `formats`) or from date + time columns."""
+) -> tuple[pd.Series, np.ndarray, pd.Series | None]:
+    """received_at (and received_until where a call is known only to a range) from the export.
+
+    Forms: one column (ISO 8601, or `formats`, some of which may have no clock time), date alone
+    (known to the day), date + time (`time_optional`: an empty time leaves the day), date + shift
+    band (only bands listed in `shifts`). Returns (received_at, reasons, received_until or None
+    when this mapping can only give exact times); received_until is NaT for an exact time.
+    """
     local = markers | {m.strip().lower() for m in spec.missing_values}
     nat = np.datetime64("NaT", "us")
+    index = raw.index
 
-    def parse(col: str, formats: list[str], label: str) -> Callable:
-        def fn(uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def parse(col: str, formats: list[str], label: str, optional: bool = False) -> Callable:
+        def fn(uniq: np.ndarray) -> tuple[np.ndarray, ...]:
             missing = _missing_mask(uniq, local)
-            values = _parse_with_formats(uniq, formats, tz)
+            values, day_only = _parse_with_formats(uniq, formats, tz)
             values[missing] = nat
             why = np.full(len(uniq), None, dtype=object)
-            why[missing] = f"received_at: {col} is empty or a missing marker"
+            if not optional:
+                why[missing] = f"received_at: {col} is empty or a missing marker"
             bad = ~missing & np.isnat(values)
             why[bad] = f"received_at: {col} does not match any of {label} {formats}"
-            return values, why
+            return values, why, day_only, missing
 
         return fn
 
+    def series(values: np.ndarray) -> pd.Series:
+        return pd.Series(values, index=index).astype("datetime64[us]")
+
+    def until_of(start: pd.Series, ranged: np.ndarray, length: Any) -> pd.Series:
+        end = start + length
+        return end.where(pd.Series(ranged, index=index), pd.NaT).astype("datetime64[us]")
+
     if spec.date is not None:
-        day, why_d = _by_unique(
+        day_v, why, _, _ = _by_unique(
             raw[spec.date], parse(spec.date, spec.date_formats, "date_formats")
         )
-        clock, why_t = _by_unique(
-            raw[spec.time], parse(spec.time, spec.time_formats, "time_formats")
-        )
-        day_s = pd.Series(day, index=raw.index).dt.normalize()
-        clock_s = pd.Series(clock, index=raw.index)
-        values = day_s + (clock_s - clock_s.dt.normalize())
-        why = np.where(pd.isna(why_d), why_t, why_d)
-        return values.astype("datetime64[us]"), why
+        day = series(day_v).dt.normalize()
+        if spec.shift is None and spec.time is None:
+            return day, why, until_of(day, np.ones(len(raw), bool), pd.Timedelta(days=1))
+        if spec.time is not None:
+            clock_v, why_t, _, no_time = _by_unique(
+                raw[spec.time],
+                parse(spec.time, spec.time_formats, "time_formats", spec.time_optional),
+            )
+            clock = series(clock_v)
+            values = day + (clock - clock.dt.normalize()).fillna(pd.Timedelta(0))
+            why = np.where(pd.isna(why), why_t, why)
+            if not spec.time_optional:
+                return values.astype("datetime64[us]"), why, None
+            return values, why, until_of(day, no_time, pd.Timedelta(days=1))
+        start, length, why_s, no_band = _by_unique(raw[spec.shift], _shift_reader(spec, local))
+        values = day + pd.to_timedelta(pd.Series(start, index=index)).fillna(pd.Timedelta(0))
+        why = np.where(pd.isna(why), why_s, why)
+        until = values + pd.to_timedelta(pd.Series(length, index=index))
+        until = until.where(~pd.Series(no_band, index=index), day + pd.Timedelta(days=1))
+        return values.astype("datetime64[us]"), why, until.astype("datetime64[us]")
     col = spec.column
     if spec.formats:
-        values, why = _by_unique(raw[col], parse(col, spec.formats, "formats"))
-        return pd.Series(values, index=raw.index).astype("datetime64[us]"), why
+        values_v, why, day_only, _ = _by_unique(raw[col], parse(col, spec.formats, "formats"))
+        values = series(values_v)
+        if all(_has_clock(f) for f in spec.formats):
+            return values, why, None
+        return values, why, until_of(values, day_only, pd.Timedelta(days=1))
 
     # ISO 8601: validate_frame parses it (and applies the timezone to offsets).
     def iso(uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -794,7 +1289,37 @@ def _map_time(
         return out.astype(object), why
 
     values, why = _by_unique(raw[col], iso)
-    return pd.Series(values, index=raw.index, dtype="string"), why
+    return pd.Series(values, index=index, dtype="string"), why, None
+
+
+def _shift_reader(spec: FieldSpec, local: set[str]) -> Callable:
+    """Band text -> (start offset, length, reason, missing) per distinct text; never guessed."""
+    table = {k.strip().lower(): _band_hours(v) for k, v in (spec.shifts or {}).items()}
+
+    def fn(uniq: np.ndarray) -> tuple[np.ndarray, ...]:
+        n = len(uniq)
+        start = np.full(n, np.timedelta64("NaT"), dtype="timedelta64[us]")
+        length = np.full(n, np.timedelta64("NaT"), dtype="timedelta64[us]")
+        why = np.full(n, None, dtype=object)
+        missing = _missing_mask(uniq, local)
+        for i in range(n):
+            text = uniq[i].strip()
+            if missing[i]:
+                if not spec.time_optional:
+                    why[i] = f"received_at: {spec.shift} is empty or a missing marker"
+                continue
+            band = table.get(text.lower())
+            if band is None:
+                why[i] = (
+                    f"received_at: {spec.shift} value {text[:40]!r} is not in "
+                    "fields.received_at.shifts (bands are never guessed; add it to the table)"
+                )
+                continue
+            start[i] = np.timedelta64(band[0], "us")
+            length[i] = np.timedelta64(band[1] - band[0], "us")
+        return start, length, why, missing
+
+    return fn
 
 
 def used_columns(raw: pd.DataFrame, mapping: Mapping | None) -> list[str]:
@@ -803,7 +1328,76 @@ def used_columns(raw: pd.DataFrame, mapping: Mapping | None) -> list[str]:
         return list(raw.columns)
     wanted = {c for _, c in mapping.source_columns()}
     wanted |= {t.column for t in mapping.extra_header_rows}
+    wanted |= {r.column for r in (*mapping.exclude, *mapping.not_premises)}
+    if mapping.outcomes is not None and mapping.outcomes.call_key:
+        wanted.add(mapping.outcomes.call_key)
     return [c for c in raw.columns if c in wanted]
+
+
+def _rule_match(raw: pd.DataFrame, rule: RowRule, where: str) -> np.ndarray:
+    """Rows whose `rule.column` equals or contains one of the texts (stripped, any case)."""
+    if rule.column not in raw.columns:
+        raise UserError(
+            f"mapping {where}: column {rule.column!r} not in the export"
+            f"{_did_you_mean(rule.column, [str(c) for c in raw.columns])}"
+        )
+
+    def fn(uniq: np.ndarray) -> tuple[np.ndarray]:
+        return (_matches(rule, [t.strip().lower() for t in uniq], False),)
+
+    (hit,) = _by_unique(raw[rule.column], fn)
+    return np.asarray(hit, dtype=bool)
+
+
+def exclude_rows(
+    raw: pd.DataFrame, mapping: Mapping | None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Drops rows that are not calls (`exclude:`) before any validation.
+
+    Returns (the remaining rows, the excluded rows with `_row`, `_rule` and the columns the mapping
+    reads, {rule label: rows}). A row is counted under the first rule it matches.
+    """
+    rules = mapping.exclude if mapping is not None else []
+    rule_of = np.full(len(raw), None, dtype=object)
+    counts: dict[str, int] = {}
+    for i, rule in enumerate(rules):
+        label = rule.label(f"exclude[{i}]")
+        first = _rule_match(raw, rule, f"exclude[{i}]") & pd.isna(rule_of)
+        rule_of[first] = label
+        counts[label] = int(first.sum())
+    hit = ~pd.isna(rule_of)
+    cols = used_columns(raw, mapping)
+    excluded = raw.loc[hit, cols].copy()
+    excluded.insert(0, "_rule", pd.Series(rule_of[hit], index=excluded.index, dtype="string"))
+    excluded.insert(0, "_row", (np.asarray(excluded.index) + 1).astype("int64"))
+    return raw.loc[~hit], excluded, counts
+
+
+def _not_premise_mask(raw: pd.DataFrame, mapping: Mapping | None) -> np.ndarray:
+    """Rows at places that are not premises (`not_premises:`): the station, the jail, the ER."""
+    mask = np.zeros(len(raw), dtype=bool)
+    for i, rule in enumerate(mapping.not_premises if mapping is not None else []):
+        mask |= _rule_match(raw, rule, f"not_premises[{i}]")
+    return mask
+
+
+def _blank_not_premises(accepted: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """Blanks address and coordinates of not-premise calls; the address moves aside.
+
+    Such a call stays a call (scored, counted, labelled) but never builds or reads premise
+    history: a police station or jail collects every prisoner transport and booking.
+    """
+    out = accepted.copy()
+    original = out["address"].astype("string") if "address" in out else None
+    keep = pd.Series(pd.NA, index=out.index, dtype="string")
+    if original is not None:
+        keep[mask] = original[mask]
+        out.loc[mask, "address"] = pd.NA
+    for col in ("latitude", "longitude"):
+        if col in out:
+            out.loc[mask, col] = np.nan
+    out["address_not_premise"] = keep
+    return out
 
 
 def _quarantine_frame(
@@ -850,7 +1444,9 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping | None) -> tuple[pd.DataFr
             out[name] = pd.Series([value] * len(raw), index=raw.index, dtype="object")
             why = np.full(len(raw), None, dtype=object)
         elif kind == "time":
-            out[name], why = _map_time(spec, raw, markers, mapping.timezone)
+            out[name], why, until = _map_time(spec, raw, markers, mapping.timezone)
+            if until is not None:
+                out[RECEIVED_UNTIL] = until
         else:
             values, why = _map_column(name, spec, raw[spec.column], markers)
             out[name] = pd.Series(values, index=raw.index, dtype="object")
@@ -871,6 +1467,95 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping | None) -> tuple[pd.DataFr
     return canonical.loc[~bad], rejected
 
 
+# --------------------------------------------------------------------------- outcomes from a file
+
+
+def _outcome_path(spec: OutcomeSpec, mapping_path: Path | None) -> Path:
+    path = Path(spec.file)
+    if not path.is_absolute() and mapping_path is not None:
+        path = Path(mapping_path).parent / path
+    if not path.is_file():
+        raise UserError(
+            f"mapping outcomes.file: {path} not found (a path relative to the mapping file, or "
+            "absolute)"
+        )
+    return path
+
+
+def map_outcome_rows(
+    oraw: pd.DataFrame, spec: OutcomeSpec, source: Path | str = "the outcome file"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Outcome-file rows -> (key + outcome flags per good row, quarantined rows with reasons).
+
+    Outcome fields go through the same machinery as `fields:` (value, column, values,
+    true_when/false_when, split, short form). Only the key and the flags come out: no other
+    column of the outcome file ever reaches the calls (it could exist only for harmed calls).
+    """
+    where = {
+        "key": spec.key,
+        **{f"fields.{n}": c for n, f in spec.fields.items() for _, c in f.source_columns()},
+    }
+    for at, col in where.items():
+        if col not in oraw.columns:
+            raise UserError(
+                f"mapping outcomes.{at}: column {col!r} not in {source}"
+                f"{_did_you_mean(col, [str(c) for c in oraw.columns])}"
+            )
+    markers = {m.strip().lower() for m in spec.missing_values} | {""}
+    key = oraw[spec.key].astype(str).str.strip()
+    reason = np.full(len(oraw), None, dtype=object)
+    reason[(key == "").to_numpy()] = f"outcomes.key: {spec.key} is empty"
+    flags = pd.DataFrame({"_key": key}, index=oraw.index)
+    for name in OUTCOME_COLUMNS:
+        f = spec.fields.get(name)
+        if f is None:
+            continue
+        if f.value is not None:
+            flags[name] = pd.Series(_target("bool", f.value), index=oraw.index, dtype="boolean")
+            continue
+        values, why = _map_bool(name, f, oraw[f.column], markers)
+        flags[name] = pd.Series(values, index=oraw.index, dtype="object").astype("boolean")
+        first = pd.isna(reason) & ~pd.isna(why)
+        reason[first] = why[first]
+    bad = ~pd.isna(reason)
+    cols = [c for c in oraw.columns if c in set(where.values())]
+    quarantined = _quarantine_frame(oraw, oraw.index[bad], reason[bad].tolist(), cols)
+    return flags.loc[~bad], quarantined
+
+
+def join_outcomes(
+    accepted_keys: pd.Series,
+    flags: pd.DataFrame,
+    oquarantined_keys: pd.Series,
+    absent: str,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Outcome flags per accepted call (index of `accepted_keys`), and which flag rows matched.
+
+    A call is harmed when any of its rows says so, not harmed when every row says not, unknown
+    otherwise; a call with no row is `absent` ("false" or "unknown"). A call one of whose outcome
+    rows was quarantined is never set false on the strength of the rows that remain.
+    """
+    keys = accepted_keys.astype(str).str.strip()
+    matched = flags["_key"].isin(set(keys)).to_numpy()
+    rows = flags.loc[matched]
+    has_rows = keys.isin(set(rows["_key"]))
+    doubtful = keys.isin(set(oquarantined_keys))
+    out = pd.DataFrame(index=accepted_keys.index)
+    for name in (c for c in OUTCOME_COLUMNS if c in flags.columns):
+        v = rows[name]
+        g = pd.DataFrame(
+            {"_key": rows["_key"], "t": v.eq(True).fillna(False), "f": v.eq(False).fillna(False)}
+        ).groupby("_key")
+        any_true, all_false = g["t"].any(), g["f"].all()
+        col = pd.Series(pd.NA, index=keys.index, dtype="boolean")
+        if absent == "false":
+            col[~has_rows & ~doubtful] = False
+        col[keys.map(all_false).fillna(False).astype(bool) & ~doubtful] = False
+        col[keys.map(any_true).fillna(False).astype(bool)] = True
+        out[name] = col
+    return out, matched
+
+
 # --------------------------------------------------------------------------- the whole step
 
 
@@ -883,7 +1568,7 @@ def _sources_by_field(mapping: Mapping | None) -> dict[str, str]:
         if spec.value is not None:
             src[name] = "constant in the mapping"
         elif spec.date is not None:
-            src[name] = f"columns {spec.date} + {spec.time}"
+            src[name] = "columns " + " + ".join(c for _, c in spec.source_columns())
         else:
             src[name] = f"column {spec.column}"
     if "latitude" in src or "longitude" in src:
@@ -947,13 +1632,16 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def _output_paths(out_dir: Path, input_path: Path) -> dict[str, Path]:
-    """The three output paths; refuses a file as --out or outputs that would replace the input."""
+    """The output paths; refuses a file as --out or outputs that would replace the input."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out must be a directory, but {out_dir} is a file")
     paths = {
         "out": out_dir / CALLS_FILE,
         "quarantine": out_dir / QUARANTINE_FILE,
         "report": out_dir / REPORT_FILE,
+        "excluded": out_dir / EXCLUDED_FILE,
+        "outcomes_unmatched": out_dir / OUTCOMES_UNMATCHED_FILE,
+        "outcomes_quarantine": out_dir / OUTCOMES_QUARANTINE_FILE,
     }
     src = input_path.resolve()
     for p in paths.values():
@@ -969,6 +1657,106 @@ def _make_out_dir(out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
+
+
+def _count_ranged(accepted: pd.DataFrame) -> int:
+    """Accepted calls known only to a range (a day, a shift band): received_until is set."""
+    if RECEIVED_UNTIL not in accepted.columns:
+        return 0
+    return int(accepted[RECEIVED_UNTIL].notna().sum())
+
+
+def _outcomes_step(
+    mapping: Mapping,
+    mapping_path: Path,
+    raw: pd.DataFrame,
+    accepted: pd.DataFrame,
+    accepted_index: pd.Index,
+    quarantine: pd.DataFrame,
+    excluded: pd.DataFrame,
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, pd.DataFrame]]:
+    """Reads the outcome file, joins its flags onto accepted calls, accounts for every row."""
+    spec = mapping.outcomes
+    assert spec is not None
+    call_key = spec.call_key or mapping.fields["call_id"].column
+    assert call_key is not None
+    if call_key not in raw.columns:
+        raise UserError(
+            f"mapping outcomes.call_key: column {call_key!r} not in the export"
+            f"{_did_you_mean(call_key, [str(c) for c in raw.columns])}"
+        )
+    path = _outcome_path(spec, mapping_path)
+    oraw = read_export(path, encoding=spec.encoding, delimiter=spec.delimiter)
+    oraw = _rename_reserved(oraw)
+    oraw, o_headers = skip_header_rows(oraw, None)
+    flags, oquarantine = map_outcome_rows(oraw, spec, path)
+    keys = raw.loc[accepted_index, call_key].astype(str).str.strip()
+    keys.index = accepted.index
+    qkeys = oraw.loc[oquarantine.index, spec.key].astype(str).str.strip()
+    joined, matched = join_outcomes(keys, flags, qkeys, spec.absent)
+    accepted = accepted.copy()
+    for name in joined.columns:
+        accepted[name] = joined[name]
+    order = [c for c in (*CANONICAL_COLUMNS, *OUTCOME_COLUMNS) if c in accepted.columns]
+    accepted = accepted[order + [c for c in accepted.columns if c not in order]]
+
+    # Why each unmatched row matched nothing: its call was quarantined, excluded, or is absent.
+    fate = {}
+    for frame, what in ((quarantine, "call quarantined"), (excluded, "row excluded")):
+        if len(frame) and call_key in frame.columns:
+            for k in frame[call_key].astype(str).str.strip():
+                fate.setdefault(k, what)
+    unmatched_keys = flags.loc[~matched, "_key"]
+    reasons = [
+        f"no accepted call with {call_key} {k!r} ({fate.get(k, 'not in the export')})"
+        for k in unmatched_keys
+    ]
+    used = [c for c in oquarantine.columns if c not in RESERVED_COLUMNS]
+    unmatched = _quarantine_frame(oraw, unmatched_keys.index, reasons, used)
+
+    n_in, n_matched = len(oraw), int(matched.sum())
+    n_unmatched, n_quarantined = len(unmatched), len(oquarantine)
+    if n_in != n_matched + n_unmatched + n_quarantined:  # kept even under python -O
+        raise AssertionError(
+            f"outcome accounting broken: {n_in} in, {n_matched} matched, {n_unmatched} "
+            f"unmatched, {n_quarantined} quarantined"
+        )
+    matched_keys = set(flags.loc[matched, "_key"])
+    warnings = []
+    shared = keys[keys.duplicated(keep=False)]
+    if len(shared):
+        warnings.append(
+            f"outcomes.call_key {call_key}: {shared.nunique()} value(s) are shared by several "
+            f"accepted calls ({len(shared)} calls); each such call gets the key's outcome rows"
+        )
+    report = {
+        "outcome_file": str(path),
+        "outcome_rows_in": n_in,
+        "outcome_rows_matched": n_matched,
+        "outcome_rows_unmatched": n_unmatched,
+        "outcome_rows_quarantined": n_quarantined,
+        "outcome_header_rows_skipped": o_headers,
+        "calls_with_outcome_rows": int(keys.isin(matched_keys).sum()),
+        "outcome_absent": spec.absent,
+        "outcome_reasons": {
+            str(k): int(v)
+            for k, v in pd.concat([unmatched["_reason"], oquarantine["_reason"]])
+            .str.replace(r" '[^']*' \(", " ... (", regex=True)
+            .value_counts()
+            .head(TOP_REASONS)
+            .items()
+        },
+        "_warnings": warnings,
+    }
+    log.info(
+        "outcomes: %d row(s) in %s, %d matched, %d unmatched, %d quarantined",
+        n_in,
+        path,
+        n_matched,
+        n_unmatched,
+        n_quarantined,
+    )
+    return accepted, report, {"outcomes_unmatched": unmatched, "outcomes_quarantine": oquarantine}
 
 
 def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = None) -> dict:
@@ -994,6 +1782,10 @@ def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = Non
     if raw.empty:
         raise UserError(f"{input_path}: the export has a header but no data rows")
 
+    rows_in = len(raw)
+    raw, excluded, excluded_by_rule = exclude_rows(raw, mapping)
+    if len(excluded):
+        log.info("excluded %d row(s) that are not calls", len(excluded))
     canonical, rejected = apply_mapping(raw, mapping)
     if len(rejected):
         log.info("mapping step: %d row(s) rejected", len(rejected))
@@ -1016,16 +1808,32 @@ def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = Non
         ]
     ).sort_values("_row", kind="stable")
     accepted = result.accepted
+    # validate_frame keeps row order: the accepted rows are the canonical rows not quarantined.
+    accepted_index = canonical.index[~canonical.index.isin(vq_index)]
 
-    rows_in = len(raw)
-    if rows_in != len(accepted) + len(quarantine):  # an invariant, kept even under python -O
+    if rows_in != len(accepted) + len(quarantine) + len(excluded):  # kept even under python -O
         raise AssertionError(
             f"ingest accounting broken: {rows_in} in, {len(accepted)} accepted, "
-            f"{len(quarantine)} quarantined"
+            f"{len(quarantine)} quarantined, {len(excluded)} excluded"
+        )
+    if len(accepted_index) != len(accepted):
+        raise AssertionError("ingest: accepted rows no longer line up with the export's rows")
+
+    rows_not_premise = 0
+    if mapping is not None and mapping.not_premises:
+        mask = _not_premise_mask(raw.loc[accepted_index], mapping)
+        accepted = _blank_not_premises(accepted, mask)
+        rows_not_premise = int(mask.sum())
+
+    outcome_report: dict[str, Any] = {}
+    outcome_files: dict[str, pd.DataFrame] = {}
+    if mapping is not None and mapping.outcomes is not None:
+        accepted, outcome_report, outcome_files = _outcomes_step(
+            mapping, Path(mapping_path), raw, accepted, accepted_index, quarantine, excluded
         )
 
     protected = [c for c in accepted.columns if protected_reason(str(c))]
-    warnings = []
+    warnings = list(outcome_report.pop("_warnings", []))
     if protected:
         warnings.append(
             "columns that look like protected attributes are carried through (no mapping was "
@@ -1036,10 +1844,17 @@ def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = Non
     # Only now, with every check passed, does anything touch the disk.
     _make_out_dir(out_dir)
     _write_atomic(paths["out"], lambda p: accepted.to_parquet(p, index=False))
-    _write_atomic(
-        paths["quarantine"],
-        lambda p: quarantine.to_csv(p, index=False, encoding="utf-8", lineterminator="\n"),
-    )
+
+    def write_csv(path: Path, frame: pd.DataFrame) -> None:
+        _write_atomic(
+            path, lambda p: frame.to_csv(p, index=False, encoding="utf-8", lineterminator="\n")
+        )
+
+    write_csv(paths["quarantine"], quarantine)
+    if mapping is not None and mapping.exclude:
+        write_csv(paths["excluded"], excluded)
+    for key, frame in outcome_files.items():
+        write_csv(paths[key], frame)
     counts = quarantine["_reason"].value_counts()
     report = {
         "input": str(input_path),
@@ -1049,14 +1864,21 @@ def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = Non
         "rows_in": rows_in,
         "rows_accepted": len(accepted),
         "rows_quarantined": len(quarantine),
+        "rows_excluded": len(excluded),
+        "excluded_by_rule": excluded_by_rule,
+        "rows_not_premise": rows_not_premise,
+        "rows_known_to_a_range": _count_ranged(accepted),
         "header_rows_skipped": n_headers,
         "reasons": {str(k): int(v) for k, v in counts.head(TOP_REASONS).items()},
         "distinct_reasons": len(counts),
+        **outcome_report,
         "columns": [str(c) for c in accepted.columns],
         "dropped_columns": _dropped_columns(raw, mapping),
         "warnings": warnings,
         "out": str(paths["out"]),
         "quarantine": str(paths["quarantine"]),
+        "excluded": str(paths["excluded"]) if mapping is not None and mapping.exclude else None,
+        **{k: str(paths[k]) for k in outcome_files},
         "report": str(paths["report"]),
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -442,8 +442,8 @@ BASE = "fields:\n  call_id: ID\n  received_at: T\n  call_type: TYPE\n"
         (BASE + "  domestic: {column: DV, unmatched: keep}\n", "unmatched needs values"),
         (
             "fields:\n  call_id: ID\n  call_type: X\n"
-            "  received_at: {column: T, formats: ['%m/%d/%Y']}\n",
-            "'%m/%d/%Y' has no hour code",
+            "  received_at: {column: T, formats: ['%H:%M']}\n",
+            "'%H:%M' has no day code",
         ),
         (BASE + "version: 2\n", "only version 1 exists"),
         (BASE + "missing_values: {a: b}\n", "missing_values: expected a list"),
