@@ -128,10 +128,10 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "domestic": _words("domestic domestic_flag dv dv_flag family_violence domestic_yn"),
     "mental_health": _words(
-        "mental_health mental_health_flag mh mh_flag cit edp crisis mental_health_yn"
+        "mental_health mental_health_flag mh mh_flag cit edp crisis mental_health_yn mental"
     ),
     "intoxication": _words(
-        "intoxication intoxicated intox intox_flag alcohol drugs_alcohol alcohol_drugs"
+        "intoxication intoxicated intox intox_flag alcohol drugs_alcohol alcohol_drugs etoh"
     ),
     "in_progress": _words("in_progress inprogress in_prog ip in_progress_flag"),
     "narrative": _words(
@@ -144,8 +144,9 @@ _TEXT_FIELDS = ("source", "address", "beat", "district", "premise_type", "narrat
 
 # Names that say "known only after the call": flagged and left out (ingest refuses them too).
 _POST_TOKENS = frozenset(
-    {"force", "disposition", "dispositions", "dispo", "disp", "final", "cleared", "clearance",
-     "clr", "closed", "outcome", "outcomes", "resolution", "offense", "offence", "offenses"}
+    {"force", "disposition", "dispositions", "dispo", "disp", "final", "clear", "cleared",
+     "clearance", "clr", "closed", "outcome", "outcomes", "resolution", "offense", "offence",
+     "offenses"}
 )  # fmt: skip
 _POST_PREFIXES = ("injur", "arrest", "dispos", "clearanc")
 # Personal attributes: never features (race, ethnicity, sex, gender and religion not even by
@@ -415,11 +416,22 @@ def _flow(items: Iterable[str]) -> str:
     return "[" + ", ".join(_q(i) for i in items) + "]"
 
 
+# Suffixes that mark a column's form, not its meaning: "DV_YN", "WEAPON_FLAG", "MH_IND".
+_FORM_TOKENS = frozenset({"yn", "flag", "flg", "ind", "indicator", "cd", "code", "desc"})
+
+
 def _name_rank(field_name: str, column: str) -> int | None:
-    try:
-        return _SYNONYMS[field_name].index(_key(column))
-    except ValueError:
-        return None
+    """Position of the column's name in the field's synonyms (0 = best), or None."""
+    names = _SYNONYMS[field_name]
+    key = _key(column)
+    if key in names:
+        return names.index(key)
+    toks = _tokens(column)
+    while toks and toks[-1] in _FORM_TOKENS:
+        toks = toks[:-1]
+        if "_".join(toks) in names:
+            return len(names) + names.index("_".join(toks))
+    return None
 
 
 def _nonempty(col: pd.Series) -> pd.Series:

@@ -343,3 +343,25 @@ def test_cli_map_draft(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "not found" in missing.output
     no_draft = runner.invoke(app, ["map", str(export), "--out", str(tmp_path / "y.yaml")])
     assert no_draft.exit_code == 2 and "--draft" in no_draft.output
+
+
+def test_flag_columns_with_form_suffixes(tmp_path: Path) -> None:
+    """DV_YN, MENTAL_YN, ETOH_YN, IN_PROG_YN are the flags; CLEAR_CODE is left out."""
+    export = tmp_path / "e.csv"
+    export.write_text(
+        "INCIDENT_NO,CALL_RECEIVED,NATURE,DV_YN,MENTAL_YN,ETOH_YN,IN_PROG_YN,CLEAR_CODE\n"
+        "A1,2024-01-01 10:00:00,DIST,Y,N,N,Y,RPT\n"
+        "A2,2024-01-01 11:00:00,DIST,N,Y,N,,ADV\n"
+        "A3,2024-01-01 12:00:00,DIST,N,N,Y,N,ARR\n"
+    )
+    out = tmp_path / "m.yaml"
+    summary = draft_mapping(export, out)
+    assert {k: summary["fields"][k] for k in ("domestic", "mental_health", "intoxication")} == {
+        "domestic": "DV_YN",
+        "mental_health": "MENTAL_YN",
+        "intoxication": "ETOH_YN",
+    }
+    assert summary["fields"]["in_progress"] == "IN_PROG_YN"
+    assert "CLEAR_CODE" in summary["left_out"]
+    report = ingest_file(export, tmp_path / "run", out)
+    assert (report["rows_in"], report["rows_accepted"]) == (3, 3)
