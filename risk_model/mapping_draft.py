@@ -92,7 +92,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "created_time creation_time entry_time entered entered_time entry_date time_entered "
         "call_entered time_call_entered time_phone_pickup incident_date_time incident_datetime "
         "incident_date incident_time event_date_time event_date event_time response_date "
-        "date_time datetime date time"
+        "date_time datetime date time occ_date occurred occurrence_date occ_date_time"
     ),
     "call_type": _words(
         "call_type calltype initial_call_type initial_type original_call_type "
@@ -501,6 +501,7 @@ class Draft:
     call_types: list[tuple[str, str, int]] = field(default_factory=list)
     n_call_types: int = 0
     other_times: list[str] = field(default_factory=list)
+    shift_lines: list[str] = field(default_factory=list)
 
 
 def _pick(candidates: list[tuple[Any, str]]) -> str | None:
@@ -552,7 +553,7 @@ def _time_why(guess: TimeGuess, sample_label: str) -> list[str]:
             "a format without a clock time: such calls are known to the day only (their "
             "time-of-day features are unknown, their history counts only earlier days)"
         )
-    if guess.all_midnight:
+    if guess.all_midnight and guess.kind == "datetime":
         why.append(
             "every sampled time is exactly midnight: the export may know only the day; if so, "
             "use a date-only format instead of inventing 00:00"
@@ -620,6 +621,13 @@ def _guess_received_at(df: pd.DataFrame, free: list[str], d: Draft) -> None:
         ]
         why = [f"a date column and a time column: {dc} + {tc}"]
         why += _time_why(gd, f"{dc} values")[1:]
+        empty_times = int((df[tc].str.strip() == "").sum())
+        if empty_times and "time_optional" in FieldSpec.model_fields:
+            lines.append('  time_optional: "true"')
+            why.append(
+                f"{empty_times:,} sampled rows have a date but no time: time_optional keeps them, "
+                "known to the day"
+            )
         g = Guess("received_at", dc, lines, why)
         used = {dc, tc}
     else:
@@ -630,6 +638,70 @@ def _guess_received_at(df: pd.DataFrame, free: list[str], d: Draft) -> None:
         used = {c}
     d.guesses["received_at"] = g
     d.other_times = [c for c in times if c not in used]
+
+
+_SHIFT_TOKENS = frozenset({"shift", "shifts", "watch", "tour", "band", "platoon"})
+_CLOCK_RE = re.compile(r"(\d{1,2})(?::?(\d{2}))?\s*([ap])?\.?m?\.?", re.IGNORECASE)
+
+
+def _band_guess(text: str) -> str | None:
+    """ "Between 7am-3pm" -> "07-15"; None when the text does not name two clock times."""
+    times = []
+    for m in _CLOCK_RE.finditer(text):
+        hour, minute, half = int(m.group(1)), int(m.group(2) or 0), (m.group(3) or "").lower()
+        if half == "p" and hour < 12:
+            hour += 12
+        elif half == "a" and hour == 12:
+            hour = 0
+        if hour > 24 or minute > 59:
+            return None
+        times.append((hour, minute))
+    if len(times) != 2 or times[0] == times[1]:
+        return None
+    return "-".join(f"{h:02d}:{m:02d}" if m else f"{h:02d}" for h, m in times)
+
+
+def _propose_shift(df: pd.DataFrame, d: Draft) -> None:
+    """A date-only received_at plus a shift column: a commented date + shift alternative.
+
+    The band table is the agency's to confirm (ingest never guesses a band), so the draft only
+    proposes the hours it reads in each band's text and marks the others SET_ME.
+    """
+    g = d.guesses.get("received_at")
+    if (
+        g is None
+        or "shift" not in FieldSpec.model_fields
+        or not any("known to the day" in w for w in g.why)
+    ):
+        return
+    date_col = g.column
+    for c in df.columns:
+        if c in d.left_out or not set(_tokens(c)) & _SHIFT_TOKENS:
+            continue
+        values = list(_nonempty(df[c].str.strip()).value_counts().index)
+        if not values or len(values) > 12:
+            continue
+        fmts = next(li for li in g.lines if li.startswith("  formats:")).strip()
+        bands = [v for v in values if v.lower() not in _UNKNOWN_WORDS]
+        unknown = [v for v in values if v.lower() in _UNKNOWN_WORDS]
+        table = ", ".join(f"{_q(v)}: {_q(_band_guess(v) or 'SET_ME')}" for v in bands)
+        d.shift_lines = [
+            f"# {c} looks like the shift the call fell in. If the agency's shift table says",
+            "# which hours each band covers, received_at can be the date plus the band (the call",
+            "# is then known to those hours, not the whole day). Bands are never guessed: check",
+            "# the hours read from each band's text, fill in SET_ME, then use instead:",
+            "#   received_at:",
+            f"#     date: {_q(date_col)}",
+            f"#     date_{fmts}",
+            f"#     shift: {_q(c)}",
+            f"#     shifts: {{{table}}}",
+        ]
+        if unknown:
+            d.shift_lines += [
+                f"#     missing_values: {_flow(unknown)}   # no band: the call keeps its day",
+                '#     time_optional: "true"',
+            ]
+        return
 
 
 def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
@@ -957,6 +1029,8 @@ def _render(
     missing = [f for f in ("call_id", "received_at", "call_type") if f not in d.guesses]
     for f in missing:
         out.append(f"  # {f}: REQUIRED and not recognised; map it by hand")
+    if d.shift_lines:
+        out += ["", *d.shift_lines]
     if d.exclude:
         out += [
             "",
@@ -1086,6 +1160,7 @@ def draft_mapping(
 
     take(_guess_call_id)
     take(_guess_received_at)
+    _propose_shift(df, d)
     free = [c for c in free if c not in d.other_times]
     take(_guess_call_type)
     take(_guess_priority)

@@ -365,3 +365,40 @@ def test_flag_columns_with_form_suffixes(tmp_path: Path) -> None:
     assert "CLEAR_CODE" in summary["left_out"]
     report = ingest_file(export, tmp_path / "run", out)
     assert (report["rows_in"], report["rows_accepted"]) == (3, 3)
+
+
+def test_date_plus_shift_band_is_proposed_and_ingests(tmp_path: Path) -> None:
+    """A day-only time and a shift column: the draft proposes date + shift with the hours it
+    reads in each band's text (the analyst confirms them); turned on, every call is known to a
+    band or, with no band, to its day."""
+    export = tmp_path / "uof.csv"
+    export.write_text(
+        "INCIDENT_NUMBER,OCC_DATE,SHIFT,INCIDENT_TYPE\n"
+        "U1,1/4/2016,Between 7am-3pm,Arrest\n"
+        "U2,1/17/2016,Between 3pm-11pm,Traffic Stop\n"
+        "U3,2/29/2016,Between 11pm-7am,Service Call\n"
+        "U4,3/1/2016,Unknown,Arrest\n"
+    )
+    out = tmp_path / "m.yaml"
+    draft_mapping(export, out)
+    text = out.read_text()
+    if "shift" not in FieldSpec.model_fields:
+        assert "shifts:" not in text
+        return
+    assert (
+        '#     shifts: {"Between 7am-3pm": "07-15", "Between 3pm-11pm": "15-23", '
+        '"Between 11pm-7am": "23-07"}'
+    ) in text
+    lines = text.splitlines()
+    alt_start = lines.index("#   received_at:")
+    alt = [
+        li[2:] for li in lines[alt_start:] if li.startswith("#     ") or li == "#   received_at:"
+    ]
+    at = lines.index("  received_at:")
+    edited = [*lines[:at], *alt, *lines[at + 3 :]]
+    mapping = tmp_path / "edited.yaml"
+    mapping.write_text("\n".join(edited) + "\n")
+    assert load_mapping(mapping).fields["received_at"].shift == "SHIFT"
+    report = ingest_file(export, tmp_path / "run", mapping)
+    assert (report["rows_in"], report["rows_accepted"]) == (4, 4)
+    assert report["rows_known_to_a_range"] == 4
