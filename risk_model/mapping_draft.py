@@ -363,6 +363,10 @@ def _read_csv_sample(path: Path, rows: int, encoding: str, inner: str) -> Sample
                     break
         except csv.Error as exc:
             raise UserError(f"{path}: not a well-formed CSV ({exc}); check quoting") from None
+    if not records or not any(cell.strip() for cell in records[0]):
+        raise UserError(f"{path}: the file is empty")
+    if len(records) < 2:
+        raise UserError(f"{path}: the export has a header but no data rows")
     truncated = len(records) > rows + 1
     with tempfile.TemporaryDirectory(prefix="risk-model-draft-") as tmp:
         copy = Path(tmp) / "sample.csv"
@@ -462,8 +466,21 @@ def _bool_shape(col: pd.Series) -> tuple[str, dict[str, str], list[str]] | None:
     for v in vals:
         if v.lower() in _BOOL_WORDS and v.lower() not in {k.lower() for k in table}:
             table[v] = "true" if v.lower() in BOOL_TRUE else "false"
+    # A sample may hold only one side ("N" everywhere): the other side of the same spelling is
+    # added, so a "Y" later in the file is read rather than quarantined as an unknown code.
+    seen = {k.lower() for k in table}
+    for k in list(table):
+        other = _OPPOSITE.get(k.lower())
+        if other is not None and other not in seen:
+            spelled = other.upper() if k.isupper() else other.title() if k.istitle() else other
+            table[spelled] = "true" if other in BOOL_TRUE else "false"
+            seen.add(other)
     unknown = sorted({v for v in vals if v.lower() in _UNKNOWN_WORDS})
     return how, table, unknown
+
+
+_PAIRS = (("y", "n"), ("yes", "no"), ("true", "false"), ("t", "f"), ("1", "0"))
+_OPPOSITE = {a: b for a, b in _PAIRS} | {b: a for a, b in _PAIRS}
 
 
 def _flag_spec(column: str, shape: tuple[str, dict[str, str], list[str]]) -> str:
@@ -974,6 +991,35 @@ def _guess_outcomes(
     return o
 
 
+def _guess_export_outcomes(df: pd.DataFrame, d: Draft, split_ok: bool) -> None:
+    """Officer assault/injury flags carried in the export itself: outcome fields (training only).
+
+    Only yes/no columns named for an officer (or named exactly like the canonical outcome) count;
+    a subject's injury or a use-of-force column is never an officer-harm outcome.
+    """
+    for name, stem in (("officer_assaulted", "assault"), ("officer_injured", "injur")):
+        for c in df.columns:
+            toks = set(_tokens(c))
+            if not any(t.startswith(stem) for t in toks) or toks & _SUBJECT_TOKENS:
+                continue
+            if not (toks & _OFFICER_TOKENS or _key(c) == name):
+                continue
+            line = _outcome_flag_line(name, df[c].str.strip(), c, split_ok)
+            if line is None or c in {g.column for g in d.guesses.values()}:
+                continue
+            d.guesses[name] = Guess(
+                name,
+                c,
+                [line],
+                [
+                    f"the outcome, read for training only (never an input): "
+                    f"{_counts_comment(df[c].str.strip(), 4)}",
+                    "if officer harm lives in another file, map it with --outcomes instead",
+                ],
+            )
+            break
+
+
 # --------------------------------------------------------------------------- writing YAML
 
 
@@ -1029,6 +1075,13 @@ def _render(
     missing = [f for f in ("call_id", "received_at", "call_type") if f not in d.guesses]
     for f in missing:
         out.append(f"  # {f}: REQUIRED and not recognised; map it by hand")
+    for name in ("officer_assaulted", "officer_injured"):
+        g = d.guesses.get(name)
+        if g is not None:
+            out += _comment([f"{name} <- {g.column}: {g.why[0]}", *g.why[1:]], "  ")
+            out += [f"  {line}" for line in g.lines]
+    if not d.guesses:
+        out[-1] = "fields: {}   # nothing recognised: map call_id, received_at, call_type by hand"
     if d.shift_lines:
         out += ["", *d.shift_lines]
     if d.exclude:
@@ -1145,7 +1198,12 @@ def draft_mapping(
     outcomes_ok = "outcomes" in Mapping.model_fields
 
     d = Draft()
+    if outcomes is None:
+        _guess_export_outcomes(df, d, split_ok)
+    outcome_cols = {g.column for g in d.guesses.values()}
     for c in df.columns:
+        if c in outcome_cols:
+            continue
         if why := looks_personal(c):
             if protected_reason(c) is not None:
                 d.left_out[c] = f"personal attribute ({why}): never mapped, not overridable"
@@ -1153,7 +1211,7 @@ def draft_mapping(
                 d.left_out[c] = f"personal ({why})"
         elif why := looks_post_incident(c):
             d.left_out[c] = f"post-incident (name says {why!r})"
-    free = [c for c in df.columns if c not in d.left_out]
+    free = [c for c in df.columns if c not in d.left_out and c not in outcome_cols]
 
     def take(fn: Any, *args: Any) -> None:
         fn(df, [c for c in free if c not in {g.column for g in d.guesses.values()}], d, *args)

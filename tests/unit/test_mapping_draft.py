@@ -402,3 +402,51 @@ def test_date_plus_shift_band_is_proposed_and_ingests(tmp_path: Path) -> None:
     report = ingest_file(export, tmp_path / "run", mapping)
     assert (report["rows_in"], report["rows_accepted"]) == (4, 4)
     assert report["rows_known_to_a_range"] == 4
+
+
+def test_outcome_flags_in_the_export_and_one_sided_samples(tmp_path: Path) -> None:
+    """An export that carries the officer's outcome maps it under fields (training only); a
+    sample with only "N" still reads a later "Y" (the other side of the spelling is added)."""
+    rows = [f"C{i},2024-01-01 10:{i:02d}:00,DIST,N,N,Y" for i in range(30)]
+    rows.append("C99,2024-01-01 11:00:00,DIST,Y,Y,N")  # beyond a 30-row sample
+    export = tmp_path / "e.csv"
+    export.write_text(
+        "CALL_ID,CREATED,NATURE,OFFICER_INJURED,OFF_ASSAULTED,SUBJECT_INJURED\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+    out = tmp_path / "m.yaml"
+    summary = draft_mapping(export, out, sample=30)
+    assert summary["fields"]["officer_injured"] == "OFFICER_INJURED"
+    assert summary["fields"]["officer_assaulted"] == "OFF_ASSAULTED"
+    assert "SUBJECT_INJURED" in summary["left_out"]
+    spec = yaml.safe_load(out.read_text())["fields"]["officer_injured"]
+    assert spec["values"] == {"N": "false", "Y": "true"}
+    report = ingest_file(export, tmp_path / "run", out)
+    assert (report["rows_in"], report["rows_accepted"]) == (31, 31)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "the file is empty"), ("A,B,C\n", "header but no data rows")],
+)
+def test_empty_exports_are_one_line_errors_naming_the_file(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text(text)
+    with pytest.raises(UserError, match=message) as err:
+        draft_mapping(export, tmp_path / "m.yaml")
+    assert str(export) in str(err.value)
+    assert not (tmp_path / "m.yaml").exists()
+
+
+def test_nothing_recognised_still_writes_a_draft_that_says_why(tmp_path: Path) -> None:
+    export = tmp_path / "e.csv"
+    export.write_text("A,B\nfoo,bar\nfoo,bar\n")  # no column is unique, a time or a type
+    summary = draft_mapping(export, tmp_path / "m.yaml")
+    assert summary["loads"] is False
+    assert "required field is not mapped" in summary["load_problem"]
+    text = (tmp_path / "m.yaml").read_text()
+    assert text.startswith("# NOTE: `risk-model ingest` does not accept this draft")
+    assert yaml.safe_load(text)["fields"] == {}
