@@ -329,7 +329,8 @@ def test_multi_valued_flag_uses_split_when_the_loader_has_it(tmp_path: Path) -> 
 def test_cli_map_draft(tmp_path: Path) -> None:
     export = _cad(tmp_path)
     out = tmp_path / "draft.yaml"
-    res = runner.invoke(app, ["map", str(export), "--draft", "--out", str(out), "--json"])
+    # The SPEC's order: risk-model map --draft EXPORT --out YAML
+    res = runner.invoke(app, ["map", "--draft", str(export), "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["out"] == str(out) and summary["loads"] is True
