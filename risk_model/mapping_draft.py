@@ -128,7 +128,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "domestic": _words("domestic domestic_flag dv dv_flag family_violence domestic_yn"),
     "mental_health": _words(
-        "mental_health mental_health_flag mh mh_flag cit edp crisis mental_health_yn mental"
+        "mental_health mental_health_flag mh mh_flag edp crisis mental_health_yn mental"
     ),
     "intoxication": _words(
         "intoxication intoxicated intox intox_flag alcohol drugs_alcohol alcohol_drugs etoh"
@@ -730,6 +730,8 @@ def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
         uniq = col.unique()
         if len(uniq) > 5000 or detect_time(c, col) is not None:
             continue
+        if len(uniq) > max(50, 0.5 * len(col)):
+            continue  # free text (remarks), not a coded call type
         rank = _name_rank("call_type", c)
         fams = pd.Series(call_family(list(uniq)), index=uniq)
         share = float((fams.reindex(col.to_numpy()).to_numpy() != "other").mean())
