@@ -1137,7 +1137,11 @@ def _render(
     if d.notes:
         out += ["", "# To do by hand:"]
         out += [f"#   - {note}" for note in d.notes]
-    return "\n".join(out) + "\n"
+    # A value or column name with a line break would end a comment line early: one line each.
+    return "\n".join(_ONE_LINE.sub(" ", line) for line in out) + "\n"
+
+
+_ONE_LINE = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
 
 
 def _render_outcomes(o: OutcomeDraft, d: Draft, active: bool) -> list[str]:

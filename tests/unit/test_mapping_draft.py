@@ -451,3 +451,17 @@ def test_nothing_recognised_still_writes_a_draft_that_says_why(tmp_path: Path) -
     text = (tmp_path / "m.yaml").read_text()
     assert text.startswith("# NOTE: `risk-model ingest` does not accept this draft")
     assert yaml.safe_load(text)["fields"] == {}
+
+
+def test_line_breaks_in_values_keep_the_draft_valid_yaml(tmp_path: Path) -> None:
+    export = tmp_path / "e.csv"
+    export.write_text(
+        'INCIDENT_NO,CALL_DATE_TIME,NATURE,"NOTE\nS"\n'
+        'A1,2024-01-01 10:00:00,"RETURN\nSTATION",x\n'
+        'A2,2024-01-01 11:00:00,DIST,"two\nlines"\n'
+        "A3,2024-01-01 12:00:00,DIST,y\n"
+    )
+    out = tmp_path / "m.yaml"
+    summary = draft_mapping(export, out)
+    assert summary["loads"] is True
+    assert yaml.safe_load(out.read_text())["fields"]["call_type"] == "NATURE"
