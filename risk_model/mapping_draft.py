@@ -409,6 +409,7 @@ class Guess:
     column: str
     lines: list[str]
     why: list[str] = field(default_factory=list)
+    also_reads: list[str] = field(default_factory=list)  # e.g. the time column of date + time
 
 
 def _q(text: str) -> str:
@@ -645,7 +646,7 @@ def _guess_received_at(df: pd.DataFrame, free: list[str], d: Draft) -> None:
                 f"{empty_times:,} sampled rows have a date but no time: time_optional keeps them, "
                 "known to the day"
             )
-        g = Guess("received_at", dc, lines, why)
+        g = Guess("received_at", dc, lines, why, also_reads=[tc])
         used = {dc, tc}
     else:
         c = best[1]
@@ -1220,7 +1221,8 @@ def draft_mapping(
     free = [c for c in df.columns if c not in d.left_out and c not in outcome_cols]
 
     def take(fn: Any, *args: Any) -> None:
-        fn(df, [c for c in free if c not in {g.column for g in d.guesses.values()}], d, *args)
+        taken = {c for g in d.guesses.values() for c in (g.column, *g.also_reads)}
+        fn(df, [c for c in free if c not in taken], d, *args)
 
     take(_guess_call_id)
     take(_guess_received_at)
@@ -1234,10 +1236,7 @@ def draft_mapping(
     for name in _FLAG_FIELDS:
         take(_guess_flag, name, split_ok)
     _propose_exclude(df, d)
-    rt = d.guesses.get("received_at")
-    used = {g.column for g in d.guesses.values()}
-    if rt is not None and rt.lines[1].startswith("  date:"):
-        used.add(json.loads(rt.lines[3].split(":", 1)[1]))
+    used = {c for g in d.guesses.values() for c in (g.column, *g.also_reads)}
     unused = [c for c in df.columns if c not in used and c not in d.left_out]
     unused = [c for c in unused if c not in d.other_times]
 
