@@ -1177,6 +1177,14 @@ def _render_outcomes(o: OutcomeDraft, d: Draft, active: bool) -> list[str]:
 # --------------------------------------------------------------------------- the command
 
 
+def _write(out: Path, text: str) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
 def draft_mapping(
     export: Path,
     out: Path,
@@ -1192,6 +1200,8 @@ def draft_mapping(
     export, out = Path(export), Path(out)
     if sample < 1:
         raise UserError(f"--sample must be at least 1, not {sample}")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory; give a file name such as my_cad.yaml")
     if out.exists() and not force:
         raise UserError(f"{out} exists; pass --force to overwrite it (an edited mapping is lost)")
     if out.suffix.lower() not in (".yaml", ".yml"):
@@ -1244,17 +1254,16 @@ def draft_mapping(
     if outcomes is not None:
         o = _guess_outcomes(Path(outcomes), out, df, d, split_ok)
     text = _render(export, smp, d, o, outcomes_ok, unused)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    _write(out, text)
     try:
         load_mapping(out)
         problem = None
     except UserError as exc:
-        problem = str(exc).replace(f"mapping {out}: ", "")
-        out.write_text(
+        problem = _ONE_LINE.sub(" ", str(exc).replace(f"mapping {out}: ", ""))
+        _write(
+            out,
             "# NOTE: `risk-model ingest` does not accept this draft as written yet:\n"
             f"#   {problem}\n# Fix that first.\n" + text,
-            encoding="utf-8",
         )
     log.info("draft: wrote %s (%s)", out, "loads" if problem is None else "needs edits")
     return {

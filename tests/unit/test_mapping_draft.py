@@ -340,6 +340,8 @@ def test_cli_map_draft(tmp_path: Path) -> None:
     assert again.exit_code == 2
     assert again.output.strip().count("\n") == 0 and "--force" in again.output
 
+    folder = runner.invoke(app, ["map", "--draft", str(export), "--out", str(tmp_path)])
+    assert folder.exit_code == 2 and "is a directory" in folder.output
     missing = runner.invoke(app, ["map", str(tmp_path / "nope.csv"), "--draft", "--out", "x.yaml"])
     assert missing.exit_code == 2 and "not found" in missing.output
     no_draft = runner.invoke(app, ["map", str(export), "--out", str(tmp_path / "y.yaml")])
