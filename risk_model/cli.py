@@ -96,6 +96,30 @@ def ingest(
     _run(lambda: ingest_file(input_path=input, out_dir=out, mapping_path=mapping), as_json)
 
 
+@app.command("map")
+def map_export(
+    export: Path = typer.Argument(..., help="Agency export: CSV or Parquet."),
+    draft: bool = typer.Option(False, "--draft", help="Write a commented first mapping."),
+    out: Path = typer.Option(..., "--out", help="Mapping YAML to write."),
+    outcomes: Path | None = typer.Option(
+        None, "--outcomes", help="Officer-harm file to join (adds an outcomes: block)."
+    ),
+    sample: int = typer.Option(20_000, "--sample", min=1, help="Rows of the export to read."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+) -> None:
+    """Draft a mapping from a sample of an export: columns, time formats, flags, left-outs."""
+
+    def run() -> dict[str, Any]:
+        if not draft:
+            raise UserError("only drafts exist: risk-model map --draft EXPORT --out MAPPING.yaml")
+        from risk_model.mapping_draft import draft_mapping
+
+        return draft_mapping(export, out, outcomes=outcomes, sample=sample, force=force)
+
+    _run(run, as_json)
+
+
 @app.command()
 def train(
     data: Path = typer.Option(..., "--data", help="Canonical calls (Parquet/CSV from ingest)."),
