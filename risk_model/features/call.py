@@ -23,6 +23,8 @@ NIGHT_START_HOUR, NIGHT_END_HOUR = 22, 6  # 22:00-05:59, when assaults concentra
 # times, and half the memory of float64 on millions of calls. Every path casts the same way,
 # after computing in float64.
 FEATURE_DTYPE = np.float32
+# interval_end_us's marker for a call whose exact time is known.
+NO_INTERVAL = np.iinfo(np.int64).min
 
 
 def as_feature_dtype(values: Any) -> Any:
@@ -60,13 +62,16 @@ def to_us(values: Sequence[Any]) -> np.ndarray:
 
 
 def interval_end_us(values: Sequence[Any], start_us: np.ndarray) -> np.ndarray | None:
-    """received_until as int64 microseconds, -1 where the exact time is known; None when no call
-    has an interval (the common case costs one scan, and callers keep their exact-time path)."""
+    """received_until as int64 microseconds, NO_INTERVAL where the exact time is known; None when
+    no call has an interval (the common case costs one scan; callers keep the exact-time path)."""
     if isinstance(values, pd.Series):
         if not values.notna().any():
             return None
         arr = values.to_numpy(dtype="datetime64[us]")
     else:
+        values = values if isinstance(values, list) else list(values)
+        if values.count(None) == len(values):  # a table without the column: no Python loop
+            return None
         given = [None if v is None or v is pd.NA or pd.isna(v) else v for v in values]
         if all(v is None for v in given):
             return None
@@ -75,7 +80,7 @@ def interval_end_us(values: Sequence[Any], start_us: np.ndarray) -> np.ndarray |
     end = arr.astype(np.int64)
     if ((end <= start_us) & ~missing).any():
         raise ValueError(f"{RECEIVED_UNTIL}: not after received_at in feature input")
-    return np.where(missing, -1, end)
+    return np.where(missing, NO_INTERVAL, end)
 
 
 def flag_values(values: Sequence[Any]) -> np.ndarray:
@@ -148,7 +153,7 @@ def call_features(cols: Mapping[str, Sequence[Any]], cfg: FeatureConfig) -> dict
     out["is_night"] = ((hour_int >= NIGHT_START_HOUR) | (hour_int < NIGHT_END_HOUR)).astype("f8")
     ev_ts = ts
     if until is not None:
-        interval = until >= 0
+        interval = until != NO_INTERVAL
         ev_ts = np.where(interval, until - 1, ts)  # the last microsecond of the interval
         for name in ("hour_sin", "hour_cos", "is_night"):
             out[name][interval] = np.nan
