@@ -5,6 +5,7 @@ and their words. History semantics are in test_history.py, store parity in test_
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -194,3 +195,44 @@ def test_words_never_show_a_clock_time_for_a_day_only_call() -> None:
     spans = {"weekday": math.nan, "hour_sin": np.float32("nan"), "hour_cos": 1.0}
     assert describe("weekday", spans).startswith("Day of week unknown")
     assert describe("hour_sin", spans) == "Time of day: unknown"
+
+
+# --------------------------------------------------------------------------- the live store
+
+
+def test_live_store_takes_service_records_and_dates_day_only_incidents_by_day(
+    tmp_path: Path,
+) -> None:
+    from risk_model.features.build import online_features
+    from risk_model.features.store import SqliteHistoryStore
+    from risk_model.features.text import premise_key
+    from risk_model.live import incident_words
+
+    store = SqliteHistoryStore(tmp_path / "history.db", CFG)
+    day_only = CallWithOutcome.model_validate(
+        {
+            "call_id": "uof-1",
+            "received_at": "2025-03-04",
+            "received_until": "2025-03-05",
+            "call_type": "ASSAULT",
+            "address": "1 A ST",
+            "officer_assaulted": "true",
+        }
+    )
+    assert store.append([day_only.model_dump()]).inserted == 1
+
+    def probe(at: str) -> dict[str, np.ndarray]:
+        rec = CallRecord.model_validate(
+            {"call_id": f"p-{at}", "received_at": at, "call_type": "NOISE", "address": "1 A ST"}
+        )
+        return online_features([rec.to_row()], store, CFG)
+
+    assert probe("2025-03-04T22:00")["prem_assaults_365d"][0] == 0  # it may have been later
+    assert probe("2025-03-05T00:00")["prem_assaults_365d"][0] == 1
+    key = str(premise_key(["1 A ST"], [None], [None])[0])
+    before = pd.Timestamp("2025-03-06").value // 1000
+    (incident,) = store.premise_incidents(key, before)
+    assert incident.received_at == "2025-03-04"  # the day, never "2025-03-04T00:00:00"
+    assert incident_words([incident]).startswith("2025-03-04 assault on an officer")
+    same_day = pd.Timestamp("2025-03-04T22:00").value // 1000
+    assert store.premise_incidents(key, same_day) == []
