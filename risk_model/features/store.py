@@ -440,10 +440,20 @@ class SqliteHistoryStore(HistoryStore):
 
     def _write(self, ids: list[str], *columns: list[Any]) -> AppendResult:
         """One transaction: insert new calls, update known calls' outcomes, bump day buckets."""
-        ts, received, premise, beat, district, ctype, violent, weapon, assault, injury = columns[
-            :10
-        ]
-        ka, ki = columns[10:]
+        (
+            ts,
+            received,
+            premise,
+            beat,
+            district,
+            ctype,
+            violent,
+            weapon,
+            assault,
+            injury,
+            ka,
+            ki,
+        ) = columns
         seen: set[str] = set()
         order = []
         for i, cid in enumerate(ids):  # first row of a repeated call_id wins, as in ingest
