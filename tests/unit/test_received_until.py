@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from risk_model.config import FeatureConfig
@@ -236,3 +238,69 @@ def test_live_store_takes_service_records_and_dates_day_only_incidents_by_day(
     assert incident_words([incident]).startswith("2025-03-04 assault on an officer")
     same_day = pd.Timestamp("2025-03-04T22:00").value // 1000
     assert store.premise_incidents(key, same_day) == []
+
+
+TIMED = st.lists(
+    st.fixed_dictionaries(
+        {
+            "minute": st.integers(0, 60 * 24 * 20),
+            "timing": st.sampled_from(["exact", "day", "band_15_23", "band_23_07"]),
+            "address": st.sampled_from(["1 A ST", "2 B ST", None]),
+            "beat": st.sampled_from(["B1", "B2", None]),
+            "call_type": st.sampled_from(["ASSAULT", "THEFT REPORT", "PERSON WITH WEAPON"]),
+            "officer_assaulted": st.sampled_from([True, False, None]),
+        }
+    ),
+    min_size=2,
+    max_size=25,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=TIMED)
+def test_live_store_fed_call_by_call_matches_the_offline_builder(events: list[dict]) -> None:
+    """Any mix of exact, day-only and shift-band calls: the store, fed in order of received_at
+    (each call scored, then appended), gives exactly the offline builder's features."""
+    import tempfile
+
+    from risk_model.features.build import HISTORY_NAMES, build_features, online_features
+    from risk_model.features.store import SqliteHistoryStore
+
+    epoch = pd.Timestamp("2025-01-01")
+    rows = []
+    for i, e in enumerate(events):
+        at = epoch + pd.Timedelta(minutes=e["minute"])
+        day, until = at.normalize(), None
+        if e["timing"] == "day":
+            at, until = day, day + pd.Timedelta(days=1)
+        elif e["timing"] == "band_15_23":
+            at, until = day + pd.Timedelta(hours=15), day + pd.Timedelta(hours=23)
+        elif e["timing"] == "band_23_07":
+            at, until = day + pd.Timedelta(hours=23), day + pd.Timedelta(hours=31)
+        rows.append(
+            {
+                "call_id": f"e{i}",
+                "received_at": at.isoformat(),
+                "received_until": until.isoformat() if until is not None else "",
+                "district": "D1",
+                **{k: v for k, v in e.items() if k not in ("minute", "timing")},
+            }
+        )
+    calls = validate_frame(pd.DataFrame(rows), now=pd.Timestamp("2025-06-01")).accepted
+    calls = calls.sort_values("received_at", kind="stable").reset_index(drop=True)
+    offline = build_features(calls, CFG).set_index("call_id")
+    names = list(dict.fromkeys([*(f.name for f in FEATURES), *HISTORY_NAMES]))
+    records = calls.astype(object).where(calls.notna(), None).to_dict("records")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteHistoryStore(Path(tmp) / "h.db", CFG)
+        for call in records:
+            pre = {k: v for k, v in call.items() if k != "officer_assaulted"}
+            online = online_features([pre], store, CFG)
+            for name in names:
+                a, b = offline.loc[call["call_id"], name], online[name][0]
+                if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+                    assert a == b or (pd.isna(a) and pd.isna(b)), (call["call_id"], name)
+                else:
+                    assert (np.isnan(a) and np.isnan(b)) or a == b, (call["call_id"], name, a, b)
+            store.append([call])
+        store.close()
