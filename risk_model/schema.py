@@ -15,7 +15,14 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 BOOL_TRUE = frozenset({"true", "1", "yes", "y", "t"})
 BOOL_FALSE = frozenset({"false", "0", "no", "n", "f"})
@@ -54,8 +61,15 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     *FLAG_COLUMNS,
     "narrative",
 )
-# The only columns feature code may read: the call as known when it was taken.
-FEATURE_INPUT_COLUMNS: tuple[str, ...] = CANONICAL_COLUMNS
+# Optional: the exclusive end of the interval the call was received in, when only the day or a
+# shift band is known (received_at is then the interval's start). Empty = received_at is exact.
+RECEIVED_UNTIL = "received_until"
+# The longest interval accepted: a shift band crossing midnight, or one day, fits well within it.
+MAX_RECEIVED_INTERVAL = pd.Timedelta(days=2)
+# The only columns feature code may read: the call as known when it was taken. received_until is
+# read only to know which time facts are known and from when the call counts as history; no
+# feature is computed from it alone (how precisely a row is timed says which file it came from).
+FEATURE_INPUT_COLUMNS: tuple[str, ...] = (*CANONICAL_COLUMNS, RECEIVED_UNTIL)
 BOOL_COLUMNS: tuple[str, ...] = FLAG_COLUMNS + OUTCOME_COLUMNS
 
 PRIORITY_MIN, PRIORITY_MAX = 1, 9
@@ -135,6 +149,32 @@ def parse_timestamp(value: Any, field: str = "received_at", tz: str | None = Non
     return ts.to_pydatetime()
 
 
+def _is_empty(value: Any) -> bool:
+    """None, NaN/NaT/NA or blank text: an optional value that is not given."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+_INTERVAL_NOT_AFTER = "not after received_at (it is the exclusive end of the interval)"
+_INTERVAL_TOO_LONG = (
+    f"more than {MAX_RECEIVED_INTERVAL.days} days after received_at "
+    "(give the day or the shift band the call was received in)"
+)
+
+
+def interval_problem(start: pd.Timestamp, until: pd.Timestamp) -> str | None:
+    """Why [start, until) cannot be the interval a call was received in, or None."""
+    if until <= start:
+        return _INTERVAL_NOT_AFTER
+    if until - start > MAX_RECEIVED_INTERVAL:
+        return _INTERVAL_TOO_LONG
+    return None
+
+
 # --------------------------------------------------------------------------- one call
 
 BoolOrUnknown = bool | None
@@ -147,6 +187,9 @@ class CallRecord(BaseModel):
 
     call_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN)]
     received_at: dt.datetime
+    # Set only when the exact time is not known: the exclusive end of the interval (a day, a
+    # shift band) that starts at received_at.
+    received_until: dt.datetime | None = None
     call_type: Annotated[str, Field(min_length=1, max_length=200)]
     priority: Annotated[int | None, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)] = None
     source: Annotated[str | None, Field(max_length=200)] = None
@@ -170,6 +213,39 @@ class CallRecord(BaseModel):
             return parse_timestamp(v)
         except SchemaError as exc:
             raise ValueError(str(exc).split(": ", 1)[1]) from exc
+
+    @model_validator(mode="before")
+    @classmethod
+    def _interval_start(cls, data: Any) -> Any:
+        """A bare date in received_at is the start of the day when received_until is given (the
+        interval is then known; nothing is invented), as `validate_frame` reads it."""
+        if isinstance(data, dict) and not _is_empty(data.get(RECEIVED_UNTIL)):
+            start = data.get("received_at")
+            if isinstance(start, str) and _DATE_ONLY_RE.match(start.strip()):
+                data = {**data, "received_at": f"{start.strip()}T00:00:00"}
+        return data
+
+    @field_validator(RECEIVED_UNTIL, mode="before")
+    @classmethod
+    def _until(cls, v: Any) -> dt.datetime | None:
+        if _is_empty(v):
+            return None
+        if isinstance(v, str) and _DATE_ONLY_RE.match(v.strip()):
+            v = f"{v.strip()}T00:00:00"  # a bare date ends the interval at that midnight
+        try:
+            return parse_timestamp(v, RECEIVED_UNTIL)
+        except SchemaError as exc:
+            raise ValueError(str(exc).split(": ", 1)[1]) from exc
+
+    @field_validator(RECEIVED_UNTIL)
+    @classmethod
+    def _until_after_start(cls, v: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        start = info.data.get("received_at")
+        if v is not None and start is not None:
+            problem = interval_problem(pd.Timestamp(start), pd.Timestamp(v))
+            if problem:
+                raise ValueError(problem)
+        return v
 
     @field_validator(*FLAG_COLUMNS, mode="before")
     @classmethod
@@ -285,6 +361,25 @@ def parse_timestamp_column(col: pd.Series, tz: str | None = None) -> tuple[pd.Se
     return out, bad.astype(bool)
 
 
+# Canonical columns in output order: received_until, when the table has it, after received_at.
+_OUTPUT_ORDER = (*CANONICAL_COLUMNS[:2], RECEIVED_UNTIL, *CANONICAL_COLUMNS[2:])
+
+
+def _received_until(
+    df: pd.DataFrame, tz: str | None
+) -> tuple[pd.Series | None, pd.Series, pd.Series]:
+    """The optional received_until column: (values or None when the table has no such column,
+    mask of rows that give one, mask of unreadable cells). A bare date is that day's midnight: an
+    interval's end on a day boundary, not an invented clock time."""
+    if RECEIVED_UNTIL not in df.columns:
+        none = pd.Series(False, index=df.index)
+        return None, none, none
+    values, bad = parse_timestamp_column(df[RECEIVED_UNTIL], tz)
+    text = _as_text(df[RECEIVED_UNTIL])
+    bad = bad & ~text.str.match(_DATE_ONLY_RE, na=False).astype(bool)
+    return values, text.notna().astype(bool), bad.astype(bool)
+
+
 def validate_frame(
     df: pd.DataFrame,
     tz: str | None = None,
@@ -323,12 +418,22 @@ def validate_frame(
     times, bad_time = parse_timestamp_column(df["received_at"], tz)
     flag(df["received_at"].isna() | _as_text(df["received_at"]).isna(), "received_at: missing")
     date_only = _as_text(df["received_at"]).str.match(_DATE_ONLY_RE, na=False).astype(bool)
-    flag(date_only, "received_at: a date without a time of day")
-    flag(bad_time, "received_at: cannot parse as an ISO 8601 time")
+    # With received_until given, a bare date is the start of a known interval, not a guess.
+    until, until_given, bad_until = _received_until(df, tz)
+    flag(date_only & ~until_given, "received_at: a date without a time of day")
+    flag(bad_time & ~(date_only & until_given), "received_at: cannot parse as an ISO 8601 time")
     latest = (now or pd.Timestamp.now()) + pd.Timedelta(days=1)
     flag(times < EARLIEST_PLAUSIBLE, f"received_at: before {EARLIEST_PLAUSIBLE.date()}")
     flag(times > latest, "received_at: in the future")
     out["received_at"] = times
+    if until is not None:
+        flag(bad_until, f"{RECEIVED_UNTIL}: cannot parse as an ISO 8601 time")
+        flag(until.notna() & (until <= times), f"{RECEIVED_UNTIL}: {_INTERVAL_NOT_AFTER}")
+        flag(
+            until.notna() & (until - times > MAX_RECEIVED_INTERVAL),
+            f"{RECEIVED_UNTIL}: {_INTERVAL_TOO_LONG}",
+        )
+        out[RECEIVED_UNTIL] = until
     flag(out["call_type"].isna(), "call_type: missing")
     for name in STRING_COLUMNS:
         limit = MAX_ID_LEN if name == "call_id" else MAX_TEXT_LEN
@@ -380,7 +485,7 @@ def validate_frame(
     extra = [c for c in df.columns if c not in out.columns]
     for name in extra:
         out[name] = df[name]
-    ordered = [c for c in (*CANONICAL_COLUMNS, *OUTCOME_COLUMNS) if c in out.columns] + extra
+    ordered = [c for c in (*_OUTPUT_ORDER, *OUTCOME_COLUMNS) if c in out.columns] + extra
     out = out[ordered]
 
     ok = reason.isna().to_numpy()

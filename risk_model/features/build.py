@@ -37,9 +37,14 @@ INTERNAL_COLUMNS = ("_premise", "_beat", "_district")
 HISTORY_NAMES = tuple(a.name for a in HISTORY_AGGS)
 
 
+# `ts` is when a call counts as history for other calls: its latest possible time (the last
+# microsecond of its interval when only a day or shift band is known, else its exact time).
+# `received_us` is its earliest possible time (received_at), when its own features are taken;
+# events frames written before intervals existed lack it, and then it equals `ts`.
 EVENT_COLUMNS = (
     "call_id",
     "ts",
+    "received_us",
     "premise",
     "beat",
     "district",
@@ -64,7 +69,8 @@ def events_frame(
     return pd.DataFrame(
         {
             "call_id": calls["call_id"].astype(str).to_numpy(dtype=object),
-            "ts": feats["_ts"],
+            "ts": feats["_ev_ts"],
+            "received_us": feats["_ts"],
             "premise": feats["_premise"],
             "beat": feats["_beat"],
             "district": feats["_district"],
@@ -122,6 +128,7 @@ def _concat(a: EventTable, b: EventTable, keep_b: np.ndarray) -> EventTable:
 
 
 def queries_from(feats: dict[str, np.ndarray]) -> QueryTable:
+    """Calls as history queries: as of their earliest possible time."""
     return QueryTable(
         ts=feats["_ts"],
         keys={
@@ -163,7 +170,9 @@ def build_features(
     Without `history`, the calls are their own history (training). With `history` (an events
     frame, see `events_frame`), events are the history plus the calls themselves: a call's own
     facts are known to the calls after it, its outcome only if the row carries one. Calls whose
-    call_id is already in `history` are not counted twice. Output: call_id, received_at, the model
+    call_id is already in `history` are not counted twice. A call known only to a day or shift
+    band queries history as of its interval's start and counts for other calls from its
+    interval's last microsecond (`call_features`). Output: call_id, received_at, the model
     features in registry order, and the premise/beat/district keys (prefixed "_").
     """
     t0 = time.perf_counter()
@@ -171,7 +180,7 @@ def build_features(
     own = call_features(call_columns(calls), cfg)
     assault, injury = outcome_events(calls, len(calls))
     own_table = EventTable(
-        ts=own["_ts"],
+        ts=own["_ev_ts"],  # as events: from their latest possible time (own["_ts"] if exact)
         # The very arrays the queries use: the engine then encodes keys once.
         keys={"premise": own["_premise"], "beat": own["_beat"], "district": own["_district"]},
         events={

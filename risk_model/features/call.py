@@ -15,7 +15,7 @@ import pandas as pd
 
 from risk_model.config import FeatureConfig
 from risk_model.features import text
-from risk_model.schema import FEATURE_INPUT_COLUMNS, FLAG_COLUMNS
+from risk_model.schema import FEATURE_INPUT_COLUMNS, FLAG_COLUMNS, RECEIVED_UNTIL
 
 NIGHT_START_HOUR, NIGHT_END_HOUR = 22, 6  # 22:00-05:59, when assaults concentrate (LEOKA)
 
@@ -23,6 +23,8 @@ NIGHT_START_HOUR, NIGHT_END_HOUR = 22, 6  # 22:00-05:59, when assaults concentra
 # times, and half the memory of float64 on millions of calls. Every path casts the same way,
 # after computing in float64.
 FEATURE_DTYPE = np.float32
+# interval_end_us's marker for a call whose exact time is known.
+NO_INTERVAL = np.iinfo(np.int64).min
 
 
 def as_feature_dtype(values: Any) -> Any:
@@ -57,6 +59,28 @@ def to_us(values: Sequence[Any]) -> np.ndarray:
     if np.isnat(arr).any():
         raise ValueError("received_at: missing time in feature input")
     return arr.astype(np.int64)
+
+
+def interval_end_us(values: Sequence[Any], start_us: np.ndarray) -> np.ndarray | None:
+    """received_until as int64 microseconds, NO_INTERVAL where the exact time is known; None when
+    no call has an interval (the common case costs one scan; callers keep the exact-time path)."""
+    if isinstance(values, pd.Series):
+        if not values.notna().any():
+            return None
+        arr = values.to_numpy(dtype="datetime64[us]")
+    else:
+        values = values if isinstance(values, list) else list(values)
+        if values.count(None) == len(values):  # a table without the column: no Python loop
+            return None
+        given = [None if v is None or v is pd.NA or pd.isna(v) else v for v in values]
+        if all(v is None for v in given):
+            return None
+        arr = np.asarray(given, dtype="datetime64[us]")
+    missing = np.isnat(arr)
+    end = arr.astype(np.int64)
+    if ((end <= start_us) & ~missing).any():
+        raise ValueError(f"{RECEIVED_UNTIL}: not after received_at in feature input")
+    return np.where(missing, NO_INTERVAL, end)
 
 
 def flag_values(values: Sequence[Any]) -> np.ndarray:
@@ -99,10 +123,17 @@ def text_values(values: Sequence[Any]) -> Any:
 def call_features(cols: Mapping[str, Sequence[Any]], cfg: FeatureConfig) -> dict[str, np.ndarray]:
     """Row-local features plus the keys and event indicators history features need.
 
-    Returns model features (see registry) and, prefixed with "_", the internals: `_ts`,
-    `_premise`, `_beat`, `_district`, `_violent`, `_weapon`.
+    Returns model features (see registry) and, prefixed with "_", the internals: `_ts` (the
+    call's earliest possible time: it queries history as of then), `_ev_ts` (its latest possible
+    time: it counts as history for other calls from then on; the very `_ts` array when every
+    time is exact), `_premise`, `_beat`, `_district`, `_violent`, `_weapon`.
+
+    A call known only to an interval [received_at, received_until) (a day, a shift band) has no
+    clock-time features (NaN: unknown, never invented), and a weekday only when the interval
+    lies within one calendar day.
     """
     ts = to_us(cols["received_at"])
+    until = interval_end_us(cols[RECEIVED_UNTIL], ts)
     minutes = np.floor_divide(ts, 60_000_000) % 1440
     hour = minutes / 60.0
     hour_int = minutes // 60
@@ -120,6 +151,14 @@ def call_features(cols: Mapping[str, Sequence[Any]], cfg: FeatureConfig) -> dict
     out["hour_cos"] = np.cos(2 * np.pi * hour / 24.0)
     out["weekday"] = ((days + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday; Monday = 0
     out["is_night"] = ((hour_int >= NIGHT_START_HOUR) | (hour_int < NIGHT_END_HOUR)).astype("f8")
+    ev_ts = ts
+    if until is not None:
+        interval = until != NO_INTERVAL
+        ev_ts = np.where(interval, until - 1, ts)  # the last microsecond of the interval
+        for name in ("hour_sin", "hour_cos", "is_night"):
+            out[name][interval] = np.nan
+        spans_days = interval & (np.floor_divide(ev_ts, 86_400_000_000) != days)
+        out["weekday"][spans_days] = np.nan
     for flag in FLAG_COLUMNS:
         out[flag] = flag_values(cols[flag])
     signals = text.narrative_signals(text_values(cols["narrative"]))
@@ -133,6 +172,7 @@ def call_features(cols: Mapping[str, Sequence[Any]], cfg: FeatureConfig) -> dict
     out["_beat"] = text.normalize_category(text_values(cols["beat"]))
     out["_district"] = text.normalize_category(text_values(cols["district"]))
     out["_ts"] = ts
+    out["_ev_ts"] = ev_ts
     out["_violent"] = (
         np.isin(family, list(text.VIOLENT_FAMILIES)) | (out["nar_violence"] == 1.0)
     ).astype(np.int8)

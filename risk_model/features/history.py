@@ -12,6 +12,11 @@ Time semantics (SPEC §2): only events received strictly before the call count; 
 not "earlier". Premise windows end at the call's own time: [t - w, t). Area windows use whole
 previous days: [day(t) - w, day(t)), the form a nightly area aggregate has, which the live store
 keeps as per-day buckets. Premise effects older than the configured horizon expire.
+
+Calls known only to an interval (a day, a shift band: `received_until`) have two times: they
+query history as of their EARLIEST possible time and count as events for other calls from their
+LATEST possible time (the interval's last microsecond). So events and queries carry separate
+time arrays; for exact times they are the same array.
 """
 
 from __future__ import annotations
@@ -118,7 +123,7 @@ def derive(base: Mapping[str, np.ndarray], cfg: FeatureConfig) -> dict[str, np.n
 class EventTable:
     """Past calls as history events: time, keys and 0/1 event indicators (equal lengths)."""
 
-    ts: np.ndarray  # int64 microseconds, agency local time
+    ts: np.ndarray  # int64 microseconds, agency local time: the latest possible time
     keys: dict[str, np.ndarray]  # key kind -> object array (None = no key)
     events: dict[str, np.ndarray]  # event kind -> int8 0/1
 
@@ -130,7 +135,7 @@ class EventTable:
 class QueryTable:
     """Calls that need features: their time and keys."""
 
-    ts: np.ndarray
+    ts: np.ndarray  # int64 microseconds: the earliest possible time (received_at)
     keys: dict[str, np.ndarray]
 
     def __len__(self) -> int:
@@ -144,7 +149,9 @@ def day_of(ts_us: np.ndarray) -> np.ndarray:
 
 def _encode_keys(ev: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Joint integer codes for event and query keys; -1 where the key is missing."""
-    if ev is q:  # the offline builder: the calls are their own history
+    # The offline builder: the calls are their own history, so the KEY arrays are one (their
+    # event and query times may still differ; times are never read here).
+    if ev is q:
         codes, _ = pd.factorize(ev, use_na_sentinel=True)
         codes = codes.astype(np.int64)
         return codes, codes
@@ -259,14 +266,32 @@ def compute_history(
 
 
 def window_sql(
-    cfg: FeatureConfig, table: str = "events", aggs: Sequence[WindowAgg] = HISTORY_AGGS
+    cfg: FeatureConfig,
+    table: str = "events",
+    aggs: Sequence[WindowAgg] = HISTORY_AGGS,
+    query_ts: str = "received_us",
+    query_day: str = "received_day",
 ) -> str:
     """The same aggregates as SQL window functions over one history table.
 
-    The table has columns call_id, ts (BIGINT microseconds), day (BIGINT), premise, beat, district
-    and 0/1 columns per event kind; every row gets its features from strictly earlier rows. The
-    query uses only standard RANGE frames over integers, so Spark SQL runs it unchanged.
+    The table has columns call_id, ts and day (BIGINT microseconds and day number of when the
+    call counts as history: its latest possible time), `query_ts` and `query_day` (when the call
+    takes its own features: its earliest possible time, `received_us` in an events frame),
+    premise, beat, district and 0/1 columns per event kind. Every row gets its features from
+    rows whose event time is strictly before its query time. Each call appears twice in one
+    timeline, once as an event (weights as recorded) and once as a query (weights 0), so one
+    RANGE frame over the query row sees exactly the earlier events; the query uses only standard
+    window functions over integers, so Spark SQL runs it unchanged. A table of exact times only
+    may pass query_ts="ts", query_day="day".
     """
+    kinds = ", ".join(EVENT_KINDS[1:])
+    zeros = ", ".join(f"0 AS {k}" for k in EVENT_KINDS[1:])
+    timeline = (
+        f"SELECT call_id, premise, beat, district, ts, day, 1 AS is_event, {kinds} "
+        f"FROM {table} UNION ALL "
+        f"SELECT call_id, premise, beat, district, {query_ts} AS ts, {query_day} AS day, "
+        f"0 AS is_event, {zeros} FROM {table}"
+    )
     cols = []
     for agg in aggs:
         order_col = "ts" if agg.anchor == "time" else "day"
@@ -276,10 +301,10 @@ def window_sql(
             f"RANGE BETWEEN {width} PRECEDING AND 1 PRECEDING"
         )
         if agg.agg == "count":
-            expr = f"SUM({agg.event})" if agg.event != "call" else "COUNT(*)"
+            event = "is_event" if agg.event == "call" else agg.event
             cols.append(
                 f"CASE WHEN {agg.key} IS NULL THEN NULL "
-                f"ELSE COALESCE({expr} OVER ({frame}), 0) END AS {agg.name}"
+                f"ELSE COALESCE(SUM({event}) OVER ({frame}), 0) END AS {agg.name}"
             )
         else:
             unit = US_PER_DAY if agg.anchor == "time" else 1
@@ -288,4 +313,8 @@ def window_sql(
                 f"MAX(CASE WHEN {agg.event} = 1 THEN {order_col} END) OVER ({frame}))"
                 f" / {float(unit)} END AS {agg.name}"
             )
-    return f"SELECT call_id, {', '.join(cols)} FROM {table}"
+    names = ", ".join(a.name for a in aggs)
+    return (
+        f"SELECT call_id, {names} FROM (SELECT is_event, call_id, {', '.join(cols)} "
+        f"FROM ({timeline}) AS timeline) AS windows WHERE is_event = 0"
+    )

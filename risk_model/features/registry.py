@@ -47,6 +47,9 @@ class FeatureDef:
 
 F = FeatureDef
 _NOPREM = "No address or location: premise history not available"
+# Time-of-day features of a call known only to a day or shift band: unknown, never a guessed time.
+_NOCLOCK = "Time of day unknown: only the day or shift of the call is recorded"
+HOUR_UNKNOWN = "Time of day: unknown"
 
 FEATURES: tuple[FeatureDef, ...] = (
     F(
@@ -101,6 +104,7 @@ FEATURES: tuple[FeatureDef, ...] = (
         "Time of day, cyclical (sine part)",
         "",
         text="{hour}",
+        unknown=_NOCLOCK,
         reason_group="hour",
     ),
     F(
@@ -110,6 +114,7 @@ FEATURES: tuple[FeatureDef, ...] = (
         "Time of day, cyclical (cosine part)",
         "",
         text="{hour}",
+        unknown=_NOCLOCK,
         reason_group="hour",
     ),
     F(
@@ -119,6 +124,7 @@ FEATURES: tuple[FeatureDef, ...] = (
         "Day of the week (Monday = 0)",
         "day",
         text="Day of week: {weekday}",
+        unknown="Day of week unknown: the call's time spans two days",
     ),
     F(
         "is_night",
@@ -128,6 +134,7 @@ FEATURES: tuple[FeatureDef, ...] = (
         "flag",
         true="Night-time call (22:00-06:00)",
         false="Daytime call",
+        unknown=_NOCLOCK,
     ),
     F(
         "weapon_reported",
@@ -465,7 +472,14 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return False
+    try:
+        return math.isnan(value)  # float, numpy float32/float64
+    except (TypeError, ValueError):
+        return False
 
 
 def describe(name: str, row: dict[str, Any], cfg: FeatureConfig | None = None) -> str:
@@ -478,6 +492,8 @@ def describe(name: str, row: dict[str, Any], cfg: FeatureConfig | None = None) -
     value = row.get(name)
     ctx: dict[str, Any] = {"near_repeat_days": cfg.near_repeat_days}
     if fdef.reason_group == "hour":
+        if _is_missing(row.get("hour_sin")) or _is_missing(row.get("hour_cos")):
+            return HOUR_UNKNOWN  # known only to a day or shift band: no clock time to show
         angle = math.atan2(float(row["hour_sin"]), float(row["hour_cos"]))
         minutes = round((angle % (2 * math.pi)) / (2 * math.pi) * 1440) % 1440
         return f"Time of day: {minutes // 60:02d}:{minutes % 60:02d}"

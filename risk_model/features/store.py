@@ -44,6 +44,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     call_id   TEXT PRIMARY KEY,
     ts        INTEGER NOT NULL,
+    received_us INTEGER,
     premise   TEXT,
     beat      TEXT,
     district  TEXT,
@@ -73,6 +74,9 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
 """
 EVENTS = ("call", "violent", "weapon", "assault", "injury")
 AREA_KINDS = ("beat", "district")
+# `calls.ts` is when a call counts as history: its latest possible time (the last microsecond of
+# its interval when only a day or shift band is known). `calls.received_us` is its earliest
+# possible time, kept only when it differs (NULL: the time is exact), for dating incidents.
 
 
 @dataclass
@@ -143,7 +147,7 @@ def _premise_sql(cfg: FeatureConfig, aggs: tuple[WindowAgg, ...]) -> tuple[str, 
 # Dated incidents at a premise, most serious first: harm to officers, then weapons, then other
 # violent calls, newest first within each. Each part reads its own (partial) index newest first
 # and stops at the limit, so a premise with thousands of calls costs the same as one with ten.
-_INCIDENT_COLS = "call_id, ts, call_type, violent, weapon, assault, injury"
+_INCIDENT_COLS = "call_id, ts, call_type, violent, weapon, assault, injury, received_us"
 _INCIDENT_PARTS = (
     "(assault = 1 OR injury = 1)",
     "weapon = 1 AND assault = 0 AND injury = 0",
@@ -158,12 +162,28 @@ _INCIDENTS_SQL = " UNION ALL ".join(
 _EVENT_INDEX = {"call": 0, "violent": 1, "weapon": 2, "assault": 3, "injury": 4}
 
 
+def _incident_time(ts: int, received_us: int | None) -> str:
+    """An incident's time as text: the exact time to the second, or only the date (of the
+    interval's start) when the call is known only to a day or shift band: never a clock time
+    that was not recorded."""
+    if received_us is None:
+        return str(np.datetime64(int(ts), "us").astype("datetime64[s]"))
+    return str(np.datetime64(int(received_us), "us").astype("datetime64[D]"))
+
+
 def _area_sql(aggs: tuple[WindowAgg, ...]) -> str:
     exprs = [f"COALESCE(SUM(CASE WHEN day >= ? THEN {agg.event} ELSE 0 END), 0)" for agg in aggs]
     return (
         f"SELECT {', '.join(exprs)} FROM area_days "
         "WHERE kind = ? AND key = ? AND day >= ? AND day < ?"
     )
+
+
+def _received_or_none(received: np.ndarray, ts: np.ndarray) -> list[int | None]:
+    """The earliest possible time per call where it differs from `ts`, else None (exact)."""
+    if received is ts or np.array_equal(received, ts):
+        return [None] * len(ts)
+    return [None if r == t else r for r, t in zip(received.tolist(), ts.tolist(), strict=True)]
 
 
 class SqliteHistoryStore(HistoryStore):
@@ -291,8 +311,12 @@ class SqliteHistoryStore(HistoryStore):
                     out[agg.name][i] = (t - last) / US_PER_DAY
 
     def _migrate(self) -> None:
-        """Stores written before premise day buckets existed get them built once."""
+        """Stores written before premise day buckets existed get them built once; stores written
+        before interval times existed get the (empty) received_us column."""
         with self._write_lock, self._connect() as con:
+            columns = {r[1] for r in con.execute("PRAGMA table_info(calls)")}
+            if "received_us" not in columns:
+                con.execute("ALTER TABLE calls ADD COLUMN received_us INTEGER")
             done = con.execute("SELECT v FROM meta WHERE k = 'premise_days'").fetchone()
             if done is not None:
                 return
@@ -317,7 +341,7 @@ class SqliteHistoryStore(HistoryStore):
         return [
             PremiseIncident(
                 call_id=r[0],
-                received_at=str(np.datetime64(int(r[1]), "us").astype("datetime64[s]")),
+                received_at=_incident_time(r[1], r[7]),
                 call_type=r[2],
                 violent=bool(r[3]),
                 weapon=bool(r[4]),
@@ -360,7 +384,8 @@ class SqliteHistoryStore(HistoryStore):
             ]
         return self._write(
             ids,
-            feats["_ts"].tolist(),
+            feats["_ev_ts"].tolist(),
+            _received_or_none(feats["_ts"], feats["_ev_ts"]),
             feats["_premise"].tolist(),
             feats["_beat"].tolist(),
             feats["_district"].tolist(),
@@ -394,9 +419,13 @@ class SqliteHistoryStore(HistoryStore):
                 return [True] * n
             return ev[name].to_numpy(dtype=bool).tolist()
 
+        ts = ev["ts"].to_numpy(dtype=np.int64)
+        # Events frames written before interval times existed have no received_us: exact times.
+        received = ev["received_us"].to_numpy(dtype=np.int64) if "received_us" in ev else ts
         return self._write(
             ev["call_id"].astype(str).tolist(),
-            ev["ts"].to_numpy(dtype=np.int64).tolist(),
+            ts.tolist(),
+            _received_or_none(received, ts),
             col("premise"),
             col("beat"),
             col("district"),
@@ -411,7 +440,20 @@ class SqliteHistoryStore(HistoryStore):
 
     def _write(self, ids: list[str], *columns: list[Any]) -> AppendResult:
         """One transaction: insert new calls, update known calls' outcomes, bump day buckets."""
-        ts, premise, beat, district, ctype, violent, weapon, assault, injury, ka, ki = columns
+        (
+            ts,
+            received,
+            premise,
+            beat,
+            district,
+            ctype,
+            violent,
+            weapon,
+            assault,
+            injury,
+            ka,
+            ki,
+        ) = columns
         seen: set[str] = set()
         order = []
         for i, cid in enumerate(ids):  # first row of a repeated call_id wins, as in ingest
@@ -452,6 +494,7 @@ class SqliteHistoryStore(HistoryStore):
                             (
                                 cid,
                                 ts[i],
+                                received[i],
                                 premise[i],
                                 beat[i],
                                 district[i],
@@ -485,8 +528,9 @@ class SqliteHistoryStore(HistoryStore):
                         (0, 0, 0, new_a - old_a, new_i - old_i),
                     )
                 con.executemany(
-                    "INSERT INTO calls (call_id, ts, premise, beat, district, call_type, violent,"
-                    " weapon, assault, injury) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO calls (call_id, ts, received_us, premise, beat, district,"
+                    " call_type, violent, weapon, assault, injury)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     inserts,
                 )
                 con.executemany(

@@ -73,6 +73,7 @@ def test_sql_window_definitions_match_the_numpy_engine(sim_calls: pd.DataFrame) 
     offline = build_features(calls, CFG)
     events = events_frame(calls, CFG)
     events["day"] = day_of(events["ts"].to_numpy())
+    events["received_day"] = day_of(events["received_us"].to_numpy())
     con = duckdb.connect()
     con.register("events", events)
     sql = con.sql(window_sql(CFG)).df().set_index("call_id").loc[offline["call_id"]]
@@ -188,3 +189,115 @@ def test_area_sums_follow_writes_by_another_store(sim_calls: pd.DataFrame, tmp_p
     other.append(calls.iloc[:2000])  # the outcomes of the first calls arrive late
     fresh.append(calls.iloc[:2000])
     assert_same(online_features(rec, server, CFG), online_features(rec, fresh, CFG), COMPARED)
+
+
+# ------------------------------------------------- times known only to a day or a shift band
+
+
+def with_intervals(calls: pd.DataFrame, seed: int = 3) -> pd.DataFrame:
+    """A canonical table where some calls are known only to their day or to a shift band (one
+    crossing midnight), as use-of-force and crime files record them; the rest stay exact."""
+    rng = np.random.default_rng(seed)
+    at = calls["received_at"]
+    day = at.dt.normalize()
+    kind = rng.choice(["exact", "day", "band", "night_band"], len(calls), p=[0.6, 0.2, 0.1, 0.1])
+    hour = at.dt.hour
+    band_start = day + pd.to_timedelta(np.where(hour < 15, 7, 15), unit="h")
+    night_start = day + pd.Timedelta(hours=23)
+    start = np.select(
+        [kind == "day", kind == "band", kind == "night_band"], [day, band_start, night_start], at
+    )
+    until = np.select(
+        [kind == "day", kind == "band", kind == "night_band"],
+        [
+            day + pd.Timedelta(days=1),
+            band_start + pd.Timedelta(hours=8),
+            night_start + pd.Timedelta(hours=8),
+        ],
+        pd.NaT,
+    )
+    text = pd.DataFrame(
+        {
+            "received_at": pd.Series(start).dt.strftime("%Y-%m-%dT%H:%M:%S"),
+            "received_until": pd.Series(until).dt.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+    )
+    raw = calls.astype(object).assign(
+        received_at=text["received_at"].to_numpy(),
+        received_until=text["received_until"].fillna("").to_numpy(),
+    )
+    res = validate_frame(raw, now=calls["received_at"].max() + pd.Timedelta(days=30))
+    assert len(res.quarantined) == 0, res.quarantined["_reason"].iloc[0]
+    return res.accepted.sort_values("received_at", kind="stable").reset_index(drop=True)
+
+
+def test_interval_times_give_the_same_features_offline_in_sql_and_in_the_live_store(
+    sim_calls: pd.DataFrame, tmp_path: Path
+) -> None:
+    calls = with_intervals(canonical(sim_calls).iloc[:9000])
+    assert calls["received_until"].notna().sum() > 2500
+    offline = build_features(calls, CFG).set_index("call_id")
+
+    # The SQL definitions over the same events (times as the events frame stores them).
+    events = events_frame(calls, CFG)
+    events["day"] = day_of(events["ts"].to_numpy())
+    events["received_day"] = day_of(events["received_us"].to_numpy())
+    con = duckdb.connect()
+    con.register("events", events)
+    sql = con.sql(window_sql(CFG)).df().set_index("call_id").loc[offline.index]
+    for agg_name in sql.columns:
+        np.testing.assert_array_equal(
+            sql[agg_name].to_numpy(dtype=float).astype(np.float32),
+            offline[agg_name].to_numpy(dtype=np.float32),
+            err_msg=agg_name,
+        )
+
+    # The live store: a bulk-loaded past, then call by call, each appended after it is scored.
+    cut = calls["received_at"].iloc[len(calls) // 2]
+    past, recent = calls[calls["received_at"] < cut], calls[calls["received_at"] >= cut]
+    store = SqliteHistoryStore(tmp_path / "history.db", CFG)
+    store.bulk_load(events_frame(past, CFG))
+    records = recent.astype(object).where(recent.notna(), None).to_dict("records")
+    for call in records:
+        pre = {k: v for k, v in call.items() if k not in ("officer_assaulted", "officer_injured")}
+        online = online_features([pre], store, CFG)
+        expected = offline.loc[call["call_id"]]
+        for name in COMPARED:
+            a, b = expected[name], online[name][0]
+            if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+                assert a == b or (pd.isna(a) and pd.isna(b)), (call["call_id"], name, a, b)
+            else:
+                assert (np.isnan(a) and np.isnan(b)) or a == b, (call["call_id"], name, a, b)
+        store.append([call])
+    assert store.count() == len(calls)
+    # Day-only and shift-band calls have no clock time, in both paths.
+    banded = recent["received_until"].notna().to_numpy()
+    assert np.isnan(offline.loc[recent["call_id"], "hour_sin"].to_numpy()[banded]).all()
+
+
+def test_old_events_frames_and_stores_without_interval_times_still_work(
+    sim_calls: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A model snapshot or a history store written before received_until existed holds exact
+    times only: it loads and gives the features it always gave."""
+    import sqlite3
+
+    calls = canonical(sim_calls).iloc[:3000]
+    probe = calls.iloc[-1:].assign(
+        call_id="probe", received_at=calls["received_at"].max() + pd.Timedelta(days=1)
+    )
+    rec = probe.astype(object).where(probe.notna(), None).to_dict("records")
+    old_events = events_frame(calls, CFG).drop(columns=["received_us"])
+    old = SqliteHistoryStore(tmp_path / "old.db", CFG)
+    old.bulk_load(old_events)
+    old.close()
+    with sqlite3.connect(tmp_path / "old.db") as con:  # as an older release left it
+        con.execute("ALTER TABLE calls DROP COLUMN received_us")
+    reopened = SqliteHistoryStore(tmp_path / "old.db", CFG)
+    fresh = SqliteHistoryStore(tmp_path / "fresh.db", CFG)
+    fresh.append(calls)
+    assert_same(online_features(rec, reopened, CFG), online_features(rec, fresh, CFG), COMPARED)
+    offline = build_features(probe, CFG, history=old_events)
+    assert_same(offline, online_features(rec, fresh, CFG), COMPARED)
+    reopened.append(probe)  # and takes new calls
+    assert reopened.count() == len(calls) + 1

@@ -284,3 +284,186 @@ def test_day_of_handles_times_before_and_after_midnight() -> None:
     )
     assert day_of(ts)[1] - day_of(ts)[0] == 1
     assert day_of(ts)[1] * US_PER_DAY == ts[1]
+
+
+# ------------------------------------------------- times known only to a day or a shift band
+
+DAY = pd.Timedelta(days=1)
+US = pd.Timedelta(microseconds=1)
+AREA_NAMES = [n for n in HISTORY_NAMES if n.startswith(("beat_", "district_"))]
+# How a call's time is known: exactly, to the day, or to a shift band (one crossing midnight).
+TIMINGS = ("exact", "day", "band_15_23", "band_23_07")
+
+timed_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "minute": st.integers(0, 60 * 24 * 30),  # thirty days, minute resolution -> ties
+            "timing": st.sampled_from(TIMINGS),
+            "address": st.sampled_from(["1 A ST", "2 B ST", None]),
+            "beat": st.sampled_from(["B1", "B2", None]),
+            "district": st.sampled_from(["D1", "D2"]),
+            "call_type": st.sampled_from(["ASSAULT", "THEFT REPORT", "PERSON WITH WEAPON"]),
+            "officer_assaulted": st.sampled_from([True, False, None]),
+            "officer_injured": st.sampled_from([True, False, None]),
+        }
+    ),
+    min_size=2,
+    max_size=30,
+)
+
+
+def interval_of(at: pd.Timestamp, timing: str) -> tuple[pd.Timestamp, pd.Timestamp | None]:
+    """(received_at, received_until) of a call that happened at `at`, known as `timing` says."""
+    day = at.normalize()
+    if timing == "day":
+        return day, day + DAY
+    if timing == "band_15_23":
+        return day + pd.Timedelta(hours=15), day + pd.Timedelta(hours=23)
+    if timing == "band_23_07":
+        return day + pd.Timedelta(hours=23), day + pd.Timedelta(hours=31)
+    return at, None
+
+
+def timed_frame(events: list[dict]) -> pd.DataFrame:
+    rows = []
+    for i, e in enumerate(events):
+        row = {k: v for k, v in e.items() if k not in ("minute", "timing")}
+        start, until = interval_of(EPOCH + pd.Timedelta(minutes=e["minute"]), e["timing"])
+        rows.append({**row, "call_id": f"e{i}", "received_at": start, "received_until": until})
+    frame = pd.DataFrame(rows)
+    for col in ("received_at", "received_until"):
+        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[us]")
+    for col in ("officer_assaulted", "officer_injured"):
+        frame[col] = frame[col].astype("boolean")
+    return frame
+
+
+def latest(frame: pd.DataFrame) -> pd.Series:
+    """When each call counts as history: its interval's last microsecond, else its time."""
+    return (frame["received_until"] - US).fillna(frame["received_at"])
+
+
+def test_exact_call_never_counts_a_day_only_call_of_its_day() -> None:
+    """A day-only call of day D may have been at 23:59: an exact call at D 10:00 does not count
+    it, a call from D+1 00:00 on does (its latest possible time, D 23:59:59.999999, is earlier)."""
+    d = pd.Timestamp("2025-02-10")
+    day_only = {
+        "call_id": "day",
+        "received_at": d,
+        "received_until": d + DAY,
+        "call_type": "ASSAULT",
+        "officer_assaulted": True,
+    }
+    probes = {
+        "d_0000": d,
+        "d_1000": d + pd.Timedelta(hours=10),
+        "d_2359": d + DAY - US,
+        "d1_0000": d + DAY,
+        "d1_0000_000001": d + DAY + US,
+        "d1_1000": d + DAY + pd.Timedelta(hours=10),
+    }
+    frame = calls([day_only, *({"call_id": k, "received_at": t} for k, t in probes.items())])
+    frame["received_until"] = frame["received_until"].astype("datetime64[us]")
+    f = feats_of(frame)
+    # Only the day-only call is violent or harmful: the probes show whether it is counted.
+    for name in ("d_0000", "d_1000", "d_2359"):
+        assert f.loc[name, "prem_assaults_365d"] == 0, name
+        assert f.loc[name, "prem_violent_near"] == 0, name
+        assert np.isnan(f.loc[name, "prem_days_since_violent"]), name
+    assert f.loc["d_1000", "prem_calls_7d"] == 1  # the exact call at D 00:00 only
+    for name in ("d1_0000", "d1_0000_000001", "d1_1000"):
+        assert f.loc[name, "prem_assaults_365d"] == 1, name
+        assert f.loc[name, "prem_violent_near"] == 1, name
+    assert f.loc["d1_0000", "prem_calls_7d"] == 4  # the day-only call and three exact calls
+    # Area windows are whole previous days: the day-only call lands in day D's bucket.
+    assert f.loc["d_2359", "beat_assaults_365d"] == 0
+    assert f.loc["d1_0000", "beat_assaults_365d"] == 1
+    # The days since it are counted from its latest possible time: never more than true.
+    assert f.loc["d1_1000", "prem_days_since_violent"] == pytest.approx(10 / 24, abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(minute=st.integers(0, 1439), later_us=st.integers(1, 5 * 86_400_000_000))
+def test_a_day_only_call_counts_from_the_next_day_on(minute: int, later_us: int) -> None:
+    d = pd.Timestamp("2025-02-10")
+    frame = calls(
+        [
+            {"call_id": "day", "received_at": d, "received_until": d + DAY},
+            {"call_id": "same_day", "received_at": d + pd.Timedelta(minutes=minute)},
+            {"call_id": "after", "received_at": d + DAY + pd.Timedelta(microseconds=later_us)},
+        ]
+    )
+    frame["received_until"] = frame["received_until"].astype("datetime64[us]")
+    f = feats_of(frame)
+    assert f.loc["same_day", "prem_calls_7d"] == 0
+    assert f.loc["after", "prem_calls_30d"] == 2  # the day-only call and the same-day call
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=timed_strategy, pick=st.integers(0, 29))
+def test_a_day_only_call_never_sees_an_event_of_its_own_day(events: list[dict], pick: int) -> None:
+    frame = timed_frame(events)
+    idx = pick % len(frame)
+    start, until = interval_of(frame.loc[idx, "received_at"], "day")
+    frame.loc[idx, ["received_at", "received_until"]] = [start, until]
+    target = frame.loc[idx, "call_id"]
+    before = history_of(frame).loc[target]
+    # Every other call that ends on that day or later, whatever its timing: gone, or flipped.
+    later = (latest(frame) >= start) & (frame["call_id"] != target)
+    after = history_of(frame[~later].reset_index(drop=True)).loc[target]
+    pd.testing.assert_series_equal(before, after, check_names=False)
+    flipped = frame.copy()
+    flipped.loc[later, "officer_assaulted"] = True
+    flipped.loc[later, "call_type"] = "SHOTS FIRED"
+    pd.testing.assert_series_equal(before, history_of(flipped).loc[target], check_names=False)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=timed_strategy, pick=st.integers(0, 29), data=st.data())
+def test_events_at_or_after_a_calls_earliest_time_never_change_its_features(
+    events: list[dict], pick: int, data: st.DataObject
+) -> None:
+    frame = timed_frame(events)
+    target = frame.iloc[pick % len(frame)]
+    before = history_of(frame).loc[target["call_id"]]
+    later = (latest(frame) >= target["received_at"]) & (frame["call_id"] != target["call_id"])
+    action = data.draw(st.sampled_from(["remove", "flip", "add"]))
+    changed = frame.copy()
+    if action == "remove":
+        changed = changed[~later]
+    elif action == "flip":
+        changed.loc[later, "officer_assaulted"] = True
+        changed.loc[later, "call_type"] = "SHOTS FIRED"
+    else:  # a call that may have happened before the target, but may also have been later
+        extra = changed[changed["call_id"] == target["call_id"]].copy()
+        start = target["received_at"] - pd.Timedelta(minutes=data.draw(st.integers(0, 600)))
+        length = data.draw(st.integers(1, 2 * 24 * 60))
+        until = max(start + pd.Timedelta(minutes=length), target["received_at"] + US)
+        extra[["call_id", "received_at", "received_until"]] = ["added", start, until]
+        extra["officer_assaulted"] = True
+        changed = pd.concat([changed, extra], ignore_index=True)
+    after = history_of(changed.reset_index(drop=True)).loc[target["call_id"]]
+    pd.testing.assert_series_equal(before, after, check_names=False)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=timed_strategy, hours=st.lists(st.integers(0, 23), min_size=30, max_size=30))
+def test_area_features_do_not_move_with_the_latest_time_shift(
+    events: list[dict], hours: list[int]
+) -> None:
+    """Within one day, when a call counts (its latest time) and when it happened agree on the
+    day, and area windows see only whole days: area features are those of the exact times."""
+    for e in events:  # intervals within one day only (a band crossing midnight ends a day on)
+        if e["timing"] == "band_23_07":
+            e["timing"] = "day"
+    frame = timed_frame(events)
+    exact = frame.copy()
+    inside = frame["received_until"].notna()
+    for i in np.flatnonzero(inside):  # one time the call may really have had, in its interval
+        lo, hi = frame.loc[i, "received_at"], frame.loc[i, "received_until"]
+        span_h = int((hi - lo) / pd.Timedelta(hours=1))
+        exact.loc[i, "received_at"] = lo + pd.Timedelta(hours=hours[i] % span_h)
+    exact["received_until"] = pd.NaT
+    a = build_features(frame, CFG).set_index("call_id")[AREA_NAMES]
+    b = build_features(exact, CFG).set_index("call_id")[AREA_NAMES]
+    pd.testing.assert_frame_equal(a, b)
