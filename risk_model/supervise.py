@@ -81,6 +81,8 @@ def check_service(env: Mapping[str, str], timeout: float = CHECK_TIMEOUT_S) -> N
             env=dict(env),
             capture_output=True,
             text=True,
+            encoding="utf-8",
+            errors="replace",  # LightGBM quotes the corrupt bytes it met
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:

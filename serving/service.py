@@ -468,8 +468,8 @@ class CallRisk:
     def __is_ready__(self) -> bool:
         """Ready when loaded, the history store and audit log can be read, their file systems
         are writable and not full, and the last write to each succeeded; after a failed write,
-        a small write is retried on every check so readiness returns as soon as the disk has
-        room or the file is writable again."""
+        the write check (risk_model.db.write_check) is retried on every check, so readiness
+        returns as soon as the disk has room or the file is writable again."""
         assessor = self.assessor
         if assessor is None:
             raise HTTPException(503, self._not_ready_reason())
