@@ -411,9 +411,10 @@ class LiveAssessor:
         return None
 
     def check_writes(self, only_failed: bool = True) -> None:
-        """One small committed write to each store (by default only those whose last write
-        failed): readiness retries them, so the service is ready again as soon as space is
-        freed or the file is writable again. Raises StoreUnavailable naming the first failure."""
+        """The write check (risk_model.db.write_check) on each store, by default only those
+        whose last write failed: readiness retries it, so the service is ready again as soon
+        as space is freed or the file is writable again. Raises StoreUnavailable naming the
+        first failure."""
         targets: list[tuple[str, Any, Any]] = [
             ("history store", getattr(self.store, "path", "?"), lambda: _probe_store(self.store))
         ]

@@ -54,13 +54,13 @@ def test_a_repeated_call_id_is_merged_and_its_outcome_kept(client: TestClient) -
     later = {**first, "officer_assaulted": True}
     resp = client.post("/ingest", json={"calls": [first, later]})
     assert resp.status_code == 200, resp.text
+    assert stored(client, "DUP-1") == (1, 0)  # the outcome of the second row is kept
     body = resp.json()
     assert (body["accepted"], body["rejected"], body["inserted"]) == (2, 0, 1)
     assert body["errors"] == []
     assert body["merged"] == [
         {"index": 1, "call_id": "DUP-1", "merged_into": 0, "added": ["officer_assaulted"]}
     ]
-    assert stored(client, "DUP-1") == (1, 0)
 
 
 def test_a_repeat_that_contradicts_the_earlier_row_is_rejected_by_name(
