@@ -144,17 +144,29 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
     """`risk-model serve`: BentoML serving serving.service (from bentofile.yaml) on 127.0.0.1.
 
     Checks what the service needs before any server process starts, so a mistake is one clear
-    line rather than a crashing worker: the precaution rules are validated and the model URI is
-    resolved and pinned (an alias becomes the version it names now, so every worker loads the
-    same model even if the alias moves). Relative paths are made absolute because the server's
-    working directory is the repository.
+    line (exit code 2) rather than a crashing worker or a dead server: the precaution rules are
+    validated, the port is free, the model URI is resolved and pinned (an alias becomes the
+    version it names now, so every worker loads the same model even if the alias moves), and
+    the whole service is loaded once in a child process (`supervise.check_service`: the model
+    and one prediction, the history store and audit log with one write each). Relative paths are
+    made absolute because the server's working directory is the repository. The workers stop
+    when this process does, however it ends (`supervise.die_with_server`).
     """
     from dataclasses import replace
 
     from risk_model import tracking
     from risk_model.precautions import load_rules
     from risk_model.service_config import ENV_AUDIT, ServiceSettings
+    from risk_model.supervise import ENV_SERVER_PID, check_port, check_service
 
+    if not model_uri.strip():
+        raise UserError(
+            "--model is empty: give an MLflow model URI (runs:/<run_id>/model, "
+            "models:/call-risk@champion, ...) or leave --model out to serve the champion"
+        )
+    check_port("127.0.0.1", port)
+    if Path(model_uri).exists():  # a local model directory: the server runs elsewhere
+        model_uri = str(Path(model_uri).resolve())
     settings = replace(ServiceSettings.from_env(), model_uri=model_uri, history_db=history_db)
     if not os.environ.get(ENV_AUDIT):
         settings = replace(settings, audit_db=history_db.with_name("audit.db"))
@@ -165,6 +177,11 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
     ref = tracking.resolve(model_uri)
     settings = replace(settings, model_uri=ref.uri)
     env = {**os.environ, **settings.to_env()}
+    t0 = time.perf_counter()
+    check_service(env)
+    log.info("start-up check passed in %.1f s", time.perf_counter() - t0)
+    # The server keeps this process id (exec below); each worker stops when it is gone.
+    env[ENV_SERVER_PID] = str(os.getpid())
     cmd = [
         sys.executable,
         "-m",

@@ -10,6 +10,7 @@ the lock is released; SQLite's locking still guards correctness, this only remov
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -29,6 +30,40 @@ def connect(path: Path | str, synchronous: str = "NORMAL") -> sqlite3.Connection
     con.execute("PRAGMA busy_timeout=30000")
     con.execute(f"PRAGMA synchronous={synchronous}")
     return con
+
+
+WRITE_CHECK_BYTES = 64 * 1024
+
+
+def write_check(con: sqlite3.Connection, path: Path | str) -> None:
+    """Raises (OSError, sqlite3.Error) when the database at `path` cannot take a write now.
+
+    Two checks, because neither alone tells the truth: 64 KB written and synced to a scratch
+    file beside the database catches a full disk, a read-only mount or an I/O error (SQLite
+    can still commit a small change into space its WAL file already holds); a transaction that
+    must allocate new pages, then rolled back, catches a database that cannot be written or
+    grown (read-only file, size limit, lock held too long). Nothing is left behind.
+    """
+    path = Path(path)
+    scratch = path.with_name(f".{path.name}.write-check")
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        data = memoryview(b"\0" * WRITE_CHECK_BYTES)
+        while data:
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(scratch)
+    con.execute("CREATE TABLE IF NOT EXISTS write_check (k INTEGER PRIMARY KEY, pad BLOB)")
+    page = int(con.execute("PRAGMA page_size").fetchone()[0])
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.execute("INSERT INTO write_check (pad) VALUES (zeroblob(?))", (4 * page,))
+    finally:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
 
 
 class WriteLock:

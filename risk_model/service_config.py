@@ -117,30 +117,56 @@ def token_accepted(secret: str | None, authorization: str, cookie: str) -> bool:
 
 
 def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> LiveAssessor:
-    """Loads the pinned model, opens the history store and the audit log.
+    """Loads the pinned model, opens the history store and the audit log, and checks that both
+    can be written (one small committed write each).
+
+    Each failure is a UserError naming its real cause and file (the model, the history store or
+    the audit log), so the service and `risk-model serve` say what is wrong rather than "could
+    not load its model" for a store that cannot be opened or written.
 
     The model's training-time history snapshot is dropped: the live store replaces it, and
     keeping it would hold a year of events in every server process for nothing.
     """
+    from risk_model.errors import UserError
     from risk_model.features.store import SqliteHistoryStore
-    from risk_model.live import AuditLog, LiveAssessor, ModelInfo
+    from risk_model.live import WRITE_ERRORS, AuditLog, LiveAssessor, ModelInfo, StoreUnavailable
     from risk_model.precautions import load_rules
 
     rules = rules or load_rules(settings.precautions)
     os.environ[ENV_TRACKING] = settings.tracking_uri
     model, ref = tracking.load_model(settings.model_uri)
     model.history = None
-    store = SqliteHistoryStore(settings.history_db, model.settings.features)
-    audit = AuditLog(settings.audit_db)
+    try:
+        store = SqliteHistoryStore(settings.history_db, model.settings.features)
+        calls = store.count()
+    except WRITE_ERRORS as exc:
+        raise UserError(
+            f"history store {settings.history_db} cannot be opened: {_cause(exc)}"
+        ) from None
+    try:
+        audit = AuditLog(settings.audit_db)
+    except WRITE_ERRORS as exc:
+        raise UserError(f"audit log {settings.audit_db} cannot be opened: {_cause(exc)}") from None
+    assessor = LiveAssessor(
+        model, store, rules=rules, audit=audit, info=ModelInfo(ref.name, ref.version)
+    )
+    try:
+        assessor.check_writes(only_failed=False)
+    except StoreUnavailable as exc:
+        raise UserError(str(exc)) from None
     log.info(
         "model %s version %s (%s); history %s (%s calls); audit %s",
         ref.name,
         ref.version,
         ref.uri,
         settings.history_db,
-        f"{store.count():,}",
+        f"{calls:,}",
         settings.audit_db,
     )
-    return LiveAssessor(
-        model, store, rules=rules, audit=audit, info=ModelInfo(ref.name, ref.version)
-    )
+    return assessor
+
+
+def _cause(exc: BaseException) -> str:
+    from risk_model.live import write_error_cause
+
+    return write_error_cause(exc)

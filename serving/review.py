@@ -186,6 +186,10 @@ def create_review_app(
             return _error(401, "missing or invalid token")
         assessor = get_assessor()
         if assessor is None:
+            from serving.service import current_startup_error
+
+            if why := current_startup_error():
+                return _error(503, f"the service could not start: {why}")
             return _error(503, "the model is still loading; try again in a moment")
         if assessor.audit is None:
             return _error(503, "the service has no audit log")

@@ -38,12 +38,13 @@ import bentoml
 from bentoml.validators import ContentType
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core.core_schema import ValidationInfo
+from starlette.exceptions import HTTPException
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, Response
 
 from risk_model.config import ServiceConfig
 from risk_model.errors import UserError
-from risk_model.live import LiveAssessor, dumps
+from risk_model.live import LiveAssessor, StoreUnavailable, dumps, merge_repeated_calls
 from risk_model.precautions import load_rules
 from risk_model.schema import EARLIEST_PLAUSIBLE, CallRecord, CallWithOutcome
 from risk_model.service_config import (
@@ -52,6 +53,7 @@ from risk_model.service_config import (
     load_assessor,
     token_accepted,
 )
+from risk_model.supervise import die_with_server
 
 log = logging.getLogger(__name__)
 
@@ -249,13 +251,25 @@ class ItemError(BaseModel):
     error: str
 
 
+class MergedRow(BaseModel):
+    index: int = Field(description="position of the call in `calls`")
+    call_id: str
+    merged_into: int = Field(description="the earlier position with the same call_id")
+    added: list[str] = Field(description="fields this row filled in that the earlier left unknown")
+
+
 class IngestResult(BaseModel):
-    accepted: int
+    accepted: int = Field(description="calls taken, merged rows included")
     rejected: int
     inserted: int = Field(description="new calls added to the history store")
     updated: int = Field(description="known calls whose outcome changed")
     unchanged: int = Field(description="known calls with nothing new")
     errors: list[ItemError]
+    merged: list[MergedRow] = Field(
+        default_factory=list,
+        description="rows naming a call an earlier row of the same request named: merged into "
+        "it (a repeat that contradicts the earlier row is rejected in `errors` instead)",
+    )
 
 
 # --------------------------------------------------------------------------- errors
@@ -296,6 +310,23 @@ def _error(status: int, field: str | None, message: str, **extra: Any) -> JSONRe
     body: dict[str, Any] = {"error": f"{field}: {message}" if field else message, "field": field}
     body.update(extra)
     return JSONResponse(body, status_code=status)
+
+
+def _unavailable(exc: StoreUnavailable, consequence: str) -> JSONResponse:
+    """503 for a failed write: the cause named, and what became of the request."""
+    return _error(
+        503,
+        None,
+        f"{exc}; {consequence}. The service is not ready until a write succeeds again",
+        cause=str(exc),
+    )
+
+
+def _plain(value: Any) -> str:
+    """A value as the caller wrote it in JSON (true/false/null, ISO times)."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return json.dumps(value)
 
 
 class _OneLineForBadInput(logging.Filter):
@@ -394,6 +425,8 @@ class CallRisk:
         for name in ("serving", "risk_model"):  # BentoML's root logger shows WARNING and up
             if logging.getLogger(name).level == logging.NOTSET:
                 logging.getLogger(name).setLevel(logging.INFO)
+        # Under `risk-model serve`: stop when the server process is gone (kill -9 included).
+        die_with_server()
         self.settings = ServiceSettings.from_env()
         # A bad rule file stops the service here, with the rule and key named.
         self.rules = load_rules(self.settings.precautions)
@@ -427,25 +460,47 @@ class CallRisk:
             log.info("ready in %.1fs", time.perf_counter() - t0)
 
     def __is_alive__(self) -> bool:
-        return self.load_error is None
+        # Raised rather than returned, so the 503 says why (the Gate makes it JSON).
+        if self.load_error is not None:
+            raise HTTPException(503, f"the service could not start: {self.load_error}")
+        return True
 
     def __is_ready__(self) -> bool:
+        """Ready when loaded, the history store and audit log can be read, their file systems
+        are writable and not full, and the last write to each succeeded; after a failed write,
+        the write check (risk_model.db.write_check) is retried on every check, so readiness
+        returns as soon as the disk has room or the file is writable again."""
         assessor = self.assessor
         if assessor is None:
-            return False
+            raise HTTPException(503, self._not_ready_reason())
         try:
             assessor.ping()
-        except Exception:
-            log.exception("history store or audit log unreachable")
-            return False
+        except Exception as exc:
+            log.error("history store or audit log unreadable: %s", exc)
+            raise HTTPException(
+                503, f"history store or audit log unreadable: {type(exc).__name__}: {exc}"
+            ) from None
+        if (problem := assessor.storage_problem()) is not None:
+            raise HTTPException(503, problem)
+        if assessor.write_failure is not None:
+            try:
+                assessor.check_writes()
+            except StoreUnavailable as exc:
+                raise HTTPException(
+                    503, f"{exc}; not ready until a write succeeds again"
+                ) from None
+            log.info("writes succeed again; ready")
         return True
+
+    def _not_ready_reason(self) -> str:
+        if self.load_error:
+            return f"the service could not start: {self.load_error}"
+        return "the model is still loading; try again in a moment"
 
     def _ready(self) -> LiveAssessor | JSONResponse:
         if self.assessor is not None:
             return self.assessor
-        if self.load_error:
-            return _error(503, None, f"the service could not load its model: {self.load_error}")
-        return _error(503, None, "the model is still loading; try again in a moment")
+        return _error(503, None, self._not_ready_reason())
 
     def _batch_limit(self, assessor: LiveAssessor, n: int) -> JSONResponse | None:
         limit = min(MAX_BATCH, assessor.model.settings.service.max_batch)
@@ -463,7 +518,12 @@ class CallRisk:
         assessor = self._ready()
         if isinstance(assessor, JSONResponse):
             return assessor  # type: ignore[return-value]
-        return Assessment.model_validate(assessor.assess([call.to_row()])[0])
+        try:
+            out = assessor.assess([call.to_row()])
+        except StoreUnavailable as exc:
+            failed = _unavailable(exc, "the assessment was not returned: it was not audited")
+            return failed  # type: ignore[return-value]
+        return Assessment.model_validate(out[0])
 
     async def _in_background(self, func: Callable[..., Any], *args: Any) -> Any:
         """Runs long work (batches, ingest) on the service's one background thread, so the event
@@ -481,7 +541,11 @@ class CallRisk:
         if (too_many := self._batch_limit(assessor, len(calls))) is not None:
             return too_many  # type: ignore[return-value]
         rows = [c.to_row() for c in calls]
-        out = await self._in_background(assessor.assess, rows)
+        try:
+            out = await self._in_background(assessor.assess, rows)
+        except StoreUnavailable as exc:
+            failed = _unavailable(exc, "no assessment was returned: none was audited")
+            return failed  # type: ignore[return-value]
         # Encoded here: the assessments already have the Assessment shape (the /score tests
         # validate it); BentoML's validate-then-dump of 100 of them cost ~5 ms a request.
         return Response(dumps(out), media_type="application/json")  # type: ignore[return-value]
@@ -499,10 +563,11 @@ class CallRisk:
 
     @staticmethod
     def _ingest(assessor: LiveAssessor, calls: list[dict[str, Any]]) -> IngestResult:
-        rows, errors = [], []
+        rows: list[tuple[int, dict[str, Any]]] = []
+        errors: list[ItemError] = []
         for i, raw in enumerate(calls):
             try:
-                rows.append(CallOutcomeIn.model_validate(raw).to_row())
+                rows.append((i, CallOutcomeIn.model_validate(raw).to_row()))
             except ValidationError as exc:
                 body = error_body(exc.errors(include_url=False), ("calls", i))
                 cid = raw.get("call_id")
@@ -515,7 +580,29 @@ class CallRisk:
                             error=item["error"],
                         )
                     )
-        if not rows:
+        unique, repeats = merge_repeated_calls(rows)
+        merged = []
+        for r in repeats:
+            if r.merged:
+                merged.append(
+                    MergedRow(
+                        index=r.index, call_id=r.call_id, merged_into=r.earlier, added=r.fields
+                    )
+                )
+                continue
+            for name, (before, now) in zip(r.fields, r.values, strict=True):
+                errors.append(
+                    ItemError(
+                        index=r.index,
+                        call_id=r.call_id,
+                        field=f"calls[{r.index}].{name}",
+                        error=f"calls[{r.earlier}] has the same call_id with {name} "
+                        f"{_plain(before)}, this row {_plain(now)}; the row was not ingested "
+                        "(send one row per call; a later outcome may come in its own request)",
+                    )
+                )
+        errors.sort(key=lambda e: e.index)
+        if not unique:
             first = errors[0]
             body = {
                 "error": f"no call could be ingested: {first.field}: {first.error}",
@@ -523,14 +610,20 @@ class CallRisk:
                 "errors": [e.model_dump() for e in errors],
             }
             return JSONResponse(body, status_code=400)  # type: ignore[return-value]
-        result = assessor.ingest(rows)
+        try:
+            result = assessor.ingest(unique)
+        except StoreUnavailable as exc:
+            failed = _unavailable(exc, "nothing from this request was stored")
+            return failed  # type: ignore[return-value]
+        accepted = len(unique) + len(merged)
         return IngestResult(
-            accepted=len(rows),
-            rejected=len(calls) - len(rows),
+            accepted=accepted,
+            rejected=len(calls) - accepted,
             inserted=result.inserted,
             updated=result.updated,
             unchanged=result.unchanged,
             errors=errors,
+            merged=merged,
         )
 
 
@@ -740,6 +833,11 @@ def _current_token() -> str | None:
 def current_assessor() -> LiveAssessor | None:
     """The running service's assessor, or None while it loads (for the review page)."""
     return getattr(_current_service(), "assessor", None)
+
+
+def current_startup_error() -> str | None:
+    """Why the running service could not start, or None (loaded or still loading)."""
+    return getattr(_current_service(), "load_error", None)
 
 
 if importlib.util.find_spec("serving.review") is not None:

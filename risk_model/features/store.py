@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from risk_model.config import FeatureConfig
-from risk_model.db import WriteLock, connect
+from risk_model.db import WriteLock, connect, write_check
 from risk_model.features.call import call_columns, call_features, outcome_events
 from risk_model.features.history import (
     HISTORY_AGGS,
@@ -363,6 +363,11 @@ class SqliteHistoryStore(HistoryStore):
             con.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (key, value))
 
     # ------------------------------------------------------------------ writes
+    def write_check(self) -> None:
+        """Raises if the store cannot take a write now (risk_model.db.write_check)."""
+        with self._write_lock, self._connect() as con:
+            write_check(con, self.path)
+
     def append(self, calls: pd.DataFrame | list[dict[str, Any]]) -> AppendResult:
         """Adds canonical calls (a frame or validated records); no pandas for small batches."""
         n = len(calls)
@@ -547,7 +552,10 @@ class SqliteHistoryStore(HistoryStore):
                 )
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                # After a full disk SQLite has already rolled back; a second ROLLBACK would
+                # raise "no transaction is active" and hide the real cause.
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
         return AppendResult(inserted=len(inserts), updated=len(updates), unchanged=unchanged)
 
