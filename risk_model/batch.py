@@ -41,7 +41,7 @@ def score_file(
     t0 = time.perf_counter()
     if out_path.suffix.lower() not in (".parquet", ".csv"):
         raise UserError(f"--out {out_path}: expected a .parquet or .csv file")
-    calls, rejected = load_calls(input_path)
+    calls, rejected = load_calls(input_path, in_time_order=False)
     if rejected:
         raise UserError(
             f"{input_path}: {rejected:,} rows break the schema; run `risk-model ingest` first"

@@ -55,10 +55,12 @@ LOGISTIC_MAX_ROWS = 300_000
 # --------------------------------------------------------------------------- data
 
 
-def load_calls(path: Path) -> tuple[pd.DataFrame, int]:
+def load_calls(path: Path, in_time_order: bool = True) -> tuple[pd.DataFrame, int]:
     """Canonical calls from Parquet or CSV, validated; returns (rows, rows rejected).
 
     Training expects ingested data; rows that still break the schema are reported, not used.
+    Training wants the calls in time order; scoring keeps the file's order (`in_time_order=False`)
+    so an analyst's output lines up with the input row for row, as the pyfunc's does.
     """
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
@@ -83,8 +85,10 @@ def load_calls(path: Path) -> tuple[pd.DataFrame, int]:
             f"{len(result.quarantined):,}",
             top,
         )
-    calls = result.accepted.sort_values("received_at", kind="stable").reset_index(drop=True)
-    return calls, len(result.quarantined)
+    calls = result.accepted
+    if in_time_order:
+        calls = calls.sort_values("received_at", kind="stable")
+    return calls.reset_index(drop=True), len(result.quarantined)
 
 
 def target_labels(calls: pd.DataFrame, target: str) -> np.ndarray:
@@ -566,13 +570,15 @@ def model_signature() -> Any:
     from mlflow.types import ColSpec, Schema
     from mlflow.types.schema import AnyType
 
-    from risk_model.schema import CANONICAL_COLUMNS, REQUIRED_COLUMNS, STRING_COLUMNS
+    from risk_model.schema import FEATURE_INPUT_COLUMNS, REQUIRED_COLUMNS, STRING_COLUMNS
 
     def kind(name: str) -> Any:
         return "string" if name in STRING_COLUMNS else AnyType()
 
+    # FEATURE_INPUT_COLUMNS: the canonical columns plus received_until (a time known only to a
+    # day or shift band); MLflow drops any input the signature does not name.
     inputs = Schema(
-        [ColSpec(kind(c), c, required=c in REQUIRED_COLUMNS) for c in CANONICAL_COLUMNS]
+        [ColSpec(kind(c), c, required=c in REQUIRED_COLUMNS) for c in FEATURE_INPUT_COLUMNS]
     )
     outputs = Schema(
         [
@@ -588,12 +594,12 @@ def model_signature() -> Any:
 
 def _example_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """An input example in the signature's types (canonical columns only, plain dtypes)."""
-    from risk_model.schema import CANONICAL_COLUMNS
+    from risk_model.schema import FEATURE_INPUT_COLUMNS
 
-    cols = [c for c in CANONICAL_COLUMNS if c in frame.columns]
+    cols = [c for c in FEATURE_INPUT_COLUMNS if c in frame.columns]
     out = frame[cols].copy()
     for c in out.columns:
-        if c == "received_at":
+        if c in ("received_at", "received_until"):
             out[c] = out[c].astype("datetime64[ns]")
         elif c in ("priority", "latitude", "longitude"):
             out[c] = out[c].astype("float64")

@@ -95,7 +95,14 @@ def test_score_command_equals_pyfunc_predict(
 ) -> None:
     import mlflow.pyfunc
 
-    sample = calls.iloc[-400:]
+    sample = calls.iloc[-400:].copy()
+    # Every tenth call known only to the day: MLflow must pass received_until through to the
+    # model (it drops inputs its signature does not name) and both paths must agree on it.
+    day_only = np.arange(len(sample)) % 10 == 0
+    days = pd.to_datetime(sample["received_at"]).dt.normalize()
+    sample["received_until"] = pd.Series(pd.NaT, index=sample.index, dtype="datetime64[us]")
+    sample.loc[day_only, "received_at"] = days[day_only]
+    sample.loc[day_only, "received_until"] = days[day_only] + pd.Timedelta(days=1)
     inp = tmp_path / "in.parquet"
     sample.to_parquet(inp)
     out = tmp_path / "scored.parquet"
