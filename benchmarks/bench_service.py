@@ -301,12 +301,16 @@ def fairness(
     asyncio.run(load(port, "/score", single, 4, 200, args.seconds, headers))  # warm-up
     log.info("/score at concurrency 8, alone")
     alone = asyncio.run(load(port, "/score", single, 8, 10**9, args.seconds, headers))
+    log.info("/score_batch with %d calls, one client, alone", size)
+    batch_alone = asyncio.run(load(port, "/score_batch", batches, 1, 10**9, args.seconds, headers))
+    batch_alone["calls_per_s"] = round(batch_alone["n"] * size / batch_alone["seconds"], 1)
     log.info("/score at concurrency 8 beside a client sending %d-call batches", size)
     with_batch, batch = asyncio.run(beside(port, single, batches, args.seconds, 10**9, headers))
-    batch["calls_per_s"] = round(batch["requests_per_s"] * size, 1)
+    batch["calls_per_s"] = round(batch["n"] * size / batch["seconds"], 1)
     return {
         "batch_size": size,
         "score_c8_alone": alone,
+        "batch_alone": batch_alone,
         "score_c8_beside_batch": with_batch,
         "batch_beside_score": batch,
         "p99_ratio": round(with_batch["p99_ms"] / alone["p99_ms"], 2),

@@ -679,7 +679,7 @@ class CallRisk:
         steps aside while /score requests are in flight (`_Turns`). On a thread it could not:
         a busy thread holds the GIL for up to 5 ms at a time whenever the event loop wants
         it back, several times per single call (measured: /score p99 at concurrency 8 beside
-        1,000-call batches 6x its value alone; docs/benchmarks.md).
+        1,000-call batches 2.2-3.2x its value alone before, 1.05-1.6x now; docs/benchmarks.md).
         """
         assessor = self._ready()
         if isinstance(assessor, JSONResponse):
