@@ -230,3 +230,15 @@ def test_the_schema_states_the_strict_types_and_the_coordinate_pair() -> None:
     assert batch["properties"]["calls"]["maxItems"] >= 1
     ingest = _schema(IngestRequest)["properties"]["calls"]
     assert ingest["contains"]["title"] == "CallOutcome"
+
+
+def test_serve_stops_at_a_bad_time_zone_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from risk_model.cli import app
+
+    monkeypatch.setenv(ENV_TIMEZONE, "Mars/Olympus_Mons")
+    out = CliRunner().invoke(app, ["serve", "--port", "3999"])
+    assert out.exit_code == 2, out.output
+    assert "CALL_RISK_TIMEZONE: 'Mars/Olympus_Mons' is not an IANA time zone" in out.output
+    assert "Traceback" not in out.output
