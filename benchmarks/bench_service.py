@@ -10,7 +10,11 @@ into the history store (`risk-model load-history`). Then, on 127.0.0.1 only:
      and on batches of 100;
   2. `risk-model serve` in a child process, and a keep-alive HTTP/1.1 client (asyncio, one
      connection per concurrent caller) measuring /score latency at concurrency 1, 8 and 32 and
-     /score_batch calls per second at batch 100, from one client and from two at once.
+     /score_batch calls per second at batch 100, from one client and from two at once;
+  3. fairness: /score at concurrency 8 alone, then beside one client sending maximum-size
+     /score_batch bodies back to back (a batch must not starve single calls).
+
+`--phases` runs a subset (e.g. `--phases fairness` for the third alone).
 
 Every phase is bounded by a request count and a time limit; the server is stopped at the end.
 Calls are the newest calls of the simulated year, so the store holds their premise history.
@@ -266,6 +270,54 @@ def http_phases(
     return out
 
 
+async def beside(
+    port: int,
+    single: list[bytes],
+    batches: list[bytes],
+    seconds: float,
+    requests: int,
+    headers: dict[str, str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """/score at concurrency 8 while one client sends /score_batch bodies back to back."""
+    singles, batch = await asyncio.gather(
+        load(port, "/score", single, 8, requests, seconds, headers),
+        load(port, "/score_batch", batches, 1, 10**9, seconds, headers),
+    )
+    return singles, batch
+
+
+def fairness(
+    port: int, calls: list[dict], args: argparse.Namespace, headers: dict[str, str]
+) -> dict[str, Any]:
+    """/score p99 at concurrency 8 alone and beside a client sending maximum-size batches."""
+    from serving.service import MAX_BATCH
+
+    single = [json.dumps({"call": c}).encode() for c in calls]
+    size = min(MAX_BATCH, len(calls))
+    batches = [
+        json.dumps({"calls": calls[i : i + size]}).encode()
+        for i in range(0, len(calls) - size + 1, size)
+    ]
+    asyncio.run(load(port, "/score", single, 4, 200, args.seconds, headers))  # warm-up
+    log.info("/score at concurrency 8, alone")
+    alone = asyncio.run(load(port, "/score", single, 8, 10**9, args.seconds, headers))
+    log.info("/score_batch with %d calls, one client, alone", size)
+    batch_alone = asyncio.run(load(port, "/score_batch", batches, 1, 10**9, args.seconds, headers))
+    batch_alone["calls_per_s"] = round(batch_alone["n"] * size / batch_alone["seconds"], 1)
+    log.info("/score at concurrency 8 beside a client sending %d-call batches", size)
+    with_batch, batch = asyncio.run(beside(port, single, batches, args.seconds, 10**9, headers))
+    batch["calls_per_s"] = round(batch["n"] * size / batch["seconds"], 1)
+    return {
+        "batch_size": size,
+        "score_c8_alone": alone,
+        "batch_alone": batch_alone,
+        "score_c8_beside_batch": with_batch,
+        "batch_beside_score": batch,
+        "p99_ratio": round(with_batch["p99_ms"] / alone["p99_ms"], 2),
+        "throughput_ratio": round(with_batch["requests_per_s"] / alone["requests_per_s"], 2),
+    }
+
+
 def auth(env: dict[str, str]) -> dict[str, str]:
     token = env.get("CALL_RISK_API_TOKEN")
     return {"Authorization": f"Bearer {token}"} if token else {}
@@ -289,6 +341,11 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=150, help="request limit for /score_batch")
     ap.add_argument(
         "--workers", type=int, default=None, help="server processes (default: the service's)"
+    )
+    ap.add_argument(
+        "--phases",
+        default="floor,http,fairness",
+        help="comma-separated subset of floor, http, fairness",
     )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -318,8 +375,10 @@ def main() -> None:
     if result["load_before"] >= 0.5:
         log.warning("load average %.2f: figures will be pessimistic", result["load_before"])
 
-    log.info("floor: LiveAssessor.assess in process")
-    result["in_process"] = floor(env, workdir, calls, args.seconds)
+    phases = set(args.phases.split(","))
+    if "floor" in phases:
+        log.info("floor: LiveAssessor.assess in process")
+        result["in_process"] = floor(env, workdir, calls, args.seconds)
 
     from risk_model.serve_process import ServerDidNotStart, free_port, serve_process
 
@@ -336,24 +395,34 @@ def main() -> None:
             headers=headers,
             timeout=180,
         ):
-            result.update(http_phases(port, calls, args, headers))
+            if "http" in phases:
+                result.update(http_phases(port, calls, args, headers))
+            if "fairness" in phases:
+                result["fairness"] = fairness(port, calls, args, headers)
     except ServerDidNotStart as exc:
         raise SystemExit(str(exc)) from None
     result["load_after"] = loadavg()
 
-    floor_p50 = result["in_process"]["validate_and_assess_one"]["p50_ms"]
-    http_p50 = result["score"]["c1"]["p50_ms"]
-    result["http_overhead_p50_ms"] = round(http_p50 - floor_p50, 3)
-    result["http_overhead_ratio"] = round((http_p50 - floor_p50) / floor_p50, 2)
-    result["goals"] = {
-        "p50_c1_under_5ms": http_p50 < 5,
-        "p99_c8_under_15ms": result["score"]["c8"]["p99_ms"] < 15,
-        "overhead_at_most_2x_floor": result["http_overhead_ratio"] <= 2,
-        "batch_at_least_2000_calls_per_s": max(
-            result["score_batch100"]["calls_per_s"], result["score_batch100_c2"]["calls_per_s"]
+    goals: dict[str, bool] = {}
+    if {"floor", "http"} <= phases:
+        floor_p50 = result["in_process"]["validate_and_assess_one"]["p50_ms"]
+        http_p50 = result["score"]["c1"]["p50_ms"]
+        result["http_overhead_p50_ms"] = round(http_p50 - floor_p50, 3)
+        result["http_overhead_ratio"] = round((http_p50 - floor_p50) / floor_p50, 2)
+        goals["p50_c1_under_5ms"] = http_p50 < 5
+        goals["overhead_at_most_2x_floor"] = result["http_overhead_ratio"] <= 2
+    if "http" in phases:
+        goals["p99_c8_under_15ms"] = result["score"]["c8"]["p99_ms"] < 15
+        goals["batch_at_least_2000_calls_per_s"] = (
+            max(
+                result["score_batch100"]["calls_per_s"],
+                result["score_batch100_c2"]["calls_per_s"],
+            )
+            >= 2000
         )
-        >= 2000,
-    }
+    if "fairness" in phases:
+        goals["p99_c8_beside_batch_within_2x"] = result["fairness"]["p99_ratio"] <= 2
+    result["goals"] = goals
     print(json.dumps(result))
 
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -123,30 +124,67 @@ def parse_bool(value: Any, field: str = "value") -> bool | None:
     )
 
 
-def parse_timestamp(value: Any, field: str = "received_at", tz: str | None = None) -> dt.datetime:
-    """Parses ISO 8601 with or without an offset into naive agency-local time.
+def iso_time_pattern(year: str, leap_year: str) -> str:
+    """A regular expression (JSON Schema and Python alike) for an exact ISO 8601 time.
 
-    Naive input is already agency local time. With an offset: if `tz` (the agency's IANA zone) is
-    given the instant is converted to it; otherwise the wall-clock time as written is kept, which
-    is right for exports that stamp local time with the local offset.
+    Date and clock time (`T` or a space between), seconds and a fraction optional, then an
+    optional offset (`Z`, `+hh:mm`, `+hhmm`, `+hh`); surrounding whitespace is allowed, as it is
+    stripped. Only real calendar days match (30 April, 29 February in leap years only), so
+    the pattern accepts exactly what `parse_timestamp` reads. `year` and `leap_year` are the
+    patterns for the years allowed (the service narrows them to 1990 and later).
+    """
+    day = (
+        rf"{year}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])"
+        rf"|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8]))"
+        rf"|{leap_year}-02-29"
+    )
+    clock = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?"
+    offset = r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?"
+    return rf"^\s*(?:{day})[T ]{clock}{offset}\s*$"
+
+
+# Any year; a leap year is divisible by 4, and centuries only when divisible by 400.
+ISO_TIME_PATTERN = iso_time_pattern(
+    r"\d{4}", r"(?:\d{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+)
+_ISO_TIME_RE = re.compile(ISO_TIME_PATTERN)
+
+
+def parse_timestamp(value: Any, field: str = "received_at", tz: str | None = None) -> dt.datetime:
+    """Parses an exact ISO 8601 time (see `iso_time_pattern`) into naive agency-local time.
+
+    Strict on purpose: free text such as "now" or "today" would otherwise be read against the
+    server's clock. A date alone is refused (its midnight would be invented). Naive input is
+    already agency local time. With an offset: if `tz` (the agency's IANA zone) is given the
+    instant is converted to it; otherwise the wall-clock time as written is kept, which is right
+    for exports that stamp local time with the local offset. Tables read with a mapping's own
+    formats go through `risk_model.ingest`, not here.
     """
     if isinstance(value, pd.Timestamp | dt.datetime):
-        ts = pd.Timestamp(value)
+        if value is pd.NaT:
+            raise SchemaError(field, "missing")
+        when = pd.Timestamp(value).to_pydatetime()
     else:
         text = "" if value is None else str(value).strip()
         if not text:
             raise SchemaError(field, "missing")
         if _DATE_ONLY_RE.match(text):
             raise SchemaError(field, "a date without a time of day")
+        if not isinstance(value, str) or not _ISO_TIME_RE.search(text):
+            raise SchemaError(
+                field,
+                f"cannot parse {text[:40]!r} as an ISO 8601 time "
+                "(e.g. 2025-11-14T01:12:00 or 2025-11-14T07:12:00Z)",
+            )
         try:
-            ts = pd.Timestamp(text)
-        except (ValueError, TypeError, OverflowError) as exc:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError as exc:  # year 0000, the only form the pattern lets through
             raise SchemaError(field, f"cannot parse {text[:40]!r} as an ISO 8601 time") from exc
-    if ts is pd.NaT:
-        raise SchemaError(field, "missing")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(tz).tz_localize(None) if tz else ts.tz_localize(None)
-    return ts.to_pydatetime()
+    if when.tzinfo is not None:
+        if tz:
+            when = when.astimezone(ZoneInfo(tz))
+        when = when.replace(tzinfo=None)
+    return when
 
 
 def _is_empty(value: Any) -> bool:

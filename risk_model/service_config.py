@@ -8,6 +8,8 @@ command line can check them (and pin the model) before any server process starts
     CALL_RISK_AUDIT_DB     the SQLite audit log (default audit.db beside the history store)
     CALL_RISK_PRECAUTIONS  the precaution rule file (default data/precautions.yaml)
     CALL_RISK_API_TOKEN    when set, every request needs `Authorization: Bearer <token>`
+    CALL_RISK_TIMEZONE     the agency's IANA time zone (e.g. America/Chicago): a received_at
+                           with an offset is converted to it; unset, such times are refused
     MLFLOW_TRACKING_URI    the MLflow tracking store (default sqlite:///mlflow.db)
 
 Relative paths are taken from the directory the settings are read in; `absolute()` turns them
@@ -23,8 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from risk_model import tracking
+from risk_model.errors import UserError
 from risk_model.precautions import DEFAULT_RULES
 
 if TYPE_CHECKING:
@@ -40,6 +44,7 @@ ENV_AUDIT = "CALL_RISK_AUDIT_DB"
 ENV_PRECAUTIONS = "CALL_RISK_PRECAUTIONS"
 ENV_TOKEN = "CALL_RISK_API_TOKEN"
 ENV_TRACKING = "MLFLOW_TRACKING_URI"
+ENV_TIMEZONE = "CALL_RISK_TIMEZONE"
 # The review page keeps the token in this cookie after a supervisor opens its link.
 TOKEN_COOKIE = "call_risk_token"
 _SQLITE = "sqlite:///"
@@ -55,6 +60,8 @@ class ServiceSettings:
     precautions: Path = DEFAULT_RULES
     api_token: str | None = None
     tracking_uri: str = tracking.DEFAULT_TRACKING_URI
+    # The agency's IANA zone; None: times with an offset are refused (see `agency_timezone`).
+    timezone: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -68,6 +75,7 @@ class ServiceSettings:
             precautions=Path(env.get(ENV_PRECAUTIONS) or DEFAULT_RULES),
             api_token=env.get(ENV_TOKEN) or None,
             tracking_uri=env.get(ENV_TRACKING) or tracking.DEFAULT_TRACKING_URI,
+            timezone=agency_timezone(env.get(ENV_TIMEZONE)),
         )
 
     def absolute(self, base: Path | None = None) -> ServiceSettings:
@@ -100,7 +108,28 @@ class ServiceSettings:
         }
         if self.api_token:
             env[ENV_TOKEN] = self.api_token
+        if self.timezone:
+            env[ENV_TIMEZONE] = self.timezone
         return env
+
+
+def agency_timezone(name: str | None) -> str | None:
+    """The agency's time zone, checked when the settings are read so that a typo stops the
+    service at start rather than failing every call that carries an offset.
+
+    Unset stays unset: guessing (the server's zone, UTC) would silently move every
+    offset-bearing call to the wrong hour of the day, and the hour is a feature.
+    """
+    name = (name or "").strip()
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(
+            f"{ENV_TIMEZONE}: {name!r} is not an IANA time zone (e.g. America/Chicago)"
+        ) from None
+    return name
 
 
 def token_accepted(secret: str | None, authorization: str, cookie: str) -> bool:

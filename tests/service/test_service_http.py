@@ -140,8 +140,8 @@ def test_ingest_updates_outcomes_and_never_scores(client: TestClient) -> None:
         return resp.json()
 
     assert ingest(fresh)["inserted"] == 1
-    assert ingest({**fresh, "officer_injured": "yes"})["updated"] == 1
-    assert ingest({**fresh, "officer_injured": "yes"})["unchanged"] == 1
+    assert ingest({**fresh, "officer_injured": True})["updated"] == 1
+    assert ingest({**fresh, "officer_injured": True})["unchanged"] == 1
     assert audit.count() == before
 
 
@@ -182,6 +182,13 @@ BAD_SCORE_BODIES = [
     ("impossible latitude", {"call": call(latitude=200)}, "call.latitude"),
     ("impossible priority", {"call": call(priority=0)}, "call.priority"),
     ("unparsable time", {"call": call(received_at="yesterday")}, "call.received_at"),
+    ("'now' is not a time", {"call": call(received_at="now")}, "call.received_at"),
+    ("'today' is not a time", {"call": call(received_at="today")}, "call.received_at"),
+    ("offset without a zone", {"call": call(received_at="2025-11-14T07:12Z")}, "call.received_at"),
+    ("flag as 1", {"call": call(weapon_reported=1)}, "call.weapon_reported"),
+    ("flag as text", {"call": call(domestic="yes")}, "call.domestic"),
+    ("priority as true", {"call": call(priority=True)}, "call.priority"),
+    ("latitude as true", {"call": call(latitude=True)}, "call.latitude"),
     ("date without time", {"call": call(received_at="2025-06-01")}, "call.received_at"),
     ("time in the future", {"call": call(received_at="2999-01-01T00:00:00")}, "call.received_at"),
     ("time before 1990", {"call": call(received_at="1900-01-01T00:00:00")}, "call.received_at"),
@@ -276,6 +283,31 @@ def test_honest_warnings(client: TestClient) -> None:
     assert all(r["value"] is None for r in body["reasons"] if r["feature"].startswith("prem_"))
     no_beat = client.post("/score", json={"call": {**odd, "beat": None}}).json()["warnings"]
     assert "no_area_history: no beat given, beat history unused" in no_beat
+
+
+def test_received_at_offsets_are_converted_to_the_configured_zone(
+    service_data: dict, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """With CALL_RISK_TIMEZONE, Z, +14:00 and -12:00 are three instants in agency time (they
+    used to land on one wall clock), and the audit log keeps the converted time."""
+    env = service_env(
+        service_data, tmp_path_factory.mktemp("tz"), CALL_RISK_TIMEZONE="America/Chicago"
+    )
+    with running_service(env) as c:
+        audit = assessor_of(c).audit
+        for suffix, local in (
+            ("Z", "2025-11-14T06:00:00"),
+            ("+14:00", "2025-11-13T16:00:00"),
+            ("-12:00", "2025-11-14T18:00:00"),
+            ("", "2025-11-14T12:00:00"),
+        ):
+            cid = f"TZ{suffix or '-naive'}"
+            body = {"call": call(call_id=cid, received_at=f"2025-11-14T12:00:00{suffix}")}
+            resp = c.post("/score", json=body)
+            assert resp.status_code == 200, resp.text
+            assert audit.entry(cid)["call"]["received_at"] == local
+        now = c.post("/score", json={"call": call(received_at="now")})
+        assert now.status_code == 400 and now.json()["field"] == "call.received_at"
 
 
 def test_openapi_documents_the_routes_with_the_shared_example(client: TestClient) -> None:

@@ -47,7 +47,7 @@ def test_history_and_audit_survive_a_restart(service_data: dict, tmp_path: Path)
         "call_id": "RS-1",
         "received_at": "2025-12-01T23:00:00",
         "address": address,
-        "officer_assaulted": "true",
+        "officer_assaulted": True,
     }
     with running_service(env) as client:
         assert client.post("/ingest", json={"calls": [prior]}).json()["inserted"] == 1
