@@ -45,6 +45,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic_core.core_schema import ValidationInfo
 from starlette.exceptions import HTTPException
@@ -182,6 +183,27 @@ def _call_schema(example: dict[str, Any] | None) -> Callable[[dict[str, Any]], N
     return extra
 
 
+def _api_time(v: Any) -> dt.datetime:
+    """A time from a JSON body: strict ISO 8601 text; an offset is converted to the agency's
+    time zone (and refused when none is configured)."""
+    if not isinstance(v, str):
+        raise ValueError("must be text: an ISO 8601 time such as 2025-11-14T01:12:00")
+    tz = _AGENCY["timezone"]
+    try:
+        when = parse_timestamp(v, tz=tz)
+    except SchemaError as exc:
+        raise ValueError(str(exc).split(": ", 1)[1]) from exc
+    if not _ISO_AS_SCHEMA.search(v):  # e.g. a no-break space around it, or a digit "٣"
+        raise ValueError(f"cannot parse {v[:40]!r} as an ISO 8601 time")
+    if tz is None and dt.datetime.fromisoformat(v.strip()).tzinfo is not None:
+        raise ValueError(
+            "has a UTC offset, but the service has no agency time zone to convert it to: "
+            "send agency local time without an offset, or set CALL_RISK_TIMEZONE "
+            "(e.g. America/Chicago)"
+        )
+    return when
+
+
 class _ServiceChecks(BaseModel):
     """The API's checks on one call: what ingest applies to a table
     (risk_model.schema.validate_frame), with JSON types taken strictly.
@@ -192,25 +214,22 @@ class _ServiceChecks(BaseModel):
     lenient ones of the same name.
     """
 
+    @model_validator(mode="before")
+    @classmethod
+    def _interval_start(cls, data: Any) -> Any:
+        # Replaces CallRecord's reading of a bare date as the start of an interval: the API
+        # takes full ISO 8601 times in received_at and received_until, as its schema says.
+        return data
+
+    @field_validator("received_until", mode="before", check_fields=False)
+    @classmethod
+    def _until(cls, v: Any) -> dt.datetime | None:
+        return None if v is None else _api_time(v)
+
     @field_validator("received_at", mode="before", check_fields=False)
     @classmethod
     def _time(cls, v: Any) -> dt.datetime:
-        if not isinstance(v, str):
-            raise ValueError("must be text: an ISO 8601 time such as 2025-11-14T01:12:00")
-        tz = _AGENCY["timezone"]
-        try:
-            when = parse_timestamp(v, tz=tz)
-        except SchemaError as exc:
-            raise ValueError(str(exc).split(": ", 1)[1]) from exc
-        if not _ISO_AS_SCHEMA.search(v):  # e.g. a no-break space around it, or a digit "٣"
-            raise ValueError(f"cannot parse {v[:40]!r} as an ISO 8601 time")
-        if tz is None and dt.datetime.fromisoformat(v.strip()).tzinfo is not None:
-            raise ValueError(
-                "has a UTC offset, but the service has no agency time zone to convert it to: "
-                "send agency local time without an offset, or set CALL_RISK_TIMEZONE "
-                "(e.g. America/Chicago)"
-            )
-        return when
+        return _api_time(v)
 
     @field_validator("received_at", check_fields=False)
     @classmethod
@@ -284,6 +303,7 @@ class CallIn(_ServiceChecks, CallRecord):
     )
     call_id: CallId
     received_at: ReceivedAt
+    received_until: ReceivedAt | None = None
     call_type: CallType
     longitude: Longitude = None
 
@@ -299,6 +319,7 @@ class CallOutcomeIn(_ServiceChecks, CallWithOutcome):
     )
     call_id: CallId
     received_at: ReceivedAt
+    received_until: ReceivedAt | None = None
     call_type: CallType
     longitude: Longitude = None
 

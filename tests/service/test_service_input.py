@@ -206,6 +206,12 @@ BODIES = [
     {"call": call(call_id=" ")},
     {"call": call(call_id="x" * 128 + " ")},
     {"call": call(unknown_field=[1, 2])},
+    # A call known only to the day: both ends exact ISO 8601 times; bare dates are a file's form.
+    {"call": call(received_at="2025-11-14T00:00:00", received_until="2025-11-15T00:00:00")},
+    {"call": call(received_at="2025-11-14T00:00:00", received_until=None)},
+    {"call": call(received_at="2025-11-14", received_until="2025-11-15T00:00:00")},
+    {"call": call(received_at="2025-11-14T00:00:00", received_until="2025-11-15")},
+    {"call": call(received_at="2025-11-14T00:00:00", received_until="tomorrow")},
 ]
 
 
@@ -242,3 +248,17 @@ def test_serve_stops_at_a_bad_time_zone_with_one_line(monkeypatch: pytest.Monkey
     assert out.exit_code == 2, out.output
     assert "CALL_RISK_TIMEZONE: 'Mars/Olympus_Mons' is not an IANA time zone" in out.output
     assert "Traceback" not in out.output
+
+
+def test_received_until_is_read_like_received_at(chicago: None) -> None:
+    """The end of a day-only interval is converted like received_at (offsets to the agency's
+    zone) and must come after it; the error names received_until."""
+    req = ScoreRequest.model_validate(
+        {"call": call(received_at="2025-11-14T00:00:00", received_until="2025-11-15T06:00:00Z")}
+    )
+    assert req.call.received_until == dt.datetime(2025, 11, 15, 0, 0)
+    assert req.call.to_row()["received_until"] == dt.datetime(2025, 11, 15, 0, 0)
+    problems = errors_of(
+        {"call": call(received_at="2025-11-14T00:00:00", received_until="2025-11-13T00:00:00")}
+    )
+    assert [loc for loc, _ in problems] == ["call.received_until"]
