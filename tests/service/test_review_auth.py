@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -208,3 +209,32 @@ def test_the_gate_refuses_a_review_session_everywhere_but_review(
         assert body["field"] == "authorization"
     status, _ = _through_gate(monkeypatch, path, {"Authorization": f"Bearer {TOKEN}"})
     assert status == 200  # the API token still authorizes everything
+
+
+# ------------------------------------------------------------------ the printed link
+
+
+def test_review_link_prints_a_session_link_never_the_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from risk_model.cli import app
+
+    monkeypatch.setenv("CALL_RISK_API_TOKEN", TOKEN)
+    monkeypatch.delenv(ENV_REVIEW_SECRET, raising=False)
+    monkeypatch.delenv(ENV_REVIEW_HOURS, raising=False)
+    args = ["review-link", "--url", "http://dispatch.local:3000/", "--hours", "2", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["url"].startswith("http://dispatch.local:3000/review/?token=rv1.")
+    assert TOKEN not in result.output
+    value = out["url"].split("token=")[1]
+    expiry = ReviewSessions.for_token(TOKEN).expires(value)
+    assert expiry is not None and 7100 < expiry - time.time() <= 7200
+    monkeypatch.delenv("CALL_RISK_API_TOKEN")
+    open_service = CliRunner().invoke(app, ["review-link"])
+    assert open_service.exit_code == 2
+    assert "CALL_RISK_API_TOKEN is not set" in open_service.output
+    assert "Traceback" not in open_service.output
