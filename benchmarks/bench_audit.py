@@ -168,6 +168,19 @@ def score_calls(workdir: Path, data: Path, n: int) -> tuple[Any, list[dict[str, 
         "previous_format_bytes_per_call": round(old / len(records), 1),
         "score_and_audit_ms_per_call_batch_100": round(seconds / len(records) * 1e3, 3),
     }
+    # The audit write's share of a single /score: the same calls assessed one at a time,
+    # audited and not (alternating, so load changes hit both alike).
+    sample = records[:300]
+    costs: dict[bool, list[float]] = {True: [], False: []}
+    for rec in sample:
+        for audited in (True, False):
+            t = time.perf_counter()
+            assessor.assess([rec], audit=audited)
+            costs[audited].append(time.perf_counter() - t)
+    figures["assess_one_ms_audited_vs_not"] = [
+        round(statistics.median(costs[True]) * 1e3, 3),
+        round(statistics.median(costs[False]) * 1e3, 3),
+    ]
     # What the log stores: the compact numbers, not the words rendered from them.
     from risk_model.live import _compact_contributions
 

@@ -223,23 +223,20 @@ def create_review_app(
         sessions, config_error = None, str(exc)
         log.error("review page: %s", exc)
 
-    def credential_ok(value: str) -> bool:
-        """The API token or a valid, unexpired review session."""
-        if not value:
-            return False
-        if sessions is not None and is_session(value):
-            return sessions.expires(value) is not None
-        return token_accepted(secret, f"Bearer {value}")
+    def session_ok(value: str) -> bool:
+        """A valid, unexpired review session (never the API token)."""
+        return sessions is not None and is_session(value) and sessions.expires(value) is not None
 
     def authorized(request: Request) -> bool:
         if not secret:
             return True
         auth = request.headers.get("authorization", "")
-        if auth[:7].lower() == "bearer " and credential_ok(auth[7:].strip()):
-            return True
-        cookie = request.cookies.get(COOKIE, "")
+        if auth[:7].lower() == "bearer ":
+            value = auth[7:].strip()
+            if session_ok(value) or token_accepted(secret, auth):
+                return True
         # The cookie only ever holds a session: the API token is not accepted from a cookie.
-        return sessions is not None and is_session(cookie) and credential_ok(cookie)
+        return session_ok(request.cookies.get(COOKIE, ""))
 
     def page_base(request: Request) -> str:
         return request.scope.get("root_path", "").rstrip("/") + "/"
@@ -262,15 +259,15 @@ def create_review_app(
             # session cookie, then the address bar is cleaned (and so history and Referer).
             cookie, max_age = None, None
             if secret:
-                if not credential_ok(link_token) or sessions is None:
+                if session_ok(link_token):  # a printed review link: keep its expiry
+                    cookie = link_token
+                    max_age = int((sessions.expires(link_token) or 0) - time.time())
+                elif sessions is not None and token_accepted(secret, f"Bearer {link_token}"):
+                    cookie, max_age = sessions.issue(), sessions.seconds  # never the token
+                else:
                     return text(
                         401, "This review link is not valid or has expired. Ask for a new link."
                     )
-                if is_session(link_token):  # a printed review link: keep its expiry
-                    cookie = link_token
-                    max_age = int((sessions.expires(link_token) or 0) - time.time())
-                else:  # the API token: exchanged for a new session, never stored
-                    cookie, max_age = sessions.issue(), sessions.seconds
             resp = RedirectResponse(base, status_code=303)
             resp.headers["Cache-Control"] = "no-store"
             resp.headers["Referrer-Policy"] = "no-referrer"
