@@ -216,6 +216,8 @@ def time_routes(assessor: Any, call_id: str) -> dict[str, Any]:
     from starlette.routing import Mount
     from starlette.testclient import TestClient
 
+    if str(REPO) not in sys.path:  # serving/ is not an installed package
+        sys.path.insert(0, str(REPO))
     from serving.review import create_review_app
 
     app = create_review_app(lambda: assessor, token=None)

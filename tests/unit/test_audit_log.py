@@ -238,7 +238,8 @@ def test_review_queries_read_indexes_not_the_whole_log(
     audit.recent(call_type="THEFT")
     assert plans
     for plan in plans:
-        assert "SCAN audit_entry" not in plan.replace("SCAN audit_entry USING", "INDEX"), plan
+        for step in plan.split(" | "):
+            assert not (step.startswith("SCAN") and "INDEX" not in step), plan
 
 
 def test_a_log_in_the_previous_format_is_converted_in_place(tmp_path: Path) -> None:
