@@ -123,16 +123,25 @@ class AuditLog:
         UPDATE audit_entry SET latest = 0
         WHERE call_id = NEW.call_id AND latest = 1 AND id < NEW.id;
     END;
-    CREATE INDEX IF NOT EXISTS audit_latest_time ON audit_entry (received) WHERE latest = 1;
-    CREATE INDEX IF NOT EXISTS audit_latest_score ON audit_entry (score, received)
-        WHERE latest = 1;
-    CREATE INDEX IF NOT EXISTS audit_latest_district ON audit_entry (district, received)
-        WHERE latest = 1;
-    CREATE INDEX IF NOT EXISTS audit_latest_type ON audit_entry (call_type, received)
-        WHERE latest = 1;
-    CREATE INDEX IF NOT EXISTS audit_latest_tier ON audit_entry (tier, received) WHERE latest = 1;
-    CREATE INDEX IF NOT EXISTS audit_latest_decision ON audit_entry (decision, received)
-        WHERE latest = 1;
+    -- The review list: the latest record per call, filtered, newest or highest first. One
+    -- index per order and leading filter (`recent` names the one it reads); the other filters
+    -- follow in each, so a rare combination is checked in the index, not in the records.
+    CREATE INDEX IF NOT EXISTS audit_by_time
+        ON audit_entry (received, tier, decision, district, call_type) WHERE latest = 1;
+    CREATE INDEX IF NOT EXISTS audit_by_score
+        ON audit_entry (score, tier, decision, district, call_type) WHERE latest = 1;
+    CREATE INDEX IF NOT EXISTS audit_district_time
+        ON audit_entry (district, received, tier, decision, call_type) WHERE latest = 1;
+    CREATE INDEX IF NOT EXISTS audit_district_score
+        ON audit_entry (district, score, tier, decision, call_type) WHERE latest = 1;
+    CREATE INDEX IF NOT EXISTS audit_type_time
+        ON audit_entry (call_type, received, tier, decision, district) WHERE latest = 1;
+    CREATE INDEX IF NOT EXISTS audit_type_score
+        ON audit_entry (call_type, score, tier, decision, district) WHERE latest = 1;
+    CREATE INDEX IF NOT EXISTS audit_tier_score
+        ON audit_entry (tier, score, decision, district, call_type) WHERE latest = 1;
+    CREATE INDEX IF NOT EXISTS audit_decision_score
+        ON audit_entry (decision, score, tier, district, call_type) WHERE latest = 1;
     """
     INSERT = (
         "INSERT INTO audit_entry (call_id, received, scored, district, call_type, score, tier,"
@@ -444,9 +453,21 @@ class AuditLog:
         if until:
             where.append("received < ?")
             args.append(audit_codec.to_seconds(until))
+        by = "time" if order == "time" else "score"
+        if district:
+            index = f"audit_district_{by}"
+        elif call_type:
+            index = f"audit_type_{by}"
+        elif tier and by == "score":
+            index = "audit_tier_score"
+        elif decision and by == "score":
+            index = "audit_decision_score"
+        else:  # newest first (tier and decision checked in the index) or no filter
+            index = f"audit_by_{by}"
         sql = (
             "SELECT id, call_id, scored, received, district, call_type, score, tier, decision, "
-            f"model FROM audit_entry WHERE {' AND '.join(where)} ORDER BY {orders[order]} LIMIT ?"
+            f"model FROM audit_entry INDEXED BY {index} WHERE {' AND '.join(where)} "
+            f"ORDER BY {orders[order]} LIMIT ?"
         )
         rows = self._con().execute(sql, [*args, int(limit)]).fetchall()
         return [self._summary(r) for r in rows]
