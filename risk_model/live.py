@@ -90,9 +90,10 @@ class AuditLog:
     """Every scored call, for supervisors: call facts, score, decision, reasons, precautions.
 
     SQLite in WAL mode; one connection per thread. Holds the call record as received (no personal
-    data beyond it) and the assessment, compactly (risk_model/audit_codec.py: ~0.5 KB a call
-    instead of ~4.2 KB), with the summary in indexed columns for the review page's queries. A log
-    in the previous format (one JSON text per call) is converted in place when it is opened.
+    data beyond it) and the assessment, compactly (risk_model/audit_codec.py: ~0.9 KB a call
+    with its indexes instead of 4.2-8.8 KB), with the summary in indexed columns for the review
+    page's queries. A log in the previous format (one JSON text per call) is converted in place
+    when it is opened.
     """
 
     SCHEMA = """
