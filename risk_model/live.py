@@ -306,10 +306,16 @@ class AuditLog:
         return rows
 
     def _append(
-        self, con: sqlite3.Connection, entries: list[dict[str, Any]], scored: list[str]
+        self,
+        con: sqlite3.Connection,
+        entries: list[dict[str, Any]],
+        scored: list[str],
+        also: str | None = None,
+        also_args: tuple = (),
     ) -> None:
         """Writes `entries` in one transaction, adding the values, key lists and (once) the
-        preset dictionary they need. Call with the write lock held."""
+        preset dictionary they need; `also` is one more statement in the same transaction.
+        Call with the write lock held."""
         pending: dict[tuple[str, str], int] = {}
         pending_keys: dict[tuple[str, ...], int | None] = {}
 
@@ -336,6 +342,8 @@ class AuditLog:
         try:
             zid = self._zdict_id or self._current_zdict(con, entries, keys_id)
             con.executemany(self.INSERT, self._rows(entries, scored, intern, keys_id, zid))
+            if also:
+                con.execute(also, also_args)
         except BaseException:
             con.execute("ROLLBACK")
             raise
@@ -407,8 +415,14 @@ class AuditLog:
                     )
                     break
                 entries = [_compact_contributions(json.loads(r[2])) for r in rows]
-                self._append(con, entries, [r[1] for r in rows])
-                con.execute("DELETE FROM audit WHERE id <= ?", (rows[-1][0],))
+                # Converted and deleted in one transaction: a crash never converts a batch twice.
+                self._append(
+                    con,
+                    entries,
+                    [r[1] for r in rows],
+                    "DELETE FROM audit WHERE id <= ?",
+                    (rows[-1][0],),
+                )
                 moved += len(rows)
 
     # ------------------------------------------------------------------ reading

@@ -242,9 +242,7 @@ def test_review_queries_read_indexes_not_the_whole_log(
             assert not (step.startswith("SCAN") and "INDEX" not in step), plan
 
 
-def test_a_log_in_the_previous_format_is_converted_in_place(tmp_path: Path) -> None:
-    rng = np.random.default_rng(6)
-    path = tmp_path / "audit.db"
+def _previous_format(path: Path, entries: list[dict[str, Any]]) -> None:
     con = sqlite3.connect(path)
     con.executescript(
         """
@@ -256,10 +254,6 @@ def test_a_log_in_the_previous_format_is_converted_in_place(tmp_path: Path) -> N
         CREATE INDEX audit_call ON audit (call_id);
         """
     )
-    entries = [make_entry(i, rng) for i in range(2500)]
-    entries.append(make_entry(9, rng, entries[0]["call"]["call_id"]))  # scored again later
-    # One record from before the contributions were stored as numbers (words kept inline).
-    entries[5] = expand_entry(entries[5])
     for e in entries:
         a, c = e["assessment"], e["call"]
         con.execute(
@@ -281,6 +275,16 @@ def test_a_log_in_the_previous_format_is_converted_in_place(tmp_path: Path) -> N
     con.commit()
     con.close()
 
+
+def test_a_log_in_the_previous_format_is_converted_in_place(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    path = tmp_path / "audit.db"
+    entries = [make_entry(i, rng) for i in range(2500)]
+    entries.append(make_entry(9, rng, entries[0]["call"]["call_id"]))  # scored again later
+    # One record from before the contributions were stored as numbers (words kept inline).
+    entries[5] = expand_entry(entries[5])
+    _previous_format(path, entries)
+
     audit = AuditLog(path)
     assert audit.count() == len(entries)
     tables = {r[0] for r in audit._con().execute("SELECT name FROM sqlite_master")}
@@ -294,3 +298,46 @@ def test_a_log_in_the_previous_format_is_converted_in_place(tmp_path: Path) -> N
     assert listed[0]["scored_at"] == "2025-12-01T10:00:00"
     AuditLog(path)  # opening it again is a no-op
     assert audit.count() == len(entries)
+
+
+def test_an_interrupted_conversion_resumes_without_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between converting a batch and deleting it from the old table would convert it
+    twice; both happen in one transaction, so a crash at the delete loses nothing and adds
+    nothing."""
+    import risk_model.live as live
+
+    rng = np.random.default_rng(7)
+    path = tmp_path / "audit.db"
+    entries = [make_entry(i, rng) for i in range(2500)]
+    _previous_format(path, entries)
+    real_connect = live.connect
+    deletes = {"n": 0}
+
+    class CrashAtSecondDelete:
+        def __init__(self, con: sqlite3.Connection) -> None:
+            self.con = con
+
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            if sql.startswith("DELETE FROM audit "):
+                deletes["n"] += 1
+                if deletes["n"] == 2:
+                    raise OSError("killed")
+            return self.con.execute(sql, *args)
+
+        def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+            return self.con.executemany(sql, rows)
+
+        def executescript(self, sql: str) -> sqlite3.Cursor:
+            return self.con.executescript(sql)
+
+    monkeypatch.setattr(live, "connect", lambda p: CrashAtSecondDelete(real_connect(p)))
+    with pytest.raises(OSError):
+        AuditLog(path)
+    monkeypatch.setattr(live, "connect", real_connect)
+    audit = AuditLog(path)
+    assert deletes["n"] == 2
+    assert audit.count() == len(entries)
+    ids = [r[0] for r in audit._con().execute("SELECT call_id FROM audit_entry")]
+    assert sorted(ids) == sorted(e["call"]["call_id"] for e in entries)
