@@ -225,6 +225,22 @@ def audit_prune(
     _run(run, as_json)
 
 
+@app.command("review-link")
+def review_link(
+    url: str = typer.Option(
+        "http://127.0.0.1:3000", "--url", help="The service's address as supervisors reach it."
+    ),
+    hours: float = typer.Option(
+        None, "--hours", help="How long the link works (default CALL_RISK_REVIEW_HOURS or 12)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+) -> None:
+    """Print a review-page link with a read-only, expiring session (never the API token)."""
+    from risk_model.review_session import review_link as make_link
+
+    _run(lambda: make_link(url, hours), as_json, quiet=True)
+
+
 @app.command()
 def compare(
     experiment: str = typer.Option("call-risk", "--experiment", help="MLflow experiment name."),

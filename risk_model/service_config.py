@@ -8,6 +8,7 @@ command line can check them (and pin the model) before any server process starts
     CALL_RISK_AUDIT_DB     the SQLite audit log (default audit.db beside the history store)
     CALL_RISK_PRECAUTIONS  the precaution rule file (default data/precautions.yaml)
     CALL_RISK_API_TOKEN    when set, every request needs `Authorization: Bearer <token>`
+                           (the review page uses its own sessions: risk_model/review_session.py)
     CALL_RISK_TIMEZONE     the agency's IANA time zone (e.g. America/Chicago): a received_at
                            with an offset is converted to it; unset, such times are refused
     MLFLOW_TRACKING_URI    the MLflow tracking store (default sqlite:///mlflow.db)
@@ -45,8 +46,6 @@ ENV_PRECAUTIONS = "CALL_RISK_PRECAUTIONS"
 ENV_TOKEN = "CALL_RISK_API_TOKEN"
 ENV_TRACKING = "MLFLOW_TRACKING_URI"
 ENV_TIMEZONE = "CALL_RISK_TIMEZONE"
-# The review page keeps the token in this cookie after a supervisor opens its link.
-TOKEN_COOKIE = "call_risk_token"
 _SQLITE = "sqlite:///"
 
 
@@ -132,17 +131,18 @@ def agency_timezone(name: str | None) -> str | None:
     return name
 
 
-def token_accepted(secret: str | None, authorization: str, cookie: str) -> bool:
-    """True without a configured token; else for `Authorization: Bearer <token>` or the review
-    cookie. Compared in constant time on the bytes as sent (header values are latin-1)."""
+def token_accepted(secret: str | None, authorization: str) -> bool:
+    """True without a configured token; else only for `Authorization: Bearer <token>`.
+
+    The API token is never taken from a cookie: a cookie is sent by the browser on its own, and
+    the review page's cookie holds a read-only session (risk_model.review_session), never this
+    token. Compared in constant time on the bytes as sent (header values are latin-1).
+    """
     if not secret:
         return True
-    key = secret.encode()
-    if authorization[:7].lower() == "bearer " and hmac.compare_digest(
-        authorization[7:].strip().encode("latin-1"), key
-    ):
-        return True
-    return bool(cookie) and hmac.compare_digest(cookie.encode("latin-1"), key)
+    return authorization[:7].lower() == "bearer " and hmac.compare_digest(
+        authorization[7:].strip().encode("latin-1"), secret.encode()
+    )
 
 
 def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> LiveAssessor:

@@ -4,7 +4,8 @@ Supervisors review why each call was scored as it was (from the audit log); anal
 the model behaves across the city (from the champion's MLflow artifacts). The app serves one
 static page (serving/static: vanilla JS, no CDN, works offline) and a few read-only JSON routes:
 
-    GET /                  the page; `?token=...` sets the auth cookie and redirects to the page
+    GET /                  the page; `?token=...` (the API token or a review link's session)
+                           sets a review-session cookie and redirects to the page
     GET /static/...        review.css, review.js
     GET /api/facets        distinct districts, call types, tiers, decisions in the audit log
     GET /api/calls         audited calls, filtered (since, until, district, call_type, tier,
@@ -14,20 +15,24 @@ static page (serving/static: vanilla JS, no CDN, works offline) and a few read-o
     GET /api/model         the model report (risk_model.review_data.model_report), cached per run
 
 All wording and numbers come from risk_model.review_data; this module only wires HTTP to it.
-When CALL_RISK_API_TOKEN is set, every route needs `Authorization: Bearer <token>` or the
-`call_risk_token` cookie (the service's middleware checks the same; checking here too keeps the
-app safe when it is served on its own).
+When CALL_RISK_API_TOKEN is set, every route needs `Authorization: Bearer <API token>`, or a
+review session (risk_model.review_session: signed, expiring, read-only) in the
+`call_risk_review` cookie or as a bearer credential. Opening the page once with `?token=<API
+token>` exchanges the token for a session cookie and redirects to a clean address, so neither the
+address bar nor the cookie ever holds the API token. The service's gate never accepts a session,
+so it cannot score or write (/ingest). Every filter is validated: 400 naming the parameter.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +43,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from risk_model import review_data
-from risk_model.service_config import ENV_TOKEN, TOKEN_COOKIE, token_accepted
+from risk_model.errors import UserError
+from risk_model.review_session import SESSION_COOKIE, ReviewSessions, is_session
+from risk_model.service_config import ENV_TOKEN, token_accepted
 
 if TYPE_CHECKING:
     from risk_model.live import LiveAssessor
@@ -46,9 +53,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-COOKIE = TOKEN_COOKIE
+COOKIE = SESSION_COOKIE
 MAX_LIMIT = 1000
-_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+MAX_TEXT = 200
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$")
+TIERS = ("low", "elevated", "high")
+DECISIONS = ("high", "low", "cant_tell")
+# Every query parameter /api/calls knows; anything else is a mistake worth saying so.
+CALL_PARAMS = ("since", "until", "district", "call_type", "tier", "decision", "sort", "limit")
+SIGNED_OUT = (
+    "Not signed in, or your review session has expired: open the review link you were given "
+    "again (or ask for a new one)."
+)
 _UNSET: Any = object()
 
 # The page loads nothing from anywhere else: a CSP makes "no CDN" a property, not a promise.
@@ -69,6 +85,73 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
     if field:
         body["field"] = field
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _when(name: str, value: str) -> datetime | JSONResponse:
+    if not _TIME.match(value):
+        return _error(400, f"{name} must be a date or time like 2025-06-01T14:00", name)
+    try:
+        return datetime.fromisoformat(value.replace(" ", "T"))
+    except ValueError as exc:  # 2025-02-31, month 13, hour 25
+        return _error(400, f"{name} is not a real date or time ({value!r}: {exc})", name)
+
+
+def parse_call_query(
+    items: list[tuple[str, str]],
+) -> tuple[dict[str, str | None], str, int] | JSONResponse:
+    """The calls list's query, checked: (filters, sort, limit), or a 400 naming the parameter.
+
+    Every parameter is checked: unknown or repeated ones, impossible dates (2025-02-31, month
+    13), a time range that ends before it starts, tiers and decisions that do not exist.
+    """
+    q: dict[str, str] = {}
+    for name, value in items:
+        if name not in CALL_PARAMS:
+            known = ", ".join(CALL_PARAMS)
+            return _error(400, f"unknown parameter {name[:50]!r}; known: {known}", name[:50])
+        if name in q:
+            return _error(400, f"{name} is given more than once", name)
+        q[name] = value.strip()
+    filters: dict[str, str | None] = {}
+    for name in ("district", "call_type"):
+        value = q.get(name) or None
+        if value is not None and len(value) > MAX_TEXT:
+            return _error(400, f"{name} is too long (at most {MAX_TEXT} characters)", name)
+        if value is not None and not value.isprintable():
+            return _error(400, f"{name} contains control characters", name)
+        filters[name] = value
+    for name, allowed in (("tier", TIERS), ("decision", DECISIONS)):
+        value = q.get(name) or None
+        if value is not None and value not in allowed:
+            return _error(400, f"{name} must be one of {', '.join(allowed)}", name)
+        filters[name] = value
+    times: dict[str, datetime] = {}
+    for name in ("since", "until"):
+        value = q.get(name) or None
+        filters[name] = None
+        if value is None:
+            continue
+        when = _when(name, value)
+        if isinstance(when, JSONResponse):
+            return when
+        times[name] = when
+        filters[name] = when.isoformat()
+    if len(times) == 2 and times["until"] <= times["since"]:
+        return _error(
+            400,
+            f"until ({filters['until']}) must be later than since ({filters['since']})",
+            "until",
+        )
+    sort = q.get("sort") or "time"
+    if sort not in review_data.SORTS:
+        return _error(400, f"sort must be one of {', '.join(review_data.SORTS)}", "sort")
+    raw = q.get("limit") or "200"
+    if not raw.isdigit():
+        return _error(400, "limit must be a whole number", "limit")
+    limit = int(raw[:6]) if len(raw) <= 6 else MAX_LIMIT + 1
+    if not 1 <= limit <= MAX_LIMIT:
+        return _error(400, f"limit must be between 1 and {MAX_LIMIT}", "limit")
+    return filters, sort, limit
 
 
 class _ModelReports:
@@ -118,6 +201,7 @@ def create_review_app(
     get_assessor: Callable[[], LiveAssessor | None],
     *,
     token: str | None = _UNSET,
+    sessions: ReviewSessions | None = _UNSET,
     cache_dir: Path | None = None,
 ) -> Starlette:
     """The review page and its JSON routes, reading from whatever assessor the service holds.
@@ -126,39 +210,72 @@ def create_review_app(
         get_assessor: returns the service's LiveAssessor, or None while it is still loading
             (the JSON routes then answer 503 and the page says so).
         token: the API token; by default CALL_RISK_API_TOKEN at creation time (None = open).
+        sessions: signs and checks review sessions; by default derived from the token and
+            CALL_RISK_REVIEW_SECRET / CALL_RISK_REVIEW_HOURS (risk_model.review_session).
         cache_dir: where MLflow artifacts are downloaded (default: a temporary directory).
     """
     secret = (os.environ.get(ENV_TOKEN) or None) if token is _UNSET else token
     reports = _ModelReports(cache_dir)
+    config_error: str | None = None
+    try:
+        sessions = ReviewSessions.from_env(secret) if sessions is _UNSET else sessions
+    except UserError as exc:  # a bad CALL_RISK_REVIEW_HOURS: say so on every route
+        sessions, config_error = None, str(exc)
+        log.error("review page: %s", exc)
+
+    def session_ok(value: str) -> bool:
+        """A valid, unexpired review session (never the API token)."""
+        return sessions is not None and is_session(value) and sessions.expires(value) is not None
 
     def authorized(request: Request) -> bool:
-        return token_accepted(
-            secret, request.headers.get("authorization", ""), request.cookies.get(COOKIE, "")
-        )
+        if not secret:
+            return True
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            value = auth[7:].strip()
+            if session_ok(value) or token_accepted(secret, auth):
+                return True
+        # The cookie only ever holds a session: the API token is not accepted from a cookie.
+        return session_ok(request.cookies.get(COOKIE, ""))
 
     def page_base(request: Request) -> str:
         return request.scope.get("root_path", "").rstrip("/") + "/"
 
+    def text(status: int, message: str) -> Response:
+        return Response(
+            message,
+            status_code=status,
+            media_type="text/plain",
+            headers={"Cache-Control": "no-store", **SECURITY_HEADERS},
+        )
+
     def page(request: Request) -> Response:
+        if config_error:
+            return text(503, f"The review page is misconfigured: {config_error}")
         link_token = request.query_params.get("token")
         base = page_base(request)
         if link_token is not None:
-            # A supervisor's link: swap the token in the URL for a cookie, then drop it from the
-            # address bar (and so from history and Referer headers).
-            if secret and not hmac.compare_digest(link_token.encode(), secret.encode()):
-                return Response(
-                    "This review link's token is not valid. Ask for a new link.",
-                    status_code=401,
-                    media_type="text/plain",
-                    headers={"Cache-Control": "no-store", **SECURITY_HEADERS},
-                )
+            # A supervisor's link: the API token (once) or a review link's session becomes a
+            # session cookie, then the address bar is cleaned (and so history and Referer).
+            cookie, max_age = None, None
+            if secret:
+                if session_ok(link_token):  # a printed review link: keep its expiry
+                    cookie = link_token
+                    max_age = int((sessions.expires(link_token) or 0) - time.time())
+                elif sessions is not None and token_accepted(secret, f"Bearer {link_token}"):
+                    cookie, max_age = sessions.issue(), sessions.seconds  # never the token
+                else:
+                    return text(
+                        401, "This review link is not valid or has expired. Ask for a new link."
+                    )
             resp = RedirectResponse(base, status_code=303)
             resp.headers["Cache-Control"] = "no-store"
             resp.headers["Referrer-Policy"] = "no-referrer"
-            if secret:
+            if cookie:
                 resp.set_cookie(
                     COOKIE,
-                    secret,
+                    cookie,
+                    max_age=max(1, max_age or 1),
                     path=base.rstrip("/") or "/",
                     httponly=True,
                     samesite="strict",
@@ -169,21 +286,17 @@ def create_review_app(
             # The page's fetches are relative ("api/calls"): it must be served at ".../review/".
             return RedirectResponse(base, status_code=307)
         if not authorized(request):
-            return Response(
-                "Not signed in: open the review page from the link you were given "
-                "(it ends in ?token=...).",
-                status_code=401,
-                media_type="text/plain",
-                headers={"Cache-Control": "no-store", **SECURITY_HEADERS},
-            )
+            return text(401, SIGNED_OUT)
         return FileResponse(
             STATIC_DIR / "index.html",
             headers={"Cache-Control": "no-cache", **SECURITY_HEADERS},
         )
 
     def assessor_or_error(request: Request) -> LiveAssessor | JSONResponse:
+        if config_error:
+            return _error(503, f"the review page is misconfigured: {config_error}")
         if not authorized(request):
-            return _error(401, "missing or invalid token")
+            return _error(401, SIGNED_OUT, "authorization")
         assessor = get_assessor()
         if assessor is None:
             from serving.service import current_startup_error
@@ -205,27 +318,10 @@ def create_review_app(
         a = assessor_or_error(request)
         if isinstance(a, JSONResponse):
             return a
-        q = request.query_params
-        filters: dict[str, str | None] = {}
-        for name in ("district", "call_type", "tier", "decision"):
-            value = q.get(name) or None
-            if value is not None and len(value) > 200:
-                return _error(400, f"{name} is too long", name)
-            filters[name] = value
-        for name in ("since", "until"):
-            value = (q.get(name) or "").strip() or None
-            if value is not None and not _TIME.match(value):
-                return _error(400, f"{name} must be a date or time like 2025-06-01T14:00", name)
-            filters[name] = value.replace(" ", "T") if value else None
-        sort = q.get("sort") or "time"
-        if sort not in review_data.SORTS:
-            return _error(400, f"sort must be one of {', '.join(review_data.SORTS)}", "sort")
-        try:
-            limit = int(q.get("limit") or 200)
-        except ValueError:
-            return _error(400, "limit must be a whole number", "limit")
-        if not 1 <= limit <= MAX_LIMIT:
-            return _error(400, f"limit must be between 1 and {MAX_LIMIT}", "limit")
+        parsed = parse_call_query(request.query_params.multi_items())
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        filters, sort, limit = parsed
         rows = a.audit.recent(limit=limit, order=sort, **filters)
         base_rate = a.model.base_rate
         return JSONResponse(
@@ -275,7 +371,7 @@ def create_review_app(
     def static_auth(app: Any) -> Any:
         async def guarded(scope: dict, receive: Any, send: Any) -> None:
             if scope["type"] == "http" and not authorized(Request(scope)):
-                await _error(401, "missing or invalid token")(scope, receive, send)
+                await _error(401, SIGNED_OUT, "authorization")(scope, receive, send)
                 return
             await app(scope, receive, send)
 

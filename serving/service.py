@@ -49,7 +49,6 @@ from pydantic import (
 )
 from pydantic_core.core_schema import ValidationInfo
 from starlette.exceptions import HTTPException
-from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, Response
 
 from risk_model.config import ServiceConfig
@@ -73,7 +72,6 @@ from risk_model.schema import (
     parse_timestamp,
 )
 from risk_model.service_config import (
-    TOKEN_COOKIE,
     ServiceSettings,
     load_assessor,
     token_accepted,
@@ -929,10 +927,11 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class Gate:
     """ASGI middleware: the bearer token, a body-size limit, and one JSON shape for errors.
 
-    - With CALL_RISK_API_TOKEN set, a request needs `Authorization: Bearer <token>` or the
-      `call_risk_token` cookie; otherwise 401 JSON. The review page (/review) checks the same
-      token itself and also accepts it once as `?token=` to set the cookie, so it gets the
-      request either way.
+    - With CALL_RISK_API_TOKEN set, a request needs `Authorization: Bearer <token>`; otherwise
+      401 JSON. No cookie is ever accepted here: the review page's cookie is a read-only
+      session that only the review page (/review, serving/review.py) accepts, so a leaked review
+      link or cookie can never score or write (/ingest). The review page checks its own
+      credentials, so it gets the request either way.
     - API bodies are read as JSON whatever their Content-Type (`curl -d` sends a form type,
       which BentoML would parse as multipart), and are limited to MAX_BODY_BYTES (413).
     - Error answers outside /review become `{"error", "field", "errors"}` JSON: BentoML's
@@ -947,13 +946,11 @@ class Gate:
     def _authorized(self, scope: Scope) -> bool:
         if not self.token:
             return True
-        auth, cookie = "", ""
+        auth = ""
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 auth = value.decode("latin-1")
-            elif name == b"cookie":
-                cookie = cookie_parser(value.decode("latin-1")).get(TOKEN_COOKIE, "")
-        return token_accepted(self.token, auth, cookie)
+        return token_accepted(self.token, auth)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -185,12 +185,21 @@ def test_review_page_in_a_real_browser(service: dict, tmp_path: Path) -> None:
             ),
         )
         try:
-            # 1. A supervisor opens the link; the token becomes a cookie and leaves the URL.
+            # 1. A supervisor opens the link; the token becomes a session cookie, leaves the URL.
             page.goto(f"{base}/review/?token={TOKEN}")
             assert page.url == f"{base}/review/"
+            # The cookie is a read-only review session, never the API token.
             cookies = {c["name"]: c for c in ctx.cookies(f"{base}/review/")}
-            assert cookies["call_risk_token"]["httpOnly"] is True
-            assert cookies["call_risk_token"]["sameSite"] == "Strict"
+            session = cookies["call_risk_review"]
+            assert session["httpOnly"] is True
+            assert session["sameSite"] == "Strict"
+            assert session["value"].startswith("rv1.") and TOKEN not in session["value"]
+            assert "call_risk_token" not in cookies
+            leaked = {"call_risk_review": session["value"]}
+            calls = {"calls": [{**records[next(iter(records))], "call_id": "LEAKED-1"}]}
+            with httpx.Client(base_url=base, cookies=leaked, timeout=30) as thief:
+                assert thief.post("/ingest", json=calls).status_code == 401
+                assert thief.get("/review/api/facets").status_code == 200
             rows = page.locator("#calls-table tbody tr")
             expect(rows).to_have_count(len(answers))
             page.screenshot(path=str(shots / "calls.png"), full_page=True)

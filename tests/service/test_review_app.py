@@ -149,6 +149,18 @@ def test_calls_limit_applies_after_the_order(client: TestClient, live: dict) -> 
         ({"since": "yesterday"}, "since"),
         ({"until": "2025-13"}, "until"),
         ({"district": "X" * 300}, "district"),
+        ({"since": "2025-02-31"}, "since"),
+        ({"since": "2025-13-01"}, "since"),
+        ({"until": "2025-06-01T25:00"}, "until"),
+        ({"until": "2025-04-31T10:00:00"}, "until"),
+        ({"since": "2025-06-02", "until": "2025-06-01"}, "until"),
+        ({"since": "2025-06-01", "until": "2025-06-01"}, "until"),
+        ({"tier": "extreme"}, "tier"),
+        ({"decision": "maybe"}, "decision"),
+        ({"district": "NORTH\u0000"}, "district"),
+        ({"limit": "-1"}, "limit"),
+        ({"limit": "1e3"}, "limit"),
+        ({"distrcit": "NORTH"}, "distrcit"),
     ],
 )
 def test_bad_filters_answer_400_naming_the_field(
@@ -157,6 +169,12 @@ def test_bad_filters_answer_400_naming_the_field(
     resp = client.get("/review/api/calls", params=params)
     assert resp.status_code == 400
     assert resp.json()["field"] == field
+    assert field in resp.json()["error"]
+
+
+def test_a_filter_given_twice_is_refused(client: TestClient) -> None:
+    resp = client.get("/review/api/calls?district=A&district=B")
+    assert resp.status_code == 400 and resp.json()["field"] == "district"
 
 
 def test_one_call_matches_what_the_api_answered(client: TestClient, live: dict) -> None:
@@ -307,17 +325,20 @@ def test_token_required_when_set(secured: TestClient) -> None:
     assert secured.get("/review/", headers=ok).status_code == 200
 
 
-def test_link_token_becomes_a_strict_httponly_cookie(secured: TestClient) -> None:
+def test_link_token_becomes_a_strict_httponly_session_cookie(secured: TestClient) -> None:
     secured.cookies.clear()
     resp = secured.get("/review/", params={"token": TOKEN}, follow_redirects=False)
     assert resp.status_code == 303
     assert resp.headers["location"] == "/review/"  # the token leaves the address bar
     cookie = resp.headers["set-cookie"]
-    assert cookie.startswith(f"{COOKIE}={TOKEN};")
+    assert cookie.startswith(f"{COOKIE}=rv1.") and TOKEN not in cookie  # a session, not the token
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/review" in cookie
-    secured.cookies.set(COOKIE, TOKEN)
+    secured.cookies.set(COOKIE, resp.cookies[COOKIE])
     assert secured.get("/review/").status_code == 200
     assert secured.get("/review/api/facets").status_code == 200
+    secured.cookies.clear()
+    secured.cookies.set(COOKIE, TOKEN)  # the API token itself is not a session
+    assert secured.get("/review/api/facets").status_code == 401
     secured.cookies.clear()
 
 

@@ -59,13 +59,15 @@ def test_requests_without_the_token_get_401_json(
     assert resp.json()["field"] == "authorization"
 
 
-def test_the_bearer_token_or_the_cookie_lets_requests_through(client: TestClient) -> None:
+def test_the_bearer_token_lets_requests_through_and_no_cookie_does(client: TestClient) -> None:
+    """The API token is taken from the Authorization header only: a cookie (which a browser
+    sends by itself) never authorizes the API, not even one holding the token."""
     client.cookies.clear()
     assert client.post("/score", json={"call": EXAMPLE_CALL}, headers=GOOD).status_code == 200
     assert client.get("/readyz", headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
     client.cookies.set("call_risk_token", TOKEN)
     try:
-        assert client.post("/score", json={"call": EXAMPLE_CALL}).status_code == 200
+        assert client.post("/score", json={"call": EXAMPLE_CALL}).status_code == 401
     finally:
         client.cookies.clear()
 
@@ -77,6 +79,32 @@ def test_the_review_page_is_mounted_and_guarded(client: TestClient) -> None:
     assert client.get("/review/api/facets").status_code == 401
     assert client.get("/review/api/facets", headers=GOOD).status_code == 200
     link = client.get("/review/", params={"token": TOKEN}, follow_redirects=False)
-    assert link.status_code == 303
-    assert link.headers["set-cookie"].startswith(f"call_risk_token={TOKEN};")
+    assert link.status_code == 303 and link.headers["location"] == "/review/"
+    session = link.cookies["call_risk_review"]
+    assert session.startswith("rv1.") and TOKEN not in link.headers["set-cookie"]
     assert client.get("/review/", params={"token": "guess"}).status_code == 401
+
+
+@pytest.mark.skipif(not HAS_REVIEW, reason="serving/review.py is not in this tree")
+def test_a_review_session_reads_the_review_page_and_can_never_write(client: TestClient) -> None:
+    """A leaked review link or cookie: it reads the review routes, and is refused on /ingest
+    (and everywhere else outside /review), as a cookie or as a bearer credential."""
+    client.cookies.clear()
+    link = client.get("/review/", params={"token": TOKEN}, follow_redirects=False)
+    session = link.cookies["call_risk_review"]
+    cookie = {"Cookie": f"call_risk_review={session}"}
+    bearer = {"Authorization": f"Bearer {session}"}
+    for headers in (cookie, bearer):
+        assert client.get("/review/api/facets", headers=headers).status_code == 200
+        assert client.get("/review/api/calls", headers=headers).status_code == 200
+        body = {"calls": [{**EXAMPLE_CALL, "call_id": "LEAK-1", "officer_assaulted": True}]}
+        for method, path, payload in (
+            ("POST", "/ingest", body),
+            ("POST", "/score", {"call": EXAMPLE_CALL}),
+            ("POST", "/score_batch", {"calls": [EXAMPLE_CALL]}),
+            ("GET", "/readyz", None),
+        ):
+            resp = client.request(method, path, headers=headers, json=payload)
+            assert resp.status_code == 401, (path, headers)
+            assert resp.json()["field"] == "authorization"
+    client.cookies.clear()
