@@ -356,7 +356,7 @@ def test_a_full_disk_answers_503_and_readiness_tells_the_truth(
         scored.append("FULL-after")
 
     with sqlite3.connect(small_disk / "audit.db") as con:
-        audited = {r[0] for r in con.execute("SELECT call_id FROM audit")}
+        audited = {r[0] for r in con.execute("SELECT call_id FROM audit_entry")}
     assert set(scored) <= audited
     if ingested:
         assert {"FULL-I0", "FULL-I999"} <= {

@@ -99,13 +99,39 @@ def test_a_later_outcome_for_a_stored_call_updates_its_history(client: TestClien
 # ------------------------------------------------------------------ defect 3: failing writes
 
 
-def _full(path: Path) -> sqlite3.Connection:
-    """A connection to `path` that cannot grow the file: SQLite's own "database or disk is
-    full", as on a full disk."""
+class _NoSpaceLeft:
+    """A connection on which every write fails with SQLite's own "database or disk is full",
+    as on a disk with no byte left. (A connection merely barred from growing the file still
+    takes a small write into the slack of its last pages: a compact audit record fits.)"""
+
+    WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP")
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+
+    def _check(self, sql: str) -> None:
+        if sql.lstrip().upper().startswith(self.WRITES):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        self._check(sql)
+        return self.con.execute(sql, *args)
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        self._check(sql)
+        return self.con.executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.con, name)
+
+
+def _full(path: Path) -> Any:
+    """A connection to `path` that cannot grow the file (SQLite's own "database or disk is
+    full", as on a full disk) and has no slack left to write into."""
     con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     pages = con.execute("PRAGMA page_count").fetchone()[0]
     con.execute(f"PRAGMA max_page_count={pages}")
-    return con
+    return _NoSpaceLeft(con)
 
 
 def _read_only(path: Path) -> sqlite3.Connection:

@@ -9,6 +9,7 @@ strategies directly.)
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -73,6 +74,12 @@ def _past_years(body: Any) -> Any:
     if isinstance(when, str) and _TIME.search(when):
         year = int(_YEAR.search(when).group(0))  # type: ignore[union-attr]
         out["received_at"] = _YEAR.sub(str(1992 + 4 * (year % 8)), when, count=1)
+        until = out.get("received_until")
+        if isinstance(until, str) and _TIME.search(until):
+            # "After received_at and at most 2 days later" relates two fields, which a schema
+            # cannot state either (tested in test_service_input.py): an 8-hour band is made.
+            start = dt.datetime.fromisoformat(out["received_at"].strip())
+            out["received_until"] = (start + dt.timedelta(hours=8)).isoformat()
     return out
 
 

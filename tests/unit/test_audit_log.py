@@ -332,6 +332,10 @@ def test_an_interrupted_conversion_resumes_without_duplicates(
         def executescript(self, sql: str) -> sqlite3.Cursor:
             return self.con.executescript(sql)
 
+        @property
+        def in_transaction(self) -> bool:
+            return self.con.in_transaction
+
     monkeypatch.setattr(live, "connect", lambda p: CrashAtSecondDelete(real_connect(p)))
     with pytest.raises(OSError):
         AuditLog(path)
