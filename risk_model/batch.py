@@ -203,6 +203,14 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
         settings.history_db,
         settings.audit_db,
     )
+    if env.get("CALL_RISK_API_TOKEN"):
+        from risk_model.review_session import review_link
+
+        # A supervisor's way in: a read-only, expiring session, never the API token itself.
+        link = review_link(f"http://127.0.0.1:{port}", environ=env)
+        log.info(
+            "review page for supervisors (read-only, until %s): %s", link["expires"], link["url"]
+        )
     # The server replaces this process: signals (Ctrl-C, SIGTERM from a supervisor) reach
     # BentoML directly and stop it cleanly.
     sys.stdout.flush()
