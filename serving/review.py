@@ -13,6 +13,8 @@ static page (serving/static: vanilla JS, no CDN, works offline) and a few read-o
     GET /api/calls/{id}    one call explained (risk_model.review_data.call_view), with its full
                            audit entry under "entry"
     GET /api/model         the model report (risk_model.review_data.model_report), cached per run
+    GET /api/vocab         the words for tiers, decisions and warning codes (risk_model.vocab),
+                           so the page never spells them itself
 
 All wording and numbers come from risk_model.review_data; this module only wires HTTP to it.
 When CALL_RISK_API_TOKEN is set, every route needs `Authorization: Bearer <API token>`, or a
@@ -42,7 +44,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from risk_model import review_data
+from risk_model import review_data, vocab
 from risk_model.errors import UserError
 from risk_model.review_session import SESSION_COOKIE, ReviewSessions, is_session
 from risk_model.service_config import ENV_TOKEN, token_accepted
@@ -57,8 +59,8 @@ COOKIE = SESSION_COOKIE
 MAX_LIMIT = 1000
 MAX_TEXT = 200
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$")
-TIERS = ("low", "elevated", "high")
-DECISIONS = ("high", "low", "cant_tell")
+TIERS = vocab.TIERS
+DECISIONS = vocab.DECISIONS
 # Every query parameter /api/calls knows; anything else is a mistake worth saying so.
 CALL_PARAMS = ("since", "until", "district", "call_type", "tier", "decision", "sort", "limit")
 SIGNED_OUT = (
@@ -308,6 +310,14 @@ def create_review_app(
             return _error(503, "the service has no audit log")
         return assessor
 
+    def words(request: Request) -> JSONResponse:
+        # Needs no model: the page can label its filters while the service still loads.
+        if config_error:
+            return _error(503, f"the review page is misconfigured: {config_error}")
+        if not authorized(request):
+            return _error(401, SIGNED_OUT, "authorization")
+        return JSONResponse(review_data.vocabulary(), headers={"Cache-Control": "no-cache"})
+
     def facets(request: Request) -> JSONResponse:
         a = assessor_or_error(request)
         if isinstance(a, JSONResponse):
@@ -383,6 +393,7 @@ def create_review_app(
         Route("/api/calls", calls, methods=["GET"]),
         Route("/api/calls/{call_id:path}", one_call, methods=["GET"]),
         Route("/api/model", model, methods=["GET"]),
+        Route("/api/vocab", words, methods=["GET"]),
         Mount("/static", app=static_auth(StaticFiles(directory=STATIC_DIR)), name="static"),
     ]
     return Starlette(routes=routes)

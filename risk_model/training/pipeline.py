@@ -232,9 +232,9 @@ def train(
     """The whole run; returns the JSON summary `risk-model train --json` prints.
 
     Reads as its table of contents: load -> windows -> features -> leakage check -> fit (with
-    calibration and conformal) -> evaluate -> audit -> backtest -> explain -> log -> register.
-    Every step below is one named function; each check stops the run before the costly steps
-    that would be wasted on it.
+    calibration and conformal) -> evaluate -> audit -> backtest -> explain -> describe -> log ->
+    register. Every step is one named function; each check stops the run before the costly
+    steps it would waste (docs/model.md, "The run, step by step").
     """
     t0 = time.perf_counter()
     validate_allow(settings.leakage.allow)
