@@ -305,16 +305,18 @@ def waterfall(contributions: dict[str, Any], top: int = 8) -> dict[str, Any]:
     return {"base": base, "steps": steps, "other": other, "total": level}
 
 
+# Each history event kind a premise incident can carry (risk_model.vocab.EVENT_KINDS, less the
+# plain "call" every incident is), in words, most serious first.
+EVENT_WORDS: dict[vocab.EventKind, str] = {
+    "assault": "assault on an officer",
+    "injury": "officer injured",
+    "weapon": "weapon involved",
+    "violent": "violent call",
+}
+
+
 def _what_happened(incident: dict[str, Any]) -> str:
-    what = []
-    if incident.get("assault"):
-        what.append("assault on an officer")
-    if incident.get("injury"):
-        what.append("officer injured")
-    if incident.get("weapon"):
-        what.append("weapon involved")
-    if incident.get("violent"):
-        what.append("violent call")
+    what = [words for kind, words in EVENT_WORDS.items() if incident.get(kind)]
     return ", ".join(what) or "call on record"
 
 

@@ -116,3 +116,11 @@ def test_call_view_carries_the_labelled_warnings_beside_the_raw_ones() -> None:
     assert [w["code"] for w in view["warning_items"]] == ["synthetic_model", "unseen_area"]
     assert view["warning_items"][1]["label"] == vocab.WARNING_LABELS["unseen_area"]
     assert view["decision"]["label"] == "Can't tell" and view["tier"]["label"] == "Low"
+
+
+def test_every_event_kind_of_a_premise_incident_has_words() -> None:
+    assert set(review_data.EVENT_WORDS) == set(vocab.EVENT_KINDS) - {"call"}
+    [row] = review_data.premise_history(
+        [{"call_id": "P-1", "received_at": "2025-03-02T10:00:00", "assault": True, "weapon": True}]
+    )
+    assert row["what"] == "assault on an officer, weapon involved"
