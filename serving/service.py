@@ -34,7 +34,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -94,9 +94,6 @@ from serving.middleware import (  # noqa: F401 - MAX_BODY_BYTES, Gate: tests imp
     TURNS,
     CountSingles,
     Gate,
-    Receive,
-    Scope,
-    Send,
 )
 
 log = logging.getLogger(__name__)
@@ -759,51 +756,10 @@ class CallRisk:
 # --------------------------------------------------------------------------- wiring
 
 
-class _ReviewMount:
-    """The review page, built on first use with the running service's token (and rebuilt if a
-    restarted service has another one)."""
-
-    def __init__(self) -> None:
-        self._apps: dict[str | None, Callable[..., Awaitable[None]]] = {}
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from serving.review import create_review_app
-
-        token = _current_token()
-        app = self._apps.get(token)
-        if app is None:
-            with self._lock:
-                app = self._apps.setdefault(
-                    token, create_review_app(current_assessor, token=token)
-                )
-        await app(scope, receive, send)
-
-
-def _current_service() -> Any:
-    try:
-        return bentoml.get_current_service()
-    except Exception:
-        return None
-
-
-def _current_token() -> str | None:
-    settings = getattr(_current_service(), "settings", None)
-    return settings.api_token if settings is not None else ServiceSettings.from_env().api_token
-
-
-def current_assessor() -> LiveAssessor | None:
-    """The running service's assessor, or None while it loads (for the review page)."""
-    return getattr(_current_service(), "assessor", None)
-
-
-def current_startup_error() -> str | None:
-    """Why the running service could not start, or None (loaded or still loading)."""
-    return getattr(_current_service(), "load_error", None)
-
-
 if importlib.util.find_spec("serving.review") is not None:
-    bentoml.asgi_app(_ReviewMount(), path=REVIEW_PATH, name="review")(CallRisk)
+    from serving.review import ServiceReviewMount
+
+    bentoml.asgi_app(ServiceReviewMount(), path=REVIEW_PATH, name="review")(CallRisk)
 timeout_middleware_cancels_its_timer()
 request_bodies_are_required(API_ROUTES)
 CallRisk.add_asgi_middleware(Gate)
