@@ -1,7 +1,7 @@
 """serving/service.py keeps the routes; its plumbing lives in modules that stand alone: the error
 shape (serving/errors.py), the middleware (serving/middleware.py) and the BentoML workarounds
-(serving/bentoml_patch.py). None of them imports the service, so each can be read and tested
-without starting it."""
+(serving/bentoml_patch.py); the review page mounts itself (serving/review.py). None of them
+imports the service, so each can be read and tested without starting it."""
 
 from __future__ import annotations
 
