@@ -13,7 +13,7 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["serving.errors", "serving.middleware", "serving.bentoml_patch"]
+    "module", ["serving.errors", "serving.middleware", "serving.bentoml_patch", "serving.review"]
 )
 def test_plumbing_imports_without_the_service(module: str) -> None:
     code = f"import sys, {module}; print('serving.service' in sys.modules)"
