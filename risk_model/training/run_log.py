@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,11 +18,13 @@ import yaml
 from risk_model import vocab
 from risk_model.config import Settings
 from risk_model.features.registry import FEATURE_NAMES
-from risk_model.scoring import CallRiskModel
 from risk_model.training import plots
 from risk_model.training.card import model_card
 from risk_model.training.evaluate import calibration_table
 from risk_model.training.leakage import LeakageReport
+
+if TYPE_CHECKING:
+    from risk_model.scoring import CallRiskModel
 
 # Read back by nothing in the project (only people and MLflow), so named here, beside the
 # writer; the files other parts read back are named in risk_model.vocab.
