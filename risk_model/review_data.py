@@ -2,9 +2,11 @@
 
 Supervisors review why a call was scored as it was; analysts and the public ask how the model
 behaves across the city. This module turns an audit-log entry and a trained model's MLflow
-artifacts (summary.json, calibration_by_decile.csv, audit.csv, feature_importance.csv) into plain
-JSON the page draws. Everything but `fetch_artifacts` and `run_id_for` is a pure function of its
-inputs, so the wording and the numbers are unit-tested without a server or a browser.
+artifacts (the summary, calibration, audit and feature-importance files named in
+`risk_model.vocab`) into plain JSON the page draws. Tier, decision and warning words come from
+`risk_model.vocab` too, and reach the page through the server (`vocabulary()`). Everything but
+`fetch_artifacts` and `run_id_for` is a pure function of its inputs, so the wording and the
+numbers are unit-tested without a server or a browser.
 """
 
 from __future__ import annotations
@@ -18,11 +20,17 @@ from typing import Any
 
 import pandas as pd
 
+from risk_model import vocab
 from risk_model.features.registry import BY_NAME
 
 log = logging.getLogger(__name__)
 
-ARTIFACTS = ("summary.json", "calibration_by_decile.csv", "audit.csv", "feature_importance.csv")
+ARTIFACTS = (
+    vocab.SUMMARY_JSON,
+    vocab.CALIBRATION_BY_DECILE_CSV,
+    vocab.AUDIT_CSV,
+    vocab.FEATURE_IMPORTANCE_CSV,
+)
 
 # Baselines and metrics in the words a shift supervisor reads; order is the table's order.
 MODEL_LABELS = {
@@ -80,8 +88,8 @@ FLAGS = (
     ("in_progress", "In progress"),
 )
 
-TIER_LABELS = {"low": "Low", "elevated": "Elevated", "high": "High"}
-DECISION_LABELS = {"high": "High", "low": "Low", "cant_tell": "Can't tell"}
+TIER_LABELS = vocab.TIER_LABELS
+DECISION_LABELS = vocab.DECISION_LABELS
 SORTS = ("time", "score", "score_asc")
 # How many dated incidents the service keeps per call (HistoryStore.premise_incidents' default):
 # at this many the list may be cut, while the premise counts in the reasons cover all of them.
@@ -297,16 +305,18 @@ def waterfall(contributions: dict[str, Any], top: int = 8) -> dict[str, Any]:
     return {"base": base, "steps": steps, "other": other, "total": level}
 
 
+# Each history event kind a premise incident can carry (risk_model.vocab.EVENT_KINDS, less the
+# plain "call" every incident is), in words, most serious first.
+EVENT_WORDS: dict[vocab.EventKind, str] = {
+    "assault": "assault on an officer",
+    "injury": "officer injured",
+    "weapon": "weapon involved",
+    "violent": "violent call",
+}
+
+
 def _what_happened(incident: dict[str, Any]) -> str:
-    what = []
-    if incident.get("assault"):
-        what.append("assault on an officer")
-    if incident.get("injury"):
-        what.append("officer injured")
-    if incident.get("weapon"):
-        what.append("weapon involved")
-    if incident.get("violent"):
-        what.append("violent call")
+    what = [words for kind, words in EVENT_WORDS.items() if incident.get(kind)]
     return ", ".join(what) or "call on record"
 
 
@@ -395,6 +405,7 @@ def call_view(
         "premise_history_may_be_cut": len(entry.get("premise_incidents", []))
         >= PREMISE_LIST_LIMIT,
         "warnings": a.get("warnings", []),
+        "warning_items": warning_items(a.get("warnings", [])),
         "model": model,
         "scored_by_current_model": current_model is None
         or (
@@ -403,6 +414,30 @@ def call_view(
         ),
     }
     return out
+
+
+def warning_items(warnings: list[str]) -> list[dict[str, str]]:
+    """Each `code: text` warning with its code's label, for the page to show both.
+
+    A code this version does not know (an audit entry written by a newer model) keeps its text
+    and is labelled by its code, so nothing the model said is hidden.
+    """
+    out = []
+    for w in warnings:
+        code = vocab.warning_code(w)
+        text = w.split(":", 1)[1].strip() if ":" in w else w
+        out.append({"code": code, "label": vocab.WARNING_LABELS.get(code, code), "text": text})
+    return out
+
+
+def vocabulary() -> dict[str, Any]:
+    """The words the page shows for tiers, decisions and warning codes, in their display order:
+    served to the page (`/review/api/vocab`) so it never spells them itself."""
+    return {
+        "tiers": [{"value": t, "label": vocab.TIER_LABELS[t]} for t in vocab.TIERS],
+        "decisions": [{"value": d, "label": vocab.DECISION_LABELS[d]} for d in vocab.DECISIONS],
+        "warnings": [{"code": c, "label": vocab.WARNING_LABELS[c]} for c in vocab.WARNING_CODES],
+    }
 
 
 def _feature_label(name: str) -> str:
@@ -491,20 +526,20 @@ def read_artifacts(directory: Path) -> RunArtifacts:
             return None
 
     summary = None
-    path = directory / "summary.json"
+    path = directory / vocab.SUMMARY_JSON
     if path.is_file():
         try:
             summary = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, OSError) as exc:
             log.warning("review: cannot read %s: %s", path, exc)
-            missing.append("summary.json")
+            missing.append(vocab.SUMMARY_JSON)
     else:
-        missing.append("summary.json")
+        missing.append(vocab.SUMMARY_JSON)
     return RunArtifacts(
         summary=summary,
-        calibration=csv("calibration_by_decile.csv"),
-        audit=csv("audit.csv"),
-        importance=csv("feature_importance.csv"),
+        calibration=csv(vocab.CALIBRATION_BY_DECILE_CSV),
+        audit=csv(vocab.AUDIT_CSV),
+        importance=csv(vocab.FEATURE_IMPORTANCE_CSV),
         missing=tuple(missing),
     )
 
@@ -548,7 +583,7 @@ def decisions_summary(summary: dict[str, Any]) -> dict[str, Any] | None:
     if not m:
         return None
     out = []
-    for d in ("high", "low", "cant_tell"):
+    for d in vocab.DECISIONS:
         share = _finite(m.get(f"share_{d}"))
         rate = _finite(m.get(f"rate_{d}"))
         if share is None:

@@ -13,8 +13,12 @@ static page (serving/static: vanilla JS, no CDN, works offline) and a few read-o
     GET /api/calls/{id}    one call explained (risk_model.review_data.call_view), with its full
                            audit entry under "entry"
     GET /api/model         the model report (risk_model.review_data.model_report), cached per run
+    GET /api/vocab         the words for tiers, decisions and warning codes (risk_model.vocab),
+                           so the page never spells them itself
 
 All wording and numbers come from risk_model.review_data; this module only wires HTTP to it.
+The service mounts it with `ServiceReviewMount` (end of this module), which reads the running
+service's assessor, token and start-up error, so the page never imports the service.
 When CALL_RISK_API_TOKEN is set, every route needs `Authorization: Bearer <API token>`, or a
 review session (risk_model.review_session: signed, expiring, read-only) in the
 `call_risk_review` cookie or as a bearer credential. Opening the page once with `?token=<API
@@ -42,10 +46,10 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from risk_model import review_data
+from risk_model import review_data, vocab
 from risk_model.errors import UserError
 from risk_model.review_session import SESSION_COOKIE, ReviewSessions, is_session
-from risk_model.service_config import ENV_TOKEN, token_accepted
+from risk_model.service_config import ENV_TOKEN, ServiceSettings, token_accepted
 
 if TYPE_CHECKING:
     from risk_model.live import LiveAssessor
@@ -57,8 +61,8 @@ COOKIE = SESSION_COOKIE
 MAX_LIMIT = 1000
 MAX_TEXT = 200
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$")
-TIERS = ("low", "elevated", "high")
-DECISIONS = ("high", "low", "cant_tell")
+TIERS = vocab.TIERS
+DECISIONS = vocab.DECISIONS
 # Every query parameter /api/calls knows; anything else is a mistake worth saying so.
 CALL_PARAMS = ("since", "until", "district", "call_type", "tier", "decision", "sort", "limit")
 SIGNED_OUT = (
@@ -299,14 +303,20 @@ def create_review_app(
             return _error(401, SIGNED_OUT, "authorization")
         assessor = get_assessor()
         if assessor is None:
-            from serving.service import current_startup_error
-
-            if why := current_startup_error():
+            if why := service_startup_error():
                 return _error(503, f"the service could not start: {why}")
             return _error(503, "the model is still loading; try again in a moment")
         if assessor.audit is None:
             return _error(503, "the service has no audit log")
         return assessor
+
+    def words(request: Request) -> JSONResponse:
+        # Needs no model: the page can label its filters while the service still loads.
+        if config_error:
+            return _error(503, f"the review page is misconfigured: {config_error}")
+        if not authorized(request):
+            return _error(401, SIGNED_OUT, "authorization")
+        return JSONResponse(review_data.vocabulary(), headers={"Cache-Control": "no-cache"})
 
     def facets(request: Request) -> JSONResponse:
         a = assessor_or_error(request)
@@ -383,6 +393,53 @@ def create_review_app(
         Route("/api/calls", calls, methods=["GET"]),
         Route("/api/calls/{call_id:path}", one_call, methods=["GET"]),
         Route("/api/model", model, methods=["GET"]),
+        Route("/api/vocab", words, methods=["GET"]),
         Mount("/static", app=static_auth(StaticFiles(directory=STATIC_DIR)), name="static"),
     ]
     return Starlette(routes=routes)
+
+
+# --------------------------------------------------------------------------- in the service
+
+
+def _running_service() -> Any:
+    import bentoml
+
+    try:
+        return bentoml.get_current_service()
+    except Exception:
+        return None
+
+
+def service_assessor() -> LiveAssessor | None:
+    """The running service's assessor, or None while it loads (or outside the service)."""
+    return getattr(_running_service(), "assessor", None)
+
+
+def service_startup_error() -> str | None:
+    """Why the running service could not start, or None (loaded, loading, or no service)."""
+    return getattr(_running_service(), "load_error", None)
+
+
+def _service_token() -> str | None:
+    settings = getattr(_running_service(), "settings", None)
+    return settings.api_token if settings is not None else ServiceSettings.from_env().api_token
+
+
+class ServiceReviewMount:
+    """The page as the service mounts it at /review: built on first use with the running
+    service's token (and rebuilt if a restarted service has another one)."""
+
+    def __init__(self) -> None:
+        self._apps: dict[str | None, Starlette] = {}
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        token = _service_token()
+        app = self._apps.get(token)
+        if app is None:
+            with self._lock:
+                app = self._apps.setdefault(
+                    token, create_review_app(service_assessor, token=token)
+                )
+        await app(scope, receive, send)

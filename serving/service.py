@@ -18,6 +18,9 @@ stops the service from starting.
 Errors are JSON: `{"error": "call.received_at: ...", "field": "call.received_at", "errors":
 [...]}` with a 4xx status for anything wrong with the request (the `Gate` middleware gives
 BentoML's own validation answers this shape); 401 without the token when one is set.
+
+The plumbing lives beside it: serving/errors.py (the error shape), serving/middleware.py (`Gate`,
+`CountSingles`), serving/bentoml_patch.py (workarounds for BentoML 1.4, applied at import).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -74,29 +77,37 @@ from risk_model.schema import (
 from risk_model.service_config import (
     ServiceSettings,
     load_assessor,
-    token_accepted,
 )
 from risk_model.supervise import die_with_server
+from serving.bentoml_patch import (
+    quiet_validation_tracebacks,
+    request_bodies_are_required,
+    timeout_middleware_cancels_its_timer,
+)
+from serving.errors import error_body
+from serving.errors import error_response as _error
+from serving.errors import unavailable as _unavailable
+from serving.middleware import (  # noqa: F401 - MAX_BODY_BYTES, Gate: tests import them here
+    API_ROUTES,
+    MAX_BODY_BYTES,
+    REVIEW_PATH,
+    TURNS,
+    CountSingles,
+    Gate,
+)
 
 log = logging.getLogger(__name__)
 
 # Largest batch the request schema accepts; a model whose settings say less is held to that.
 MAX_BATCH = ServiceConfig().max_batch
-# A full batch of calls with long narratives stays well under this.
-MAX_BODY_BYTES = 8 * 1024 * 1024
-API_ROUTES = frozenset({"/score", "/score_batch", "/ingest"})
 # BentoML's own access-log skip list, kept when the scoring routes are added to it.
 _QUIET_PATHS = ("/metrics", "/healthz", "/livez", "/readyz")
-REVIEW_PATH = "/review"
 # Calls up to this far ahead of the server clock are accepted (clock skew), as in ingest.
 FUTURE_SLACK = dt.timedelta(days=1)
 # /score_batch runs on the event loop a slice at a time: this many calls assessed (~5 ms), or
-# validated, between turns given to single calls (see _Turns).
+# validated, between turns given to single calls (see serving/middleware.py's _Turns).
 BATCH_CHUNK = 12
 BATCH_VALIDATE_CHUNK = 50
-# While single calls are in flight, batch work waits; at most this long after the last slice,
-# so a batch still finishes under a steady stream of single calls.
-BATCH_YIELD_S = 0.012
 
 # One example call, used by the OpenAPI docs and the tests.
 EXAMPLE_CALL: dict[str, Any] = {
@@ -468,54 +479,7 @@ class IngestResult(BaseModel):
     )
 
 
-# --------------------------------------------------------------------------- errors
-
-
-def field_path(loc: Sequence[str | int]) -> str:
-    """("calls", 3, "priority") -> "calls[3].priority"; the empty location is the body."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "body"
-
-
-def _message(err: dict[str, Any]) -> str:
-    if err.get("type") == "extra_forbidden":
-        return "unknown field (the request body has no such key)"
-    msg = str(err.get("msg", "invalid"))
-    return msg.removeprefix("Value error, ")
-
-
-def error_body(errors: Sequence[dict[str, Any]], prefix: Sequence[str | int] = ()) -> dict:
-    """Pydantic errors -> {"error", "field", "errors"}: the first problem named in the message."""
-    items = [
-        {"field": field_path([*prefix, *e.get("loc", ())]), "error": _message(e)} for e in errors
-    ] or [{"field": "body", "error": "invalid request"}]
-    first = items[0]
-    return {
-        "error": f"{first['field']}: {first['error']}",
-        "field": first["field"],
-        "errors": items,
-    }
-
-
-def _error(status: int, field: str | None, message: str, **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {"error": f"{field}: {message}" if field else message, "field": field}
-    body.update(extra)
-    return JSONResponse(body, status_code=status)
-
-
-def _unavailable(exc: StoreUnavailable, consequence: str) -> JSONResponse:
-    """503 for a failed write: the cause named, and what became of the request."""
-    return _error(
-        503,
-        None,
-        f"{exc}; {consequence}. The service is not ready until a write succeeds again",
-        cause=str(exc),
-    )
+# --------------------------------------------------------------------------- ingest words
 
 
 def _plain(value: Any) -> str:
@@ -523,92 +487,6 @@ def _plain(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.isoformat()
     return json.dumps(value)
-
-
-class _OneLineForBadInput(logging.Filter):
-    """BentoML logs a full traceback for every request body that fails validation; a bad
-    request is the caller's mistake, so one INFO line is enough (the answer names the field)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, ValidationError):
-            n = exc.error_count()
-            record.msg = f"{record.getMessage()}: bad request ({n} error{'s' * (n != 1)})"
-            record.args = ()
-            record.exc_info = record.exc_text = None
-            record.levelno, record.levelname = logging.INFO, "INFO"
-        return True
-
-
-def _timeout_middleware_cancels_its_timer() -> None:
-    """Workaround for BentoML 1.4.39's TimeoutMiddleware (`traffic.timeout`), same behaviour.
-
-    It schedules `loop.call_later(timeout, ...)` for every request and never cancels it, so each
-    request's context (request, scope, tracing spans) stays alive for the whole timeout: ~12,000
-    requests at 400/s with the 30 s timeout. Python's full garbage collections then walked them
-    all, pausing the event loop 0.2-0.5 s every few seconds (seen with gc callbacks in the
-    server; /score p99 at concurrency 32 was 417 ms against a p90 of 89 ms). Here the timer is
-    cancelled as soon as the request is answered; tests/service/test_timeout_middleware.py checks
-    both the release and the 504 on a request that runs past the timeout.
-    """
-    from bentoml._internal.server.http import traffic
-
-    middleware = traffic.TimeoutMiddleware
-    if getattr(middleware, "_call_risk_cancels_timer", False):
-        return
-
-    async def __call__(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            return await self.app(scope, receive, send)
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
-        timer = loop.call_later(self.timeout, self._set_timer_out, waiter)
-
-        async def _send(message: dict[str, Any]) -> None:
-            if not waiter.done():
-                waiter.set_result(None)
-            await send(message)
-
-        fut = asyncio.ensure_future(self.app(scope, receive, _send), loop=loop)
-        try:
-            await waiter
-        except TimeoutError:
-            if fut.cancel():
-                body = {"error": f"Not able to process the request in {self.timeout} seconds"}
-                await JSONResponse(body, status_code=504)(scope, receive, send)
-        else:
-            await fut
-        finally:
-            timer.cancel()
-
-    middleware.__call__ = __call__  # type: ignore[method-assign]
-    middleware._call_risk_cancels_timer = True  # type: ignore[attr-defined]
-
-
-def _request_bodies_are_required() -> None:
-    """BentoML 1.4's OpenAPI leaves every request body optional, while the API routes refuse a
-    request without one (400 naming the missing field): the schema says `required: true` for
-    them, so what it allows is what validation accepts (tests/service/test_service_fuzz.py)."""
-    from _bentoml_sdk.method import APIMethod
-
-    if getattr(APIMethod, "_call_risk_body_required", False):
-        return
-    plain = APIMethod.openapi_request
-
-    def openapi_request(self: Any) -> dict[str, Any]:
-        out = plain(self)
-        if self.route in API_ROUTES:
-            out["required"] = True
-        return out
-
-    APIMethod.openapi_request = openapi_request  # type: ignore[method-assign]
-    APIMethod._call_risk_body_required = True  # type: ignore[attr-defined]
-
-
-def quiet_validation_tracebacks() -> None:
-    logger = logging.getLogger("bentoml._internal.server.http_app")
-    if not any(isinstance(f, _OneLineForBadInput) for f in logger.filters):
-        logger.addFilter(_OneLineForBadInput())
 
 
 # --------------------------------------------------------------------------- the service
@@ -875,263 +753,14 @@ class CallRisk:
         )
 
 
-# --------------------------------------------------------------------------- middleware
-
-
-class _Turns:
-    """Single calls first: /score requests in flight (counted by `CountSingles`) hold back
-    /score_batch slices, for at most BATCH_YIELD_S after the last slice of any batch, so
-    however many batch clients there are, single calls wait at most one slice and batch
-    work still gets its turn. One per process; all of it runs on the event loop."""
-
-    def __init__(self) -> None:
-        self.singles = 0
-        self.last_batch_slice = 0.0
-
-    async def batch_turn(self) -> None:
-        # A short sleep, not sleep(0): the requests that arrived during the last slice are
-        # read and started (one loop pass each) before the count is looked at.
-        await asyncio.sleep(0.0005)
-        while self.singles and time.monotonic() - self.last_batch_slice < BATCH_YIELD_S:
-            await asyncio.sleep(0.001)
-
-    def batch_done(self) -> None:
-        self.last_batch_slice = time.monotonic()
-
-
-TURNS = _Turns()
-
-
-class CountSingles:
-    """ASGI middleware: counts /score requests from arrival to answer, for `_Turns`."""
-
-    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") != "/score":
-            await self.app(scope, receive, send)
-            return
-        TURNS.singles += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            TURNS.singles -= 1
-
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class Gate:
-    """ASGI middleware: the bearer token, a body-size limit, and one JSON shape for errors.
-
-    - With CALL_RISK_API_TOKEN set, a request needs `Authorization: Bearer <token>`; otherwise
-      401 JSON. No cookie is ever accepted here: the review page's cookie is a read-only
-      session that only the review page (/review, serving/review.py) accepts, so a leaked review
-      link or cookie can never score or write (/ingest). The review page checks its own
-      credentials, so it gets the request either way.
-    - API bodies are read as JSON whatever their Content-Type (`curl -d` sends a form type,
-      which BentoML would parse as multipart), and are limited to MAX_BODY_BYTES (413).
-    - Error answers outside /review become `{"error", "field", "errors"}` JSON: BentoML's
-      validation answer is rewritten to name the offending field; plain-text 404/405 are wrapped.
-    """
-
-    def __init__(self, app: Callable[..., Awaitable[None]], max_body: int = MAX_BODY_BYTES):
-        self.app = app
-        self.token = ServiceSettings.from_env().api_token
-        self.max_body = max_body
-
-    def _authorized(self, scope: Scope) -> bool:
-        if not self.token:
-            return True
-        auth = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                auth = value.decode("latin-1")
-        return token_accepted(self.token, auth)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            # Read the token when the service starts, with the rest of its settings.
-            self.token = ServiceSettings.from_env().api_token
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-        review = path == REVIEW_PATH or path.startswith(REVIEW_PATH + "/")
-        if review:
-            await self.app(scope, receive, send)
-            return
-        if not self._authorized(scope):
-            if scope["type"] == "http":
-                await _error(401, "authorization", "missing or invalid token")(
-                    scope, receive, send
-                )
-            return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if path in API_ROUTES and scope.get("method") == "POST":
-            body = await self._read_body(receive)
-            if body is None:
-                too_big = _error(413, "body", f"larger than {self.max_body:,} bytes")
-                await too_big(scope, receive, send)
-                return
-            scope = dict(scope)
-            scope["headers"] = [
-                (k, v) for k, v in scope.get("headers", ()) if k != b"content-type"
-            ] + [(b"content-type", b"application/json")]
-            receive = _replay(body)
-        await self.app(scope, receive, _ErrorShaper(send))
-
-    async def _read_body(self, receive: Receive) -> bytes | None:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive
-
-
-class _ErrorShaper:
-    """Wraps `send`: buffers an error answer and rewrites it into the service's error shape."""
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.start: dict[str, Any] | None = None
-        self.chunks: list[bytes] = []
-
-    async def __call__(self, message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start" and message["status"] >= 400:
-            self.start = message
-            return
-        if self.start is None:
-            await self.send(message)
-            return
-        if message["type"] == "http.response.body":
-            self.chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            status, body = shape_error(self.start["status"], self._content_type(), self.chunks)
-            headers = [
-                (k, v)
-                for k, v in self.start.get("headers", ())
-                if k not in (b"content-length", b"content-type")
-            ]
-            headers += [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ]
-            await self.send({**self.start, "status": status, "headers": headers})
-            await self.send({"type": "http.response.body", "body": body, "more_body": False})
-            self.start = None
-            return
-        await self.send(message)
-
-    def _content_type(self) -> str:
-        for k, v in (self.start or {}).get("headers", ()):
-            if k == b"content-type":
-                return v.decode("latin-1")
-        return ""
-
-
-def shape_error(status: int, content_type: str, chunks: list[bytes]) -> tuple[int, bytes]:
-    """An error answer in the service's shape; BentoML's validation detail names the field."""
-    raw = b"".join(chunks)
-    data: Any = None
-    if content_type.startswith("application/json"):
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            data = None
-    if isinstance(data, list) and len(data) == 1:  # BentoML wraps some errors in a list
-        data = data[0]
-    if isinstance(data, dict) and "field" in data and "error" in data:
-        return status, raw  # already ours
-    if isinstance(data, dict) and isinstance(data.get("detail"), list):
-        return status, json.dumps(error_body(data["detail"])).encode()
-    if isinstance(data, dict) and data.get("error"):
-        message = str(data["error"])
-    elif isinstance(data, dict) and data.get("detail"):
-        message = str(data["detail"])
-    else:
-        message = raw.decode("utf-8", "replace").strip()[:500] or "error"
-    return status, json.dumps({"error": message, "field": None}).encode()
-
-
 # --------------------------------------------------------------------------- wiring
 
 
-class _ReviewMount:
-    """The review page, built on first use with the running service's token (and rebuilt if a
-    restarted service has another one)."""
-
-    def __init__(self) -> None:
-        self._apps: dict[str | None, Callable[..., Awaitable[None]]] = {}
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from serving.review import create_review_app
-
-        token = _current_token()
-        app = self._apps.get(token)
-        if app is None:
-            with self._lock:
-                app = self._apps.setdefault(
-                    token, create_review_app(current_assessor, token=token)
-                )
-        await app(scope, receive, send)
-
-
-def _current_service() -> Any:
-    try:
-        return bentoml.get_current_service()
-    except Exception:
-        return None
-
-
-def _current_token() -> str | None:
-    settings = getattr(_current_service(), "settings", None)
-    return settings.api_token if settings is not None else ServiceSettings.from_env().api_token
-
-
-def current_assessor() -> LiveAssessor | None:
-    """The running service's assessor, or None while it loads (for the review page)."""
-    return getattr(_current_service(), "assessor", None)
-
-
-def current_startup_error() -> str | None:
-    """Why the running service could not start, or None (loaded or still loading)."""
-    return getattr(_current_service(), "load_error", None)
-
-
 if importlib.util.find_spec("serving.review") is not None:
-    bentoml.asgi_app(_ReviewMount(), path=REVIEW_PATH, name="review")(CallRisk)
-_timeout_middleware_cancels_its_timer()
-_request_bodies_are_required()
+    from serving.review import ServiceReviewMount
+
+    bentoml.asgi_app(ServiceReviewMount(), path=REVIEW_PATH, name="review")(CallRisk)
+timeout_middleware_cancels_its_timer()
+request_bodies_are_required(API_ROUTES)
 CallRisk.add_asgi_middleware(Gate)
 CallRisk.add_asgi_middleware(CountSingles)

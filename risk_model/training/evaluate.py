@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from risk_model.vocab import DECISIONS
+
 
 def recall_at_top(score: np.ndarray, y: np.ndarray, fraction: float) -> float:
     """Share of all positives among the `fraction` of calls scored highest.
@@ -134,7 +136,7 @@ def decision_summary(decision: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Share of calls per conformal decision and the observed rate within each."""
     y = np.asarray(y, dtype=float)
     out: dict[str, Any] = {}
-    for d in ("high", "low", "cant_tell"):
+    for d in DECISIONS:
         mask = np.asarray(decision) == d
         out[f"share_{d}"] = float(mask.mean()) if len(mask) else float("nan")
         out[f"rate_{d}"] = float(y[mask].mean()) if mask.any() else float("nan")

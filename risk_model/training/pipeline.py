@@ -1,12 +1,12 @@
-"""The training run an analyst starts with `risk-model train`: features -> split by time -> fit ->
-calibrate -> conformal -> evaluate against baselines (and the oracle, on simulated data) -> audit
--> log everything to MLflow -> optionally register and promote a champion.
+"""The training run an analyst starts with `risk-model train`: load -> split by time -> features
+-> leakage check -> fit (calibrate, conformal) -> evaluate against baselines (and the oracle, on
+simulated data) -> audit -> backtest -> explain -> log everything to MLflow -> optionally register
+and promote a champion. `train` lists the steps; each is a named function below it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import tempfile
 import time
@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from risk_model import __version__
 from risk_model.config import Settings
@@ -25,17 +24,10 @@ from risk_model.features.build import build_features, events_frame
 from risk_model.features.registry import FEATURE_NAMES, definitions_hash
 from risk_model.schema import OUTCOME_COLUMNS, validate_frame
 from risk_model.scoring import CallRiskModel
-from risk_model.training import plots
 from risk_model.training.audit import audit, audit_summary
 from risk_model.training.calibrate import Calibrator, MondrianConformal
-from risk_model.training.card import model_card
 from risk_model.training.encode import FeatureEncoder
-from risk_model.training.evaluate import (
-    bootstrap_intervals,
-    calibration_table,
-    core_metrics,
-    decision_summary,
-)
+from risk_model.training.evaluate import bootstrap_intervals, core_metrics, decision_summary
 from risk_model.training.leakage import LeakageReport, check_leakage, enforce, validate_allow
 from risk_model.training.models import (
     CallTypeRate,
@@ -43,7 +35,8 @@ from risk_model.training.models import (
     logistic_predict,
     train_booster,
 )
-from risk_model.training.splits import backtest_windows, place_windows
+from risk_model.training.run_log import flat_metrics, log_artifacts, run_params
+from risk_model.training.splits import Placement, TimeWindows, backtest_windows, place_windows
 
 log = logging.getLogger(__name__)
 
@@ -236,18 +229,114 @@ def train(
     truth: Path | None = None,
     run_name: str | None = None,
 ) -> dict[str, Any]:
-    """The whole run; returns the JSON summary `risk-model train --json` prints."""
-    import mlflow
+    """The whole run; returns the JSON summary `risk-model train --json` prints.
 
-    from risk_model import tracking
-
+    Reads as its table of contents: load -> windows -> features -> leakage check -> fit (with
+    calibration and conformal) -> evaluate -> audit -> backtest -> explain -> describe -> log ->
+    register. Every step is one named function; each check stops the run before the costly
+    steps it would waste (docs/model.md, "The run, step by step").
+    """
     t0 = time.perf_counter()
     validate_allow(settings.leakage.allow)
     calls, rejected = load_calls(data)
     log.info("data: %s calls from %s", f"{len(calls):,}", data)
     y = target_labels(calls, settings.target)
+    split = split_by_time(calls, y, settings)
+    feats = build_features(calls, settings.features)
+    leakage = leakage_check(feats, calls, y, split, settings)
+    fitted = fit_all(feats, y, split.window, settings)
+    t_fit = time.perf_counter()
+    truth_series = load_truth(truth or default_truth_path(data))
+    results, eval_frame, scores = evaluate_window(
+        fitted, feats, y, split.test_mask, settings, truth_series
+    )
+    audit_table = audit_test_window(eval_frame, settings)
+    backtests = backtest(feats, y, calls, split, settings, truth_series)
+    t_eval = time.perf_counter()
+    importance = explain_globally(fitted.model, feats, split.test_mask, settings)
+    describe_model(fitted.model, calls, data, split, settings, register)
+    run_id, logged_model_uri = log_run(
+        experiment,
+        run_name,
+        calls,
+        settings,
+        rejected,
+        fitted.model,
+        split,
+        leakage,
+        Evaluation(results, eval_frame, scores, audit_table, backtests),
+        importance,
+    )
+    registered = None
+    if register:
+        registered = register_and_promote(
+            register, logged_model_uri, run_id, feats, y, split.test_mask, results
+        )
+    t_end = time.perf_counter()
+    log.info(
+        "done in %.1fs (features+fit %.1fs, evaluation %.1fs, logging %.1fs)",
+        t_end - t0,
+        t_fit - t0,
+        t_eval - t_fit,
+        t_end - t_eval,
+    )
+    return run_summary(
+        run_id,
+        logged_model_uri,
+        results,
+        backtests,
+        split,
+        rejected,
+        leakage,
+        fitted.model.metadata["feature_hash"],
+        registered,
+        seconds=round(t_end - t0, 1),
+    )
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where every call falls: the placed windows, each call's window name, their sizes."""
+
+    placement: Placement
+    window: np.ndarray  # window name per call ('' in none)
+    counts: dict[str, dict[str, int]]
+    test_mask: np.ndarray  # labelled calls of the test window
+
+    @property
+    def windows(self) -> TimeWindows:
+        return self.placement.windows
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the test window and the backtests showed: the metrics, the evaluation frame every
+    later table reads (SPEC: one frame per test window), each model's scores, the audit."""
+
+    results: dict[str, Any]
+    frame: pd.DataFrame
+    scores: dict[str, np.ndarray]
+    audit_table: pd.DataFrame
+    backtests: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Importance:
+    """Contributions on a sample of the test window: the global table and the SHAP plots' data."""
+
+    table: pd.DataFrame
+    contrib: np.ndarray
+    x_sample: np.ndarray
+
+
+def split_by_time(calls: pd.DataFrame, y: np.ndarray, settings: Settings) -> Split:
+    """Places the train/validation/calibration/test windows by time, before any feature is
+    built, so a split that cannot work (no labelled positives to test on) fails in seconds.
+    Calls dated far outside the bulk of the data go in no window and are reported."""
     placement = place_windows(calls["received_at"], y, settings.split)
-    windows = placement.windows
     window = placement.assign(calls["received_at"])
     outliers = placement.report
     if outliers["calls_before_bulk"] or outliers["calls_after_bulk"]:
@@ -262,12 +351,13 @@ def train(
             outliers["bulk_end"],
             outliers.get("latest", "-"),
         )
-    feats = build_features(calls, settings.features)
     counts = {
         w: {"calls": int((window == w).sum()), "positives": int(np.nansum(y[window == w]))}
         for w in ("train", "validation", "calibration", "test")
     }
-    log.info("windows: %s", {k: (str(v[0]), str(v[1])) for k, v in windows.bounds().items()})
+    log.info(
+        "windows: %s", {k: (str(v[0]), str(v[1])) for k, v in placement.windows.bounds().items()}
+    )
     log.info("window sizes: %s", counts)
     test_mask = (window == "test") & ~np.isnan(y)
     if test_mask.sum() == 0 or y[test_mask].sum() == 0:
@@ -275,114 +365,174 @@ def train(
             "the test window has no labelled positives: widen it with split.test_fraction in a "
             "settings YAML passed with `risk-model train --config`"
         )
+    return Split(placement, window, counts, test_mask)
+
+
+def leakage_check(
+    feats: pd.DataFrame, calls: pd.DataFrame, y: np.ndarray, split: Split, settings: Settings
+) -> LeakageReport:
+    """Stops the run before any fitting when an input predicts the outcome too well to be known
+    at call time (training/leakage.py), unless every finding is overridden by name."""
     leakage = check_leakage(
         feats,
         calls["narrative"] if "narrative" in calls.columns else None,
         y,
-        window,
+        split.window,
         settings.leakage,
         seed=settings.model.seed,
     )
-    enforce(leakage)  # stops here, before any fitting, unless every finding is overridden
+    enforce(leakage)
+    return leakage
 
-    fitted = fit_all(feats, y, window, settings)
-    t_fit = time.perf_counter()
-    truth_path = truth or default_truth_path(data)
-    truth_series = None
-    if truth_path is not None:
-        tf = pd.read_parquet(truth_path, columns=["call_id", "true_risk"])
-        truth_series = pd.Series(tf["true_risk"].to_numpy(), index=tf["call_id"].astype(str))
-        log.info("truth: oracle probabilities from %s", truth_path)
-    results, eval_frame, scores = evaluate_window(
-        fitted, feats, y, test_mask, settings, truth_series
-    )
-    audit_table = audit(
-        eval_frame.assign(score=eval_frame["score"]),
-        top_fraction=0.05,
-        min_calls=settings.evaluation.audit_min_calls,
-    )
-    backtests = []
-    for k, w in enumerate(backtest_windows(windows, settings.split.backtest_folds), start=1):
+
+def load_truth(path: Path | None) -> pd.Series | None:
+    """The simulator's true risk per call_id, when the data came with it: the oracle row of the
+    evaluation, i.e. how far the model is from the best any model could do on this data."""
+    if path is None:
+        return None
+    tf = pd.read_parquet(path, columns=["call_id", "true_risk"])
+    log.info("truth: oracle probabilities from %s", path)
+    return pd.Series(tf["true_risk"].to_numpy(), index=tf["call_id"].astype(str))
+
+
+def audit_test_window(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Error rates by district and call family at the top 5% an agency would act on: a model
+    that is good on average can still fail one part of the city."""
+    return audit(frame, top_fraction=0.05, min_calls=settings.evaluation.audit_min_calls)
+
+
+def backtest(
+    feats: pd.DataFrame,
+    y: np.ndarray,
+    calls: pd.DataFrame,
+    split: Split,
+    settings: Settings,
+    truth: pd.Series | None,
+) -> list[dict[str, Any]]:
+    """Refits on earlier folds and tests on the window after each: one test window can be a
+    lucky one. A fold without enough labelled calls is skipped with a warning."""
+    out = []
+    for k, w in enumerate(backtest_windows(split.windows, settings.split.backtest_folds), start=1):
         bwin = w.assign(calls["received_at"])
-        bwin[placement.outlier] = ""
+        bwin[split.placement.outlier] = ""
         try:
             bfit = fit_all(feats, y, bwin, settings)
         except UserError as exc:
             log.warning("backtest fold %d skipped: %s", k, exc)
             continue
         bmask = (bwin == "test") & ~np.isnan(y)
-        bres, _, _ = evaluate_window(bfit, feats, y, bmask, settings, truth_series)
-        backtests.append({"fold": k, "windows": w.as_dict(), **{n: bres[n] for n in bres}})
-    t_eval = time.perf_counter()
+        bres, _, _ = evaluate_window(bfit, feats, y, bmask, settings, truth)
+        out.append({"fold": k, "windows": w.as_dict(), **{n: bres[n] for n in bres}})
+    return out
 
-    # Contributions on a sample of the test window: global importance and SHAP plots.
+
+def explain_globally(
+    model: CallRiskModel, feats: pd.DataFrame, test_mask: np.ndarray, settings: Settings
+) -> Importance:
+    """SHAP contributions on a seeded sample of the test window: which inputs move the scores
+    overall (the card's table and the plots), at a cost that does not grow with the data."""
     rng = np.random.default_rng(settings.model.seed)
     test_idx = np.flatnonzero(test_mask)
     sample = np.sort(rng.choice(test_idx, min(SHAP_SAMPLE, len(test_idx)), replace=False))
-    x_sample = fitted.model.matrix(feats.iloc[sample])
-    contrib = fitted.model.contributions(x_sample)
-    importance = (
+    x_sample = model.matrix(feats.iloc[sample])
+    contrib = model.contributions(x_sample)
+    table = (
         pd.DataFrame(
             {"feature": list(FEATURE_NAMES), "mean_abs_shap": np.abs(contrib[:, :-1]).mean(0)}
         )
         .sort_values("mean_abs_shap", ascending=False)
         .reset_index(drop=True)
     )
+    return Importance(table, contrib, x_sample)
 
-    model = fitted.model
-    history = events_frame(calls, settings.features)
-    model.history = history
-    feature_hash = definitions_hash(settings.features)
+
+def describe_model(
+    model: CallRiskModel,
+    calls: pd.DataFrame,
+    data: Path,
+    split: Split,
+    settings: Settings,
+    register: str | None,
+) -> None:
+    """Gives the model its premise history and the metadata that trace any later score back to
+    the data, windows, feature definitions, settings and code that made it."""
+    from risk_model import tracking
+
+    model.history = events_frame(calls, settings.features)
     model.metadata.update(
         {
             "name": register or tracking.DEFAULT_MODEL_NAME,
             "trained_at": pd.Timestamp.now().isoformat(timespec="seconds"),
-            "windows": windows.as_dict(),
-            "window_counts": counts,
-            "feature_hash": feature_hash,
+            "windows": split.windows.as_dict(),
+            "window_counts": split.counts,
+            "feature_hash": definitions_hash(settings.features),
             "settings_digest": settings.digest(),
             "code_version": __version__,
             "data_file": str(data),
             "data_sha256": file_digest(data),
-            "history_until": str(calls["received_at"][~placement.outlier].max()),
+            "history_until": str(calls["received_at"][~split.placement.outlier].max()),
             "target": settings.target,
             "base_rate": model.base_rate,
             "calibration": model.calibrator.method_,
             "num_trees": model.booster.num_trees(),
-            "outside_bulk": outliers,
+            "outside_bulk": split.placement.report,
             "leakage_allowed": list(settings.leakage.allow),
         }
     )
 
+
+def log_run(
+    experiment: str,
+    run_name: str | None,
+    calls: pd.DataFrame,
+    settings: Settings,
+    rejected: int,
+    model: CallRiskModel,
+    split: Split,
+    leakage: LeakageReport,
+    evaluation: Evaluation,
+    importance: Importance,
+) -> tuple[str, str]:
+    """One MLflow run holding everything needed to judge and reuse the model: params, metrics,
+    tags, the tables, plots and card, and the pyfunc (with its bundle). Returns (run id, the
+    logged model's URI)."""
+    import mlflow
+
+    from risk_model import tracking
+
     tracking.configure()
     mlflow.set_experiment(experiment)
-    summary_metrics = _flat_metrics(results)
-    summary_metrics.update(audit_summary(audit_table))
+    outliers = split.placement.report
+    summary_metrics = flat_metrics(evaluation.results)
+    summary_metrics.update(audit_summary(evaluation.audit_table))
     summary_metrics.update(leakage.metrics())
     summary_metrics["calls_outside_bulk"] = float(
         outliers["calls_before_bulk"] + outliers["calls_after_bulk"]
     )
     with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params(_params(settings, model.metadata, rejected))
+        mlflow.log_params(run_params(settings, model.metadata, rejected))
         mlflow.log_metrics(summary_metrics)
         mlflow.set_tags(
-            {"feature_hash": feature_hash, "data_sha256": model.metadata["data_sha256"]}
+            {
+                "feature_hash": model.metadata["feature_hash"],
+                "data_sha256": model.metadata["data_sha256"],
+            }
         )
         with tempfile.TemporaryDirectory() as tmp:
             tmpdir = Path(tmp)
-            _log_artifacts(
+            log_artifacts(
                 tmpdir,
                 settings,
-                results,
-                backtests,
-                eval_frame,
-                scores,
-                audit_table,
-                importance,
-                contrib,
-                x_sample,
+                evaluation.results,
+                evaluation.backtests,
+                evaluation.frame,
+                evaluation.scores,
+                evaluation.audit_table,
+                importance.table,
+                importance.contrib,
+                importance.x_sample,
                 model,
-                counts,
+                split.counts,
                 leakage,
             )
             bundle = model.save(tmpdir / "bundle")
@@ -397,48 +547,49 @@ def train(
                 input_example=_example_frame(example),
             )
         run_id = run.info.run_id
-    model_uri = f"runs:/{run_id}/model"
-    registered = None
-    if register:
-        registered = register_and_promote(
-            register, info.model_uri, run_id, feats, y, test_mask, results
-        )
-    t_end = time.perf_counter()
-    log.info(
-        "done in %.1fs (features+fit %.1fs, evaluation %.1fs, logging %.1fs)",
-        t_end - t0,
-        t_fit - t0,
-        t_eval - t_fit,
-        t_end - t_eval,
-    )
-    metric_keys = ("auc", "pr_auc", "brier", "ece", "recall_top5pct", "recall_top10pct")
+    return run_id, info.model_uri
+
+
+SUMMARY_METRICS = ("auc", "pr_auc", "brier", "ece", "recall_top5pct", "recall_top10pct")
+DECISION_METRICS = (
+    "coverage_high",
+    "coverage_low",
+    "share_high",
+    "share_low",
+    "share_cant_tell",
+    "mean_predicted",
+    "observed_rate",
+)
+
+
+def run_summary(
+    run_id: str,
+    logged_model_uri: str,
+    results: dict[str, Any],
+    backtests: list[dict[str, Any]],
+    split: Split,
+    rejected: int,
+    leakage: LeakageReport,
+    feature_hash: str,
+    registered: dict[str, Any] | None,
+    seconds: float,
+) -> dict[str, Any]:
+    """What `risk-model train --json` prints: the headline figures, not the whole run (that is
+    in MLflow), so a script or a person can judge the run at a glance."""
+    model = results["model"]
     out: dict[str, Any] = {
         "run_id": run_id,
-        "model_uri": model_uri,
-        "logged_model_uri": info.model_uri,
-        "metrics": {
-            **{k: results["model"][k] for k in metric_keys},
-            **{
-                k: results["model"][k]
-                for k in (
-                    "coverage_high",
-                    "coverage_low",
-                    "share_high",
-                    "share_low",
-                    "share_cant_tell",
-                    "mean_predicted",
-                    "observed_rate",
-                )
-            },
-        },
+        "model_uri": f"runs:/{run_id}/model",
+        "logged_model_uri": logged_model_uri,
+        "metrics": {k: model[k] for k in (*SUMMARY_METRICS, *DECISION_METRICS)},
         "baselines": {
-            name: {k: results[name][k] for k in metric_keys}
+            name: {k: results[name][k] for k in SUMMARY_METRICS}
             for name in ("call_type_rate", "logistic")
         },
-        "windows": windows.as_dict(),
-        "window_counts": counts,
+        "windows": split.windows.as_dict(),
+        "window_counts": split.counts,
         "rows_rejected": rejected,
-        "outside_bulk": outliers,
+        "outside_bulk": split.placement.report,
         "leakage": {
             "passed": True,
             "max_input_auc": leakage.metrics().get("leakage_max_input_auc"),
@@ -446,12 +597,12 @@ def train(
             "overridden": [f.text(leakage.overall_rate) for f in leakage.findings],
         },
         "feature_hash": feature_hash,
-        "seconds": round(t_end - t0, 1),
+        "seconds": seconds,
     }
     if "oracle" in results:
-        out["oracle"] = {k: results["oracle"][k] for k in metric_keys}
-    if "ci" in results["model"]:
-        out["metrics"]["ci"] = results["model"]["ci"]
+        out["oracle"] = {k: results["oracle"][k] for k in SUMMARY_METRICS}
+    if "ci" in model:
+        out["metrics"]["ci"] = model["ci"]
     if backtests:
         out["backtest"] = [
             {
@@ -513,49 +664,7 @@ def register_and_promote(
     return out
 
 
-# --------------------------------------------------------------------------- logging helpers
-
-
-def _flat_metrics(results: dict[str, Any]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, metrics in results.items():
-        prefix = "test_" if name == "model" else f"{name}_"
-        for key, value in metrics.items():
-            if key == "ci":
-                for mk, (lo, hi) in ((k, v) for k, v in value.items() if len(v) == 2):
-                    out[f"{prefix}{mk}_ci_low"] = lo
-                    out[f"{prefix}{mk}_ci_high"] = hi
-            elif isinstance(value, int | float) and np.isfinite(value):
-                out[f"{prefix}{key}"] = float(value)
-    return out
-
-
-def _params(settings: Settings, meta: dict[str, Any], rejected: int) -> dict[str, Any]:
-    params: dict[str, Any] = {f"model.{k}": v for k, v in settings.model.model_dump().items()}
-    params.update({f"window.{k}": v for k, v in meta["windows"].items()})
-    params.update(
-        {
-            "target": settings.target,
-            "feature_hash": meta["feature_hash"],
-            "settings_digest": meta["settings_digest"],
-            "code_version": meta["code_version"],
-            "data_file": meta["data_file"],
-            "data_sha256": meta["data_sha256"],
-            "rows_rejected": rejected,
-            "calibration": meta["calibration"],
-            "conformal.alpha": settings.conformal.alpha,
-            "tiers": f"{settings.tiers.elevated_multiple}x/{settings.tiers.high_multiple}x base",
-            "num_trees": meta["num_trees"],
-            "features": len(FEATURE_NAMES),
-            "leakage.allow": ",".join(settings.leakage.allow) or "-",
-            "leakage.max_auc": settings.leakage.max_auc,
-            "split.placement": settings.split.placement,
-        }
-    )
-    for w, c in meta["window_counts"].items():
-        params[f"rows.{w}"] = c["calls"]
-        params[f"positives.{w}"] = c["positives"]
-    return params
+# --------------------------------------------------------------------------- the pyfunc's contract
 
 
 def model_signature() -> Any:
@@ -606,78 +715,3 @@ def _example_frame(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[c] = out[c].astype(object).where(out[c].notna(), None)
     return out.reset_index(drop=True)
-
-
-def _log_artifacts(
-    tmpdir: Path,
-    settings: Settings,
-    results: dict[str, Any],
-    backtests: list[dict[str, Any]],
-    eval_frame: pd.DataFrame,
-    scores: dict[str, np.ndarray],
-    audit_table: pd.DataFrame,
-    importance: pd.DataFrame,
-    contrib: np.ndarray,
-    x_sample: np.ndarray,
-    model: CallRiskModel,
-    counts: dict[str, Any],
-    leakage: LeakageReport | None = None,
-) -> None:
-    import mlflow
-
-    (tmpdir / "config.yaml").write_text(yaml.safe_dump(settings.model_dump(mode="json")))
-    summary = {
-        "metrics": results,
-        "backtest": backtests,
-        "metadata": model.metadata,
-        "tiers": {
-            "base_rate": model.base_rate,
-            "elevated_at": model.base_rate * settings.tiers.elevated_multiple,
-            "high_at": model.base_rate * settings.tiers.high_multiple,
-        },
-        "conformal_alpha": settings.conformal.alpha,
-        "window_counts": counts,
-        "leakage_check": leakage.as_dict() if leakage is not None else None,
-    }
-    (tmpdir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-    yt = eval_frame["label"].to_numpy()
-    calib = pd.concat(
-        [calibration_table(s, yt).assign(model=name) for name, s in scores.items()],
-        ignore_index=True,
-    )
-    calib.to_csv(tmpdir / "calibration_by_decile.csv", index=False)
-    audit_table.to_csv(tmpdir / "audit.csv", index=False)
-    importance.to_csv(tmpdir / "feature_importance.csv", index=False)
-    eval_frame.to_parquet(tmpdir / "evaluation.parquet", index=False)
-    plot_dir = tmpdir / "plots"
-    plot_dir.mkdir()
-    plots.calibration_plot(scores, yt, plot_dir / "calibration.png")
-    plots.pr_plot(scores, yt, plot_dir / "precision_recall.png")
-    plots.shap_plots(contrib, x_sample, list(FEATURE_NAMES), plot_dir)
-    plots.audit_plot(audit_table, plot_dir / "audit_districts.png")
-    (tmpdir / "model_card.md").write_text(
-        model_card(model, results, audit_table, importance, settings, counts, leakage)
-    )
-    names = ["leakage_check.json"] if leakage is not None else []
-    if leakage is not None:
-        (tmpdir / "leakage_check.json").write_text(leakage.to_json())
-    for name in (
-        "config.yaml",
-        "summary.json",
-        "calibration_by_decile.csv",
-        "audit.csv",
-        "feature_importance.csv",
-        "evaluation.parquet",
-        "model_card.md",
-        *names,
-    ):
-        mlflow.log_artifact(str(tmpdir / name))
-    mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return str(value)

@@ -9,9 +9,9 @@
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
   const FILTERS = ["since", "until", "district", "call_type", "tier", "decision", "sort", "limit"];
-  const TIER_WORDS = { low: "Low", elevated: "Elevated", high: "High" };
-  const DECISION_WORDS = { high: "High", low: "Low", cant_tell: "Can't tell" };
-  const state = { facets: null, lastCallsHash: "#/calls", model: null };
+  // Tier, decision and warning words come from the server (api/vocab, risk_model/vocab.py).
+  const words = { tier: {}, decision: {}, warning: {} };
+  const state = { facets: null, lastCallsHash: "#/calls", model: null, vocab: false };
 
   // ------------------------------------------------------------------ small helpers
   function el(tag, attrs, ...children) {
@@ -70,8 +70,7 @@
   }
 
   function badge(kind, value) {
-    const words = kind === "tier" ? TIER_WORDS : DECISION_WORDS;
-    return el("span", { class: `badge ${kind}-${value}`, text: words[value] || value });
+    return el("span", { class: `badge ${kind}-${value}`, text: words[kind][value] || value });
   }
 
   function setStatus(message, isError) {
@@ -96,6 +95,15 @@
       throw new Error(msg);
     }
     return body;
+  }
+
+  async function loadVocab() {
+    if (state.vocab) return;
+    const v = await getJSON("api/vocab");
+    for (const t of v.tiers || []) words.tier[t.value] = t.label;
+    for (const d of v.decisions || []) words.decision[d.value] = d.label;
+    for (const w of v.warnings || []) words.warning[w.code] = w.label;
+    state.vocab = true;
   }
 
   function showView(name) {
@@ -153,6 +161,7 @@
     const r = parseHash();
     setStatus("");
     try {
+      await loadVocab();
       if (r.view === "call") {
         showView("call");
         await renderCall(r.id);
@@ -185,8 +194,8 @@
     state.facets = f;
     fillSelect(document.getElementById("f-district"), f.district || []);
     fillSelect(document.getElementById("f-call_type"), f.call_type || []);
-    fillSelect(document.getElementById("f-tier"), f.risk_tier || [], TIER_WORDS);
-    fillSelect(document.getElementById("f-decision"), f.decision || [], DECISION_WORDS);
+    fillSelect(document.getElementById("f-tier"), f.risk_tier || [], words.tier);
+    fillSelect(document.getElementById("f-decision"), f.decision || [], words.decision);
     return f;
   }
 
@@ -483,13 +492,26 @@
       ),
     );
 
-    const warnings = (c.warnings || []).filter((w) => !w.startsWith("cant_tell:"));
+    // "Can't tell" is explained by the decision card; every other warning is listed with the
+    // server's label for its code and the model's own words for this call.
+    const warnings = (c.warning_items || []).filter((w) => w.code !== "cant_tell");
     const warnBox = warnings.length
       ? el(
           "div",
-          { class: "warnings", role: "note" },
+          { class: "warnings", role: "note", id: "call-warnings" },
           el("strong", { text: "Notes on this score" }),
-          el("ul", {}, warnings.map((w) => el("li", { text: w.includes(": ") ? w.slice(w.indexOf(": ") + 2) : w }))),
+          el(
+            "ul",
+            {},
+            warnings.map((w) =>
+              el(
+                "li",
+                { "data-code": w.code },
+                el("strong", { text: words.warning[w.code] || w.label || w.code }),
+                w.text ? `: ${w.text}` : "",
+              ),
+            ),
+          ),
         )
       : null;
 

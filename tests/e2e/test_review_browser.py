@@ -25,6 +25,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from risk_model import vocab
 from risk_model.review_data import format_percent
 from risk_model.serve_process import free_port, serve_process
 
@@ -252,6 +253,17 @@ def test_review_page_in_a_real_browser(service: dict, tmp_path: Path) -> None:
             decision = page.locator("#decision-card").text_content()
             if answer["decision"] == "cant_tell":
                 assert "Can't tell" in decision and "rather than guess" in decision
+            # Every warning but "can't tell" (the decision card explains it) is listed with the
+            # label the server gives its code (risk_model/vocab.py) and the answer's own words.
+            shown = [w for w in answer["warnings"] if vocab.warning_code(w) != vocab.CANT_TELL]
+            items = page.locator("#call-warnings li")
+            expect(items).to_have_count(len(shown))
+            for w, item in zip(shown, items.all(), strict=True):
+                code = vocab.warning_code(w)
+                assert item.get_attribute("data-code") == code
+                text = " ".join(item.text_content().split())
+                assert text.startswith(vocab.WARNING_LABELS.get(code, code))
+                assert text.endswith(" ".join(w.split(":", 1)[1].split()))
             facts = page.locator("#call-facts")
             assert records[call_id]["call_type"] in facts.text_content()
             assert page.locator("#call-flags tbody tr").count() == 5

@@ -1,6 +1,7 @@
-"""BentoML's request timeout, as patched by serving/service.py: same answers, but the per-request
-timer is cancelled when the request ends, so finished requests are not kept alive for the whole
-timeout (they were, and the full garbage collections over them paused the event loop)."""
+"""BentoML's request timeout, as patched by serving/bentoml_patch.py (applied when the service
+module is imported): same answers, but the per-request timer is cancelled when the request ends,
+so finished requests are not kept alive for the whole timeout (they were, and the full garbage
+collections over them paused the event loop)."""
 
 from __future__ import annotations
 
