@@ -345,3 +345,101 @@ def test_the_live_store_gives_the_offline_features_whatever_the_report_times(
         store.close()
     for name in HISTORY_NAMES:
         assert same(offline[name], online[name]), (name, offline[name], online[name])
+
+
+# --------------------------------------------------------------------------- (d) the ingest join
+
+CAD = (
+    "INCIDENT_NO,CALL_TIME,NATURE,ADDRESS\n"
+    "24-1,03/01/2024 10:00,DISTURBANCE,12 ELM ST\n"
+    "24-2,03/01/2024 10:05,ASSAULT,9 OAK AVE\n"
+    "24-3,03/01/2024 10:07,FIGHT,1 MAIN ST\n"
+    "24-4,03/02/2024 08:00,FIGHT,2 MAIN ST\n"
+    "24-5,03/02/2024 09:00,DOMESTIC,3 MAIN ST\n"
+    "24-6,03/02/2024 10:00,WELFARE CHECK,5 PINE ST\n"
+)
+# One row per officer, each with the date its report was filed (some only to the day).
+REPORTS = (
+    "INCIDENT_NUMBER,ASSAULTED,INJURED,REPORTED\n"
+    "24-1,N,N,03/02/2024 08:00\n"  # earliest, but says no harm
+    "24-1,Y,N,03/05/2024 14:00\n"
+    "24-1,Y,Y,03/03/2024\n"  # the earliest harmed report: known from the end of 3 March
+    "24-2,N,N,03/06/2024 11:00\n"
+    "24-2,N,N,03/02/2024 09:30\n"  # none harmed: the earliest of all
+    "24-3,Y,N,\n"  # no date: the reporting lag applies
+    "24-4,Y,N,03/01/2024\n"  # before the call was received
+    "24-5,Y,N,soon\n"  # unreadable
+)
+JOIN = """
+fields:
+  call_id: INCIDENT_NO
+  received_at: {column: CALL_TIME, formats: ["%m/%d/%Y %H:%M"]}
+  call_type: NATURE
+  address: ADDRESS
+outcomes:
+  file: reports.csv
+  key: INCIDENT_NUMBER
+  absent: "false"
+  fields:
+    officer_assaulted: {column: ASSAULTED, values: {"Y": "true", "N": "false"}}
+    officer_injured: {column: INJURED, values: {"Y": "true", "N": "false"}}
+    outcome_known_at: {column: REPORTED, formats: ["%m/%d/%Y %H:%M", "%m/%d/%Y"]}
+"""
+
+
+def test_the_ingest_join_takes_the_earliest_harmed_report_time(tmp_path: Path) -> None:
+    from risk_model.ingest import ingest_file
+
+    (tmp_path / "cad.csv").write_text(CAD, encoding="utf-8")
+    (tmp_path / "reports.csv").write_text(REPORTS, encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(JOIN, encoding="utf-8")
+    report = ingest_file(tmp_path / "cad.csv", tmp_path / "out", tmp_path / "m.yaml")
+    calls = pd.read_parquet(tmp_path / "out" / "calls.parquet").set_index("call_id")
+    known = calls["outcome_known_at"]
+    assert known["24-1"] == pd.Timestamp("2024-03-03T23:59:59.999999")
+    assert known["24-2"] == pd.Timestamp("2024-03-02T09:30")
+    assert pd.isna(known["24-3"]) and bool(calls.loc["24-3", "officer_assaulted"])
+    assert pd.isna(known["24-6"]) and not bool(calls.loc["24-6", "officer_assaulted"])
+    # A report dated before its call, or unreadable, is quarantined naming the field; its call
+    # is then never set "not harmed" on the strength of nothing.
+    assert pd.isna(calls.loc["24-4", "officer_assaulted"])
+    assert pd.isna(calls.loc["24-5", "officer_assaulted"])
+    q = pd.read_csv(tmp_path / "out" / "outcomes_quarantine.csv")
+    reasons = dict(zip(q["INCIDENT_NUMBER"], q["_reason"], strict=True))
+    assert reasons["24-4"].startswith("outcomes.fields.outcome_known_at: REPORTED 2024-03-01")
+    assert "before the call's received_at 2024-03-02 08:00" in reasons["24-4"]
+    assert reasons["24-5"].startswith("outcomes.fields.outcome_known_at: REPORTED does not match")
+    assert report["outcome_rows_in"] == 8
+    assert (report["outcome_rows_matched"], report["outcome_rows_quarantined"]) == (6, 2)
+    # The calls load as canonical calls, and the report times reach the features' events.
+    res = validate_frame(calls.reset_index(), now=pd.Timestamp("2030"))
+    assert res.quarantined.empty
+    ev = events_frame(res.accepted, CFG).set_index("call_id")
+    assert ev.loc["24-1", "outcome_us"] == pd.Timestamp("2024-03-03T23:59:59.999999").value // 1000
+    assert ev.loc["24-3", "outcome_us"] == ev.loc["24-3", "ts"] + 86_400_000_000
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            '{column: REPORTED, values: {"x": "y"}}',
+            "outcomes.fields.outcome_known_at: values is not used for a report time",
+        ),
+        ("{column: REPORTED, formats: ['%H:%M']}", "outcome_known_at.formats: '%H:%M' has no day"),
+        ('{value: "2024-03-01"}', "outcomes.fields.outcome_known_at: give the outcome file's"),
+    ],
+)
+def test_a_wrong_report_time_mapping_is_refused_in_one_line(
+    tmp_path: Path, spec: str, message: str
+) -> None:
+    from risk_model.errors import UserError
+    from risk_model.ingest import load_mapping
+
+    text = JOIN.replace(
+        'outcome_known_at: {column: REPORTED, formats: ["%m/%d/%Y %H:%M", "%m/%d/%Y"]}',
+        f"outcome_known_at: {spec}",
+    )
+    (tmp_path / "m.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace("'", "'")):
+        load_mapping(tmp_path / "m.yaml")
