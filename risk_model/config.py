@@ -32,6 +32,12 @@ class FeatureConfig(_Section):
     grid_cell_m: float = Field(150.0, gt=10, le=2000)
     # Categories seen fewer times than this in training are pooled as "OTHER".
     min_category_count: int = Field(20, ge=1)
+    # An earlier call's outcome (assault, injury) counts for later calls from when it was known:
+    # its `outcome_known_at` (the report's filing time) where the data has one, else its latest
+    # possible received time plus this many days. Assault and injury reports are rarely filed
+    # within the hour; the live store only learns an outcome when the report arrives
+    # (docs/features.md, "When an outcome counts").
+    outcome_lag_days: float = Field(1.0, ge=0, le=90)
 
 
 class SplitConfig(_Section):

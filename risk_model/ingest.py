@@ -43,10 +43,12 @@ from risk_model.schema import (
     BOOL_TRUE,
     CANONICAL_COLUMNS,
     OUTCOME_COLUMNS,
+    OUTCOME_KNOWN_AT,
     PRIORITY_MAX,
     PRIORITY_MIN,
     REQUIRED_COLUMNS,
     SchemaError,
+    known_at_column,
     parse_bool,
     validate_frame,
 )
@@ -663,19 +665,57 @@ _GUARD_WHY = {
 }
 
 
+def _check_known_at(spec: FieldSpec) -> list[str]:
+    """`outcomes.fields.outcome_known_at`: a report-time column, ISO 8601 or `formats` (a format
+    without a clock time gives the day: known from its end)."""
+    at = f"outcomes.fields.{OUTCOME_KNOWN_AT}"
+    errs: list[str] = []
+    if spec.column is None:
+        errs.append(f"{at}: give the outcome file's column holding the report's time (column:)")
+    for key in (
+        "value",
+        "date",
+        "time",
+        "date_formats",
+        "time_formats",
+        "shift",
+        "shifts",
+        "values",
+        "true_when",
+        "false_when",
+        "unmatched",
+        "default",
+        "split",
+    ):
+        if getattr(spec, key) is not None:
+            errs.append(f"{at}: {key} is not used for a report time (use column and formats)")
+    if spec.time_optional:
+        errs.append(f"{at}: time_optional is not used for a report time (a date alone is fine)")
+    for fmt in spec.formats or []:
+        if problem := _check_format(fmt, "date"):
+            errs.append(f"{at}.formats: {problem}")
+    if spec.formats is not None and not spec.formats:
+        errs.append(f"{at}.formats: empty list; leave it out for ISO 8601 times")
+    return errs
+
+
 def _check_outcomes(m: Mapping) -> list[str]:
     """The `outcomes:` block: outcome fields only, not also under `fields:`, a readable file."""
     o = m.outcomes
     assert o is not None
     errs: list[str] = []
-    if not o.fields:
+    if not any(name in OUTCOME_COLUMNS for name in o.fields):
         errs.append("outcomes.fields: map officer_assaulted and/or officer_injured")
     for name, spec in o.fields.items():
+        if name == OUTCOME_KNOWN_AT:
+            errs += _check_known_at(spec)
+            continue
         if name not in OUTCOME_COLUMNS:
             errs.append(
-                f"outcomes.fields.{name}: only {' and '.join(OUTCOME_COLUMNS)} come from the "
-                "outcome file (only the outcome flags cross the join)"
-                + _did_you_mean(name, OUTCOME_COLUMNS)
+                f"outcomes.fields.{name}: only {' and '.join(OUTCOME_COLUMNS)} (and "
+                f"{OUTCOME_KNOWN_AT}, the report's filing time) come from the outcome file "
+                "(only the outcome flags and their time cross the join)"
+                + _did_you_mean(name, (*OUTCOME_COLUMNS, OUTCOME_KNOWN_AT))
             )
             continue
         if name in m.fields:
@@ -1499,14 +1539,52 @@ def _outcome_path(spec: OutcomeSpec, mapping_path: Path | None) -> Path:
     return path
 
 
+def _map_known_at(
+    spec: FieldSpec, col: pd.Series, markers: set[str], tz: str | None
+) -> tuple[pd.Series, np.ndarray]:
+    """The report time per outcome row: (naive datetime64[us], NaT when empty; reasons).
+
+    ISO 8601, or the mapping's `formats` in order; a value read without a clock time (a bare
+    date) is the day's last microsecond: the outcome is known from the end of that day.
+    """
+    local = markers | {m.strip().lower() for m in spec.missing_values}
+    at = f"outcomes.fields.{OUTCOME_KNOWN_AT}"
+
+    def fn(uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        missing = _missing_mask(uniq, local)
+        if spec.formats:
+            values, day_only = _parse_with_formats(uniq, spec.formats, tz)
+            end = values + np.timedelta64(1, "D") - np.timedelta64(1, "us")
+            values = np.where(day_only, end, values)
+            label = f"formats {spec.formats}"
+        else:
+            text = pd.Series([None if m else t for t, m in zip(uniq, missing, strict=True)])
+            parsed, _ = known_at_column(text.astype(object), tz)
+            values = parsed.to_numpy(dtype="datetime64[us]").copy()
+            label = "ISO 8601 (or give formats)"
+        values[missing] = np.datetime64("NaT", "us")
+        why = np.full(len(uniq), None, dtype=object)
+        bad = ~missing & np.isnat(values)
+        why[bad] = f"{at}: {spec.column} does not match {label}"
+        return values, why
+
+    values, why = _by_unique(col, fn)
+    return pd.Series(values, index=col.index).astype("datetime64[us]"), why
+
+
 def map_outcome_rows(
-    oraw: pd.DataFrame, spec: OutcomeSpec, source: Path | str = "the outcome file"
+    oraw: pd.DataFrame,
+    spec: OutcomeSpec,
+    source: Path | str = "the outcome file",
+    tz: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Outcome-file rows -> (key + outcome flags per good row, quarantined rows with reasons).
 
     Outcome fields go through the same machinery as `fields:` (value, column, values,
-    true_when/false_when, split, short form). Only the key and the flags come out: no other
-    column of the outcome file ever reaches the calls (it could exist only for harmed calls).
+    true_when/false_when, split, short form). Only the key, the flags and the report time
+    (`outcome_known_at`, when mapped) come out: no other column of the outcome file ever reaches
+    the calls (it could exist only for harmed calls). The report time is no feature either: it
+    only says from when the call's outcome counts as history for later calls.
     """
     where = {
         "key": spec.key,
@@ -1534,6 +1612,11 @@ def map_outcome_rows(
         flags[name] = pd.Series(values, index=oraw.index, dtype="object").astype("boolean")
         first = pd.isna(reason) & ~pd.isna(why)
         reason[first] = why[first]
+    known = spec.fields.get(OUTCOME_KNOWN_AT)
+    if known is not None and known.column is not None:
+        flags[OUTCOME_KNOWN_AT], why = _map_known_at(known, oraw[known.column], markers, tz)
+        first = pd.isna(reason) & ~pd.isna(why)
+        reason[first] = why[first]
     bad = ~pd.isna(reason)
     cols = [c for c in oraw.columns if c in set(where.values())]
     quarantined = _quarantine_frame(oraw, oraw.index[bad], reason[bad].tolist(), cols)
@@ -1550,7 +1633,9 @@ def join_outcomes(
 
     A call is harmed when any of its rows says so, not harmed when every row says not, unknown
     otherwise; a call with no row is `absent` ("false" or "unknown"). A call one of whose outcome
-    rows was quarantined is never set false on the strength of the rows that remain.
+    rows was quarantined is never set false on the strength of the rows that remain. With report
+    times, the call's `outcome_known_at` is the EARLIEST report among its rows that say harmed
+    (or among all its rows when none does): the harm was known from the first such report.
     """
     keys = accepted_keys.astype(str).str.strip()
     matched = flags["_key"].isin(set(keys)).to_numpy()
@@ -1570,6 +1655,19 @@ def join_outcomes(
         col[keys.map(all_false).fillna(False).astype(bool) & ~doubtful] = False
         col[keys.map(any_true).fillna(False).astype(bool)] = True
         out[name] = col
+    if OUTCOME_KNOWN_AT in flags.columns:
+        names = [c for c in OUTCOME_COLUMNS if c in flags.columns]
+        says_harm = np.zeros(len(rows), dtype=bool)
+        for name in names:
+            says_harm |= rows[name].eq(True).fillna(False).to_numpy(dtype=bool)
+        when = pd.DataFrame({"_key": rows["_key"].to_numpy(), "t": rows[OUTCOME_KNOWN_AT]})
+        first_any = when.groupby("_key")["t"].min()
+        first_harm = when.loc[says_harm].groupby("_key")["t"].min()
+        harmed_keys = set(when.loc[says_harm, "_key"])
+        pick = first_harm.reindex(first_any.index).where(
+            first_any.index.isin(harmed_keys), first_any
+        )
+        out[OUTCOME_KNOWN_AT] = keys.map(pick).astype("datetime64[us]")
     return out, matched
 
 
@@ -1704,6 +1802,37 @@ def _count_ranged(accepted: pd.DataFrame) -> int:
     return int(accepted[RECEIVED_UNTIL].notna().sum())
 
 
+def _reports_before_calls(
+    flags: pd.DataFrame,
+    oquarantine: pd.DataFrame,
+    oraw: pd.DataFrame,
+    spec: OutcomeSpec,
+    keys: pd.Series,
+    accepted: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Outcome rows whose report time is before their call's received_at move to the
+    quarantine (an outcome cannot be known before its call: a wrong date, or the wrong call)."""
+    if OUTCOME_KNOWN_AT not in flags.columns or flags.empty:
+        return flags, oquarantine
+    received = pd.Series(accepted["received_at"].to_numpy(), index=keys.to_numpy())
+    latest_call = received.groupby(level=0).max()  # a key shared by calls: the latest of them
+    call_at = flags["_key"].map(latest_call)
+    both_given = flags[OUTCOME_KNOWN_AT].notna() & call_at.notna()
+    early = (both_given & (flags[OUTCOME_KNOWN_AT] < call_at)).to_numpy(dtype=bool)
+    if not early.any():
+        return flags, oquarantine
+    column = spec.fields[OUTCOME_KNOWN_AT].column
+    reasons = [
+        f"outcomes.fields.{OUTCOME_KNOWN_AT}: {column} {str(known)[:19]} is before the call's "
+        f"received_at {str(at)[:19]} (an outcome cannot be known before its call)"
+        for known, at in zip(flags.loc[early, OUTCOME_KNOWN_AT], call_at[early], strict=True)
+    ]
+    used = [c for c in oquarantine.columns if c not in RESERVED_COLUMNS]
+    moved = _quarantine_frame(oraw, flags.index[early], reasons, used)
+    both = pd.concat([oquarantine, moved]).sort_values("_row", kind="stable")
+    return flags.loc[~early], both
+
+
 def _outcomes_step(
     mapping: Mapping,
     mapping_path: Path,
@@ -1727,15 +1856,20 @@ def _outcomes_step(
     oraw = read_export(path, encoding=spec.encoding, delimiter=spec.delimiter)
     oraw = _rename_reserved(oraw)
     oraw, o_headers = skip_header_rows(oraw, None)
-    flags, oquarantine = map_outcome_rows(oraw, spec, path)
+    flags, oquarantine = map_outcome_rows(oraw, spec, path, mapping.timezone)
     keys = raw.loc[accepted_index, call_key].astype(str).str.strip()
     keys.index = accepted.index
+    flags, oquarantine = _reports_before_calls(flags, oquarantine, oraw, spec, keys, accepted)
     qkeys = oraw.loc[oquarantine.index, spec.key].astype(str).str.strip()
     joined, matched = join_outcomes(keys, flags, qkeys, spec.absent)
     accepted = accepted.copy()
     for name in joined.columns:
         accepted[name] = joined[name]
-    order = [c for c in (*CANONICAL_COLUMNS, *OUTCOME_COLUMNS) if c in accepted.columns]
+    order = [
+        c
+        for c in (*CANONICAL_COLUMNS, *OUTCOME_COLUMNS, OUTCOME_KNOWN_AT)
+        if c in accepted.columns
+    ]
     accepted = accepted[order + [c for c in accepted.columns if c not in order]]
 
     # Why each unmatched row matched nothing: its call was quarantined, excluded, or is absent.

@@ -47,6 +47,12 @@ FLAG_COLUMNS: tuple[str, ...] = (
     "in_progress",
 )
 OUTCOME_COLUMNS: tuple[str, ...] = ("officer_assaulted", "officer_injured")
+# Optional, with the outcomes: when the call's outcome became known (the report's filing time),
+# naive agency-local like received_at; never before received_at. It only says from when the
+# call's outcome counts as history for LATER calls (docs/features.md); it is never a feature
+# input (it is filled mostly for harmed calls, so reading it would leak the label). A bare date
+# means known from the end of that day.
+OUTCOME_KNOWN_AT = "outcome_known_at"
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "call_id",
     "received_at",
@@ -213,6 +219,20 @@ def interval_problem(start: pd.Timestamp, until: pd.Timestamp) -> str | None:
     return None
 
 
+def known_at_value(value: Any, tz: str | None = None) -> dt.datetime | None:
+    """An outcome_known_at value: None when empty; a bare date is the last microsecond of that
+    day (the report was filed that day, so the outcome is known from its end, never earlier)."""
+    if _is_empty(value):
+        return None
+    if isinstance(value, str) and _DATE_ONLY_RE.match(value.strip()):
+        day = pd.Timestamp(value.strip())
+        return (day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)).to_pydatetime()
+    return parse_timestamp(value, OUTCOME_KNOWN_AT, tz)
+
+
+_KNOWN_BEFORE_CALL = "before received_at (an outcome cannot be known before its call)"
+
+
 # --------------------------------------------------------------------------- one call
 
 BoolOrUnknown = bool | None
@@ -315,6 +335,8 @@ class CallWithOutcome(CallRecord):
 
     officer_assaulted: BoolOrUnknown = None
     officer_injured: BoolOrUnknown = None
+    # When the outcome became known (the report's filing time); empty: received + the lag.
+    outcome_known_at: dt.datetime | None = None
 
     @field_validator(*OUTCOME_COLUMNS, mode="before")
     @classmethod
@@ -323,6 +345,22 @@ class CallWithOutcome(CallRecord):
             return parse_bool(v)
         except SchemaError as exc:
             raise ValueError(str(exc).split(": ", 1)[1]) from exc
+
+    @field_validator(OUTCOME_KNOWN_AT, mode="before")
+    @classmethod
+    def _known_at(cls, v: Any) -> dt.datetime | None:
+        try:
+            return known_at_value(v)
+        except SchemaError as exc:
+            raise ValueError(str(exc).split(": ", 1)[1]) from exc
+
+    @field_validator(OUTCOME_KNOWN_AT)
+    @classmethod
+    def _known_after_call(cls, v: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        start = info.data.get("received_at")
+        if v is not None and start is not None and v < start:
+            raise ValueError(_KNOWN_BEFORE_CALL)
+        return v
 
 
 # --------------------------------------------------------------------------- tables
@@ -397,6 +435,23 @@ def parse_timestamp_column(col: pd.Series, tz: str | None = None) -> tuple[pd.Se
             ).astype("datetime64[us]")
     bad = (text.notna() & out.isna()) | text.str.match(_DATE_ONLY_RE, na=False).astype(bool)
     return out, bad.astype(bool)
+
+
+def known_at_column(col: pd.Series, tz: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """Vectorised known_at_value: (naive datetime64[us], NaT when empty; unreadable cells).
+    A bare date is the last microsecond of that day."""
+    values, bad = parse_timestamp_column(col, tz)
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        return values, bad
+    text = _as_text(col)
+    date_only = text.str.match(_DATE_ONLY_RE, na=False).astype(bool)
+    if date_only.any():
+        days = pd.to_datetime(text[date_only].astype(object), format="%Y-%m-%d", errors="coerce")
+        end = days + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        values = values.copy()
+        values[date_only] = end.astype("datetime64[us]")
+        bad = (bad & ~date_only) | (date_only & values.isna())
+    return values, bad.astype(bool)
 
 
 # Canonical columns in output order: received_until, when the table has it, after received_at.
@@ -514,6 +569,12 @@ def validate_frame(
         elif name in FLAG_COLUMNS:
             out[name] = pd.Series(pd.NA, index=df.index, dtype="boolean")
 
+    if OUTCOME_KNOWN_AT in df.columns:
+        known, bad_known = known_at_column(df[OUTCOME_KNOWN_AT], tz)
+        flag(bad_known, f"{OUTCOME_KNOWN_AT}: cannot parse as an ISO 8601 time or date")
+        flag(known.notna() & (known < times), f"{OUTCOME_KNOWN_AT}: {_KNOWN_BEFORE_CALL}")
+        out[OUTCOME_KNOWN_AT] = known
+
     # Duplicates: among rows valid so far, the first occurrence of each call_id wins.
     valid = reason.isna()
     dup_of_valid = pd.Series(False, index=df.index)
@@ -523,7 +584,9 @@ def validate_frame(
     extra = [c for c in df.columns if c not in out.columns]
     for name in extra:
         out[name] = df[name]
-    ordered = [c for c in (*_OUTPUT_ORDER, *OUTCOME_COLUMNS) if c in out.columns] + extra
+    ordered = [
+        c for c in (*_OUTPUT_ORDER, *OUTCOME_COLUMNS, OUTCOME_KNOWN_AT) if c in out.columns
+    ] + extra
     out = out[ordered]
 
     ok = reason.isna().to_numpy()

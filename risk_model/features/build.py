@@ -19,10 +19,13 @@ import pandas as pd
 from risk_model.config import FeatureConfig
 from risk_model.features.call import (
     FEATURE_DTYPE,
+    NO_INTERVAL,
     as_feature_dtype,
     call_columns,
     call_features,
+    known_at_us,
     outcome_events,
+    outcome_time,
 )
 from risk_model.features.history import HISTORY_AGGS, EventTable, QueryTable, compute_history
 from risk_model.features.registry import FEATURE_NAMES
@@ -41,10 +44,17 @@ HISTORY_NAMES = tuple(a.name for a in HISTORY_AGGS)
 # microsecond of its interval when only a day or shift band is known, else its exact time).
 # `received_us` is its earliest possible time (received_at), when its own features are taken;
 # events frames written before intervals existed lack it, and then it equals `ts`.
+# `outcome_us` is when the call's outcome (assault, injury) counts as history: its
+# `outcome_known_at` where given, else `ts` plus the reporting lag (`call.outcome_time`);
+# `outcome_known_us` keeps the given known time (missing: the lag rule), so a store opened with
+# another lag can recompute. Frames written before known times existed lack both: then outcomes
+# count from `ts` plus the lag of the settings reading the frame.
 EVENT_COLUMNS = (
     "call_id",
     "ts",
     "received_us",
+    "outcome_us",
+    "outcome_known_us",
     "premise",
     "beat",
     "district",
@@ -66,11 +76,14 @@ def events_frame(
     """
     feats = feats if feats is not None else call_features(call_columns(calls), cfg)
     assault, injury = outcome_events(calls, len(calls))
+    known = known_at_us(calls, len(calls))
     return pd.DataFrame(
         {
             "call_id": calls["call_id"].astype(str).to_numpy(dtype=object),
             "ts": feats["_ev_ts"],
             "received_us": feats["_ts"],
+            "outcome_us": outcome_time(known, feats["_ev_ts"], cfg),
+            "outcome_known_us": _nullable(known),
             "premise": feats["_premise"],
             "beat": feats["_beat"],
             "district": feats["_district"],
@@ -83,7 +96,23 @@ def events_frame(
     )
 
 
-def event_table(ev: pd.DataFrame) -> EventTable:
+def _nullable(us: np.ndarray) -> pd.arrays.IntegerArray:
+    """int64 microseconds with NO_INTERVAL markers -> nullable Int64 (missing = not given)."""
+    out = pd.array(us, dtype="Int64")
+    out[us == NO_INTERVAL] = pd.NA
+    return out
+
+
+def frame_outcome_us(ev: pd.DataFrame, cfg: FeatureConfig | None = None) -> np.ndarray:
+    """An events frame's outcome times; a frame written before known times existed has none,
+    and its outcomes count from `ts` plus the lag (of `cfg`, else the default settings)."""
+    ts = ev["ts"].to_numpy(dtype=np.int64)
+    if "outcome_us" in ev.columns:
+        return ev["outcome_us"].to_numpy(dtype=np.int64)
+    return outcome_time(np.full(len(ev), NO_INTERVAL, dtype=np.int64), ts, cfg or FeatureConfig())
+
+
+def event_table(ev: pd.DataFrame, cfg: FeatureConfig | None = None) -> EventTable:
     """An events frame as the arrays the history engine reads."""
 
     def keys(col: str) -> np.ndarray:
@@ -96,6 +125,7 @@ def event_table(ev: pd.DataFrame) -> EventTable:
 
     return EventTable(
         ts=ev["ts"].to_numpy(dtype=np.int64),
+        outcome_ts=frame_outcome_us(ev, cfg),
         keys={k: keys(k) for k in ("premise", "beat", "district")},
         events={
             "call": np.ones(len(ev), dtype=np.int8),
@@ -115,13 +145,19 @@ class History:
     ids: frozenset[str]
 
     @classmethod
-    def from_frame(cls, ev: pd.DataFrame) -> History:
-        return cls(event_table(ev), frozenset(ev["call_id"].astype(str).tolist()))
+    def from_frame(cls, ev: pd.DataFrame, cfg: FeatureConfig | None = None) -> History:
+        """`cfg` gives the lag for frames written before outcome times existed."""
+        return cls(event_table(ev, cfg), frozenset(ev["call_id"].astype(str).tolist()))
+
+
+def _outcome_ts(t: EventTable) -> np.ndarray:
+    return t.ts if t.outcome_ts is None else t.outcome_ts
 
 
 def _concat(a: EventTable, b: EventTable, keep_b: np.ndarray) -> EventTable:
     return EventTable(
         ts=np.concatenate([a.ts, b.ts[keep_b]]),
+        outcome_ts=np.concatenate([_outcome_ts(a), _outcome_ts(b)[keep_b]]),
         keys={k: np.concatenate([a.keys[k], b.keys[k][keep_b]]) for k in a.keys},
         events={k: np.concatenate([a.events[k], b.events[k][keep_b]]) for k in a.events},
     )
@@ -181,6 +217,8 @@ def build_features(
     assault, injury = outcome_events(calls, len(calls))
     own_table = EventTable(
         ts=own["_ev_ts"],  # as events: from their latest possible time (own["_ts"] if exact)
+        # their outcomes: from when known (the report's time, else ts + the reporting lag)
+        outcome_ts=outcome_time(known_at_us(calls, len(calls)), own["_ev_ts"], cfg),
         # The very arrays the queries use: the engine then encodes keys once.
         keys={"premise": own["_premise"], "beat": own["_beat"], "district": own["_district"]},
         events={
@@ -194,7 +232,7 @@ def build_features(
     if history is None:
         all_events = own_table
     else:
-        prepared = history if isinstance(history, History) else History.from_frame(history)
+        prepared = history if isinstance(history, History) else History.from_frame(history, cfg)
         ids = calls["call_id"].astype(str).tolist()
         fresh = np.array([cid not in prepared.ids for cid in ids], dtype=bool)
         all_events = _concat(prepared.table, own_table, fresh)

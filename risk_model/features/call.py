@@ -15,7 +15,12 @@ import pandas as pd
 
 from risk_model.config import FeatureConfig
 from risk_model.features import text
-from risk_model.schema import FEATURE_INPUT_COLUMNS, FLAG_COLUMNS, RECEIVED_UNTIL
+from risk_model.schema import (
+    FEATURE_INPUT_COLUMNS,
+    FLAG_COLUMNS,
+    OUTCOME_KNOWN_AT,
+    RECEIVED_UNTIL,
+)
 
 NIGHT_START_HOUR, NIGHT_END_HOUR = 22, 6  # 22:00-05:59, when assaults concentrate (LEOKA)
 
@@ -199,3 +204,40 @@ def outcome_events(source: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         return (flag_values([r.get(name) for r in source]) == 1.0).astype(np.int8)
 
     return get("officer_assaulted"), get("officer_injured")
+
+
+def lag_us(cfg: FeatureConfig) -> int:
+    """The configured reporting lag in microseconds."""
+    return round(cfg.outcome_lag_days * 86_400_000_000)
+
+
+def known_at_us(source: Any, n: int) -> np.ndarray:
+    """outcome_known_at as int64 microseconds, NO_INTERVAL where not given (a frame, a mapping of
+    columns or row dicts; a table without the column gives all NO_INTERVAL)."""
+    if isinstance(source, pd.DataFrame):
+        if OUTCOME_KNOWN_AT not in source.columns:
+            return np.full(n, NO_INTERVAL, dtype=np.int64)
+        values: Any = source[OUTCOME_KNOWN_AT]
+    elif isinstance(source, Mapping):
+        if OUTCOME_KNOWN_AT not in source:
+            return np.full(n, NO_INTERVAL, dtype=np.int64)
+        values = source[OUTCOME_KNOWN_AT]
+    else:
+        values = [r.get(OUTCOME_KNOWN_AT) for r in source]
+    if isinstance(values, pd.Series):
+        arr = values.to_numpy(dtype="datetime64[us]")
+    else:
+        given = [None if v is None or v is pd.NA or pd.isna(v) else v for v in values]
+        arr = np.asarray(given, dtype="datetime64[us]")
+    return np.where(np.isnat(arr), NO_INTERVAL, arr.astype(np.int64))
+
+
+def outcome_time(known_us: np.ndarray, ev_ts: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """When each call's outcome counts as history for later calls (SPEC §2).
+
+    Its known time (the report's filing time) where given, else its latest possible received
+    time plus the configured lag; never before the call itself counts (`ev_ts`), so an outcome
+    is never history while its call is not.
+    """
+    lagged = ev_ts + lag_us(cfg)
+    return np.maximum(np.where(known_us == NO_INTERVAL, lagged, known_us), ev_ts)

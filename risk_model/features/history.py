@@ -17,6 +17,12 @@ Calls known only to an interval (a day, a shift band: `received_until`) have two
 query history as of their EARLIEST possible time and count as events for other calls from their
 LATEST possible time (the interval's last microsecond). So events and queries carry separate
 time arrays; for exact times they are the same array.
+
+An earlier call's OUTCOME (assault, injury) counts from when it was known (SPEC §2): its report
+time where the data has one, else its latest possible time plus the configured reporting lag
+(`features.call.outcome_time`). Each engine therefore places a harmed call's outcome as its own
+event at that time, with no call weight: the call counts from its time, its harm from the
+report's.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from risk_model.config import FeatureConfig
 
 US_PER_DAY = 86_400_000_000
 EVENT_KINDS: tuple[str, ...] = ("call", "violent", "weapon", "assault", "injury")
+# What happened to the officers: known only when the report is filed, so these count from the
+# call's outcome time (`EventTable.outcome_ts`), the others from the call's own time.
+OUTCOME_KINDS: tuple[str, ...] = ("assault", "injury")
 KEY_KINDS: tuple[str, ...] = ("premise", "beat", "district")
 
 KeyKind = Literal["premise", "beat", "district"]
@@ -126,6 +135,8 @@ class EventTable:
     ts: np.ndarray  # int64 microseconds, agency local time: the latest possible time
     keys: dict[str, np.ndarray]  # key kind -> object array (None = no key)
     events: dict[str, np.ndarray]  # event kind -> int8 0/1
+    # int64 microseconds from which the call's outcome (OUTCOME_KINDS) counts; None: from `ts`.
+    outcome_ts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -183,15 +194,44 @@ def compute_history(
     """
     out: dict[str, np.ndarray] = {}
     nq = len(queries)
+    n_ev = len(events)
+    # Harmed calls' outcomes become extra event rows at their outcome time (no call weight);
+    # a few per thousand calls, so the exact-time pass costs about the same.
+    harm: np.ndarray | None = None
+    if events.outcome_ts is not None and any(a.event in OUTCOME_KINDS for a in aggs):
+        any_harm = np.zeros(n_ev, dtype=bool)
+        for e in OUTCOME_KINDS:
+            any_harm |= events.events[e] != 0
+        harm = np.flatnonzero(any_harm)
+        times_all = np.concatenate([events.ts, events.outcome_ts[harm]])
+    else:
+        times_all = events.ts
+
+    def row_weights(e: str) -> np.ndarray:
+        """Per event row (calls, then outcome rows) weight of event kind `e`."""
+        if harm is None:
+            return np.ones(n_ev, dtype=np.int8) if e == "call" else events.events[e]
+        base = (
+            np.ones(n_ev, dtype=np.int8)
+            if e == "call"
+            else np.zeros(n_ev, dtype=np.int8)
+            if e in OUTCOME_KINDS
+            else events.events[e]
+        )
+        extra = events.events[e][harm] if e in OUTCOME_KINDS else np.zeros(len(harm), np.int8)
+        return np.concatenate([base, extra])
+
     for kind in KEY_KINDS:
         kind_aggs = [a for a in aggs if a.key == kind]
         if not kind_aggs:
             continue
         anchor = kind_aggs[0].anchor
         ev_key, q_key = _encode_keys(events.keys[kind], queries.keys[kind])
+        if harm is not None:
+            ev_key = np.concatenate([ev_key, ev_key[harm]])
         keep = ev_key >= 0
         ev_key = ev_key[keep]
-        ev_time = events.ts[keep] if anchor == "time" else day_of(events.ts[keep])
+        ev_time = times_all[keep] if anchor == "time" else day_of(times_all[keep])
         q_time = queries.ts if anchor == "time" else day_of(queries.ts)
         unit = US_PER_DAY if anchor == "time" else 1
         kinds_needed = {a.event for a in kind_aggs}
@@ -201,8 +241,8 @@ def compute_history(
         weights = {
             e: (
                 np.ones(len(order), dtype=np.int32)
-                if e == "call"
-                else events.events[e][keep][order].astype(np.int32)
+                if e == "call" and harm is None
+                else row_weights(e)[keep][order].astype(np.int32)
             )
             for e in kinds_needed
         }
@@ -271,27 +311,48 @@ def window_sql(
     aggs: Sequence[WindowAgg] = HISTORY_AGGS,
     query_ts: str = "received_us",
     query_day: str = "received_day",
+    outcome_ts: str | None = "outcome_us",
 ) -> str:
     """The same aggregates as SQL window functions over one history table.
 
     The table has columns call_id, ts and day (BIGINT microseconds and day number of when the
     call counts as history: its latest possible time), `query_ts` and `query_day` (when the call
     takes its own features: its earliest possible time, `received_us` in an events frame),
-    premise, beat, district and 0/1 columns per event kind. Every row gets its features from
-    rows whose event time is strictly before its query time. Each call appears twice in one
-    timeline, once as an event (weights as recorded) and once as a query (weights 0), so one
-    RANGE frame over the query row sees exactly the earlier events; the query uses only standard
-    window functions over integers, so Spark SQL runs it unchanged. A table of exact times only
-    may pass query_ts="ts", query_day="day".
+    `outcome_ts` (when its outcome counts: `outcome_us` in an events frame; None for a table
+    without one, whose outcomes then count from `ts`), premise, beat, district and 0/1 columns
+    per event kind. Every row gets its features from rows whose event time is strictly before
+    its query time. Each call appears in one timeline as an event (its call facts at `ts`), as
+    an outcome event when harmed (assault/injury at `outcome_ts`) and as a query (weights 0), so
+    one RANGE frame over the query row sees exactly the earlier events; the query uses only
+    standard window functions over integers, so Spark SQL runs it unchanged. A table of exact
+    times only may pass query_ts="ts", query_day="day".
     """
-    kinds = ", ".join(EVENT_KINDS[1:])
-    zeros = ", ".join(f"0 AS {k}" for k in EVENT_KINDS[1:])
-    timeline = (
-        f"SELECT call_id, premise, beat, district, ts, day, 1 AS is_event, {kinds} "
-        f"FROM {table} UNION ALL "
-        f"SELECT call_id, premise, beat, district, {query_ts} AS ts, {query_day} AS day, "
-        f"0 AS is_event, {zeros} FROM {table}"
+    facts = [k for k in EVENT_KINDS[1:] if k not in OUTCOME_KINDS]
+    outcomes = list(OUTCOME_KINDS)
+    keys = "call_id, premise, beat, district"
+
+    def select(kinds: list[str]) -> str:
+        return ", ".join(k if k in kinds else f"0 AS {k}" for k in EVENT_KINDS[1:])
+
+    if outcome_ts is None:
+        parts = [
+            f"SELECT {keys}, ts, day, 0 AS is_query, 1 AS is_call, {select(facts + outcomes)} "
+            f"FROM {table}"
+        ]
+    else:
+        # The outcome's day, exactly, in integer arithmetic any SQL engine has (times > 1970).
+        o_day = f"CAST(({outcome_ts} - MOD({outcome_ts}, {US_PER_DAY})) / {US_PER_DAY} AS BIGINT)"
+        harmed = " OR ".join(f"{k} = 1" for k in outcomes)
+        parts = [
+            f"SELECT {keys}, ts, day, 0 AS is_query, 1 AS is_call, {select(facts)} FROM {table}",
+            f"SELECT {keys}, {outcome_ts} AS ts, {o_day} AS day, 0 AS is_query, 0 AS is_call, "
+            f"{select(outcomes)} FROM {table} WHERE {harmed}",
+        ]
+    parts.append(
+        f"SELECT {keys}, {query_ts} AS ts, {query_day} AS day, 1 AS is_query, 0 AS is_call, "
+        f"{select([])} FROM {table}"
     )
+    timeline = " UNION ALL ".join(parts)
     cols = []
     for agg in aggs:
         order_col = "ts" if agg.anchor == "time" else "day"
@@ -301,7 +362,7 @@ def window_sql(
             f"RANGE BETWEEN {width} PRECEDING AND 1 PRECEDING"
         )
         if agg.agg == "count":
-            event = "is_event" if agg.event == "call" else agg.event
+            event = "is_call" if agg.event == "call" else agg.event
             cols.append(
                 f"CASE WHEN {agg.key} IS NULL THEN NULL "
                 f"ELSE COALESCE(SUM({event}) OVER ({frame}), 0) END AS {agg.name}"
@@ -315,6 +376,6 @@ def window_sql(
             )
     names = ", ".join(a.name for a in aggs)
     return (
-        f"SELECT call_id, {names} FROM (SELECT is_event, call_id, {', '.join(cols)} "
-        f"FROM ({timeline}) AS timeline) AS windows WHERE is_event = 0"
+        f"SELECT call_id, {names} FROM (SELECT is_query, call_id, {', '.join(cols)} "
+        f"FROM ({timeline}) AS timeline) AS windows WHERE is_query = 1"
     )

@@ -28,9 +28,17 @@ import pandas as pd
 
 from risk_model.config import FeatureConfig
 from risk_model.db import WriteLock, connect, write_check
-from risk_model.features.call import call_columns, call_features, outcome_events
+from risk_model.features.call import (
+    NO_INTERVAL,
+    call_columns,
+    call_features,
+    known_at_us,
+    lag_us,
+    outcome_events,
+)
 from risk_model.features.history import (
     HISTORY_AGGS,
+    OUTCOME_KINDS,
     US_PER_DAY,
     QueryTable,
     WindowAgg,
@@ -52,7 +60,9 @@ CREATE TABLE IF NOT EXISTS calls (
     violent   INTEGER NOT NULL,
     weapon    INTEGER NOT NULL,
     assault   INTEGER NOT NULL DEFAULT 0,
-    injury    INTEGER NOT NULL DEFAULT 0
+    injury    INTEGER NOT NULL DEFAULT 0,
+    known_us  INTEGER,
+    outcome_ts INTEGER
 );
 CREATE INDEX IF NOT EXISTS calls_premise_ts ON calls (premise, ts);
 CREATE INDEX IF NOT EXISTS calls_premise_violent_ts ON calls (premise, violent, ts);
@@ -77,6 +87,15 @@ AREA_KINDS = ("beat", "district")
 # `calls.ts` is when a call counts as history: its latest possible time (the last microsecond of
 # its interval when only a day or shift band is known). `calls.received_us` is its earliest
 # possible time, kept only when it differs (NULL: the time is exact), for dating incidents.
+# `calls.known_us` is the outcome's given known time (outcome_known_at; NULL: not given) and
+# `calls.outcome_ts` when the outcome counts as history: known_us, else ts plus the reporting lag,
+# never before ts. Day buckets hold a call's facts on ts's day and its outcome on outcome_ts's
+# day; meta `outcome_lag_us` is the lag they were built with (another lag rebuilds them on open).
+# Created by _migrate (after the columns exist in stores written before known times).
+_OUTCOME_INDEX = (
+    "CREATE INDEX IF NOT EXISTS calls_premise_outcome_ts ON calls (premise, outcome_ts) "
+    "WHERE assault = 1 OR injury = 1"
+)
 
 
 @dataclass
@@ -135,28 +154,41 @@ def _premise_sql(cfg: FeatureConfig, aggs: tuple[WindowAgg, ...]) -> tuple[str, 
         f"SELECT {', '.join(bucket_exprs)} FROM area_days "
         "WHERE kind = 'premise' AND key = ? AND day > ? AND day < ?"
     )
+    # A call's facts count from ts, its outcome from outcome_ts: two parts per time range.
     partial = (
         "SELECT ? AS part, COUNT(*), COALESCE(SUM(violent), 0), COALESCE(SUM(weapon), 0), "
-        "COALESCE(SUM(assault), 0), COALESCE(SUM(injury), 0) FROM calls "
-        "WHERE premise = ? AND ts >= ? AND ts < ?"
+        "0, 0 FROM calls WHERE premise = ? AND ts >= ? AND ts < ? UNION ALL "
+        "SELECT ? AS part, 0, 0, 0, COALESCE(SUM(assault), 0), COALESCE(SUM(injury), 0) "
+        "FROM calls WHERE premise = ? AND (assault = 1 OR injury = 1) "
+        "AND outcome_ts >= ? AND outcome_ts < ?"
     )
-    last = "SELECT MAX(ts) FROM calls WHERE premise = ? AND {event} = 1 AND ts >= ? AND ts < ?"
+    last = (
+        "SELECT MAX({col}) FROM calls WHERE premise = ? AND {event} = 1 "
+        "AND {col} >= ? AND {col} < ?"
+    )
     return buckets, partial, last
 
 
 # Dated incidents at a premise, most serious first: harm to officers, then weapons, then other
 # violent calls, newest first within each. Each part reads its own (partial) index newest first
 # and stops at the limit, so a premise with thousands of calls costs the same as one with ten.
-_INCIDENT_COLS = "call_id, ts, call_type, violent, weapon, assault, injury, received_us"
-_INCIDENT_PARTS = (
-    "(assault = 1 OR injury = 1)",
-    "weapon = 1 AND assault = 0 AND injury = 0",
-    "violent = 1 AND weapon = 0 AND assault = 0 AND injury = 0",
+# Harm counts as known from outcome_ts (as in the features): a harmed call whose report is not
+# yet known is listed by what else it was (weapon, violent), without the harm.
+_INCIDENT_COLS = (
+    "call_id, ts, call_type, violent, weapon, assault, injury, received_us, outcome_ts"
 )
+_HARM_KNOWN = "(assault = 1 OR injury = 1) AND outcome_ts < ?"
 _INCIDENTS_SQL = " UNION ALL ".join(
-    f"SELECT * FROM (SELECT {rank} AS rank, {_INCIDENT_COLS} FROM calls "
-    f"WHERE premise = ? AND {where} AND ts >= ? AND ts < ? ORDER BY ts DESC LIMIT ?)"
-    for rank, where in enumerate(_INCIDENT_PARTS)
+    f"SELECT * FROM (SELECT {rank} AS rank, {_INCIDENT_COLS} FROM calls WHERE {where} "
+    "ORDER BY ts DESC LIMIT ?)"
+    for rank, where in enumerate(
+        (
+            "premise = ? AND (assault = 1 OR injury = 1) AND outcome_ts >= ? AND outcome_ts < ?",
+            f"premise = ? AND weapon = 1 AND ts >= ? AND ts < ? AND NOT ({_HARM_KNOWN})",
+            f"premise = ? AND violent = 1 AND weapon = 0 AND ts >= ? AND ts < ? "
+            f"AND NOT ({_HARM_KNOWN})",
+        )
+    )
 )
 
 _EVENT_INDEX = {"call": 0, "violent": 1, "weapon": 2, "assault": 3, "injury": 4}
@@ -177,6 +209,11 @@ def _area_sql(aggs: tuple[WindowAgg, ...]) -> str:
         f"SELECT {', '.join(exprs)} FROM area_days "
         "WHERE kind = ? AND key = ? AND day >= ? AND day < ?"
     )
+
+
+def _known_or_none(known: np.ndarray) -> list[int | None]:
+    """Given outcome known times (NO_INTERVAL: not given) as SQLite values."""
+    return [None if k == NO_INTERVAL else k for k in known.tolist()]
 
 
 def _received_or_none(received: np.ndarray, ts: np.ndarray) -> list[int | None]:
@@ -293,8 +330,12 @@ class SqliteHistoryStore(HistoryStore):
             (t - w * US_PER_DAY, (today - w + 1) * US_PER_DAY) for w in widths
         ]
         sql = " UNION ALL ".join([self._premise_partial] * len(ranges))
-        params = [v for n, (lo, hi) in enumerate(ranges) for v in (n, key, lo, hi)]
-        parts = [row[1:] for row in sorted(con.execute(sql, params).fetchall())]
+        params = [v for n, (lo, hi) in enumerate(ranges) for v in (n, key, lo, hi) * 2]
+        parts = [[0] * 5 for _ in ranges]
+        for row in con.execute(sql, params).fetchall():  # facts and outcomes per range
+            acc = parts[row[0]]
+            for j, v in enumerate(row[1:]):
+                acc[j] += int(v)
         now = parts[0]
         first = dict(zip(widths, parts[1:], strict=True))
         for agg, total in zip(self._premise_counts, totals, strict=True):
@@ -304,38 +345,74 @@ class SqliteHistoryStore(HistoryStore):
         for agg in self._premise_aggs:
             if agg.agg == "days_since":
                 lo = t - agg.days(self.cfg) * US_PER_DAY
+                col = "outcome_ts" if agg.event in OUTCOME_KINDS else "ts"
                 (last,) = con.execute(
-                    self._premise_last.format(event=agg.event), (key, lo, t)
+                    self._premise_last.format(event=agg.event, col=col), (key, lo, t)
                 ).fetchone()
                 if last is not None:
                     out[agg.name][i] = (t - last) / US_PER_DAY
 
     def _migrate(self) -> None:
-        """Stores written before premise day buckets existed get them built once; stores written
-        before interval times existed get the (empty) received_us column."""
+        """Brings a store written by earlier code up to date, once, on open.
+
+        Stores written before interval times existed get the (empty) received_us column; before
+        outcome known times existed, known_us and outcome_ts. Day buckets are (re)built from
+        the calls when they were built before premise buckets existed or with another reporting
+        lag than this store's settings: every outcome without a given known time then counts
+        from ts plus this lag, facts on ts's day and outcomes on outcome_ts's day.
+        """
+        lag = lag_us(self.cfg)
         with self._write_lock, self._connect() as con:
             columns = {r[1] for r in con.execute("PRAGMA table_info(calls)")}
-            if "received_us" not in columns:
-                con.execute("ALTER TABLE calls ADD COLUMN received_us INTEGER")
-            done = con.execute("SELECT v FROM meta WHERE k = 'premise_days'").fetchone()
-            if done is not None:
-                return
-            con.execute("BEGIN IMMEDIATE")
-            con.execute("DELETE FROM area_days WHERE kind = 'premise'")
-            con.execute(
-                "INSERT INTO area_days (kind, key, day, call, violent, weapon, assault, injury) "
-                f"SELECT 'premise', premise, ts / {US_PER_DAY}, COUNT(*), SUM(violent), "
-                "SUM(weapon), SUM(assault), SUM(injury) FROM calls WHERE premise IS NOT NULL "
-                f"GROUP BY premise, ts / {US_PER_DAY}"
+            for col in ("received_us", "known_us", "outcome_ts"):
+                if col not in columns:
+                    con.execute(f"ALTER TABLE calls ADD COLUMN {col} INTEGER")
+            con.execute(_OUTCOME_INDEX)
+            built = dict(
+                con.execute(
+                    "SELECT k, v FROM meta WHERE k IN ('premise_days', 'outcome_lag_us')"
+                ).fetchall()
             )
-            con.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('premise_days', '1')")
+            if built.get("premise_days") == "1" and built.get("outcome_lag_us") == str(lag):
+                return
+            t0 = time.perf_counter()
+            con.execute("BEGIN IMMEDIATE")
+            con.execute(
+                "UPDATE calls SET outcome_ts = MAX(COALESCE(known_us, ts + ?), ts)", (lag,)
+            )
+            con.execute("DELETE FROM area_days")
+            for kind in ("premise", *AREA_KINDS):  # fixed names, not user values
+                con.execute(
+                    "INSERT INTO area_days (kind, key, day, call, violent, weapon) "
+                    f"SELECT '{kind}', {kind}, ts / {US_PER_DAY}, COUNT(*), SUM(violent), "
+                    f"SUM(weapon) FROM calls WHERE {kind} IS NOT NULL "
+                    f"GROUP BY {kind}, ts / {US_PER_DAY}"
+                )
+                con.execute(
+                    "INSERT INTO area_days (kind, key, day, assault, injury) "
+                    f"SELECT '{kind}', {kind}, outcome_ts / {US_PER_DAY}, SUM(assault), "
+                    f"SUM(injury) FROM calls WHERE {kind} IS NOT NULL "
+                    f"AND (assault = 1 OR injury = 1) GROUP BY {kind}, outcome_ts / {US_PER_DAY} "
+                    "ON CONFLICT (kind, key, day) DO UPDATE SET "
+                    "assault = assault + excluded.assault, injury = injury + excluded.injury"
+                )
+            con.executemany(
+                "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
+                [("premise_days", "1"), ("outcome_lag_us", str(lag))],
+            )
             con.execute("COMMIT")
+            log.info(
+                "history: day buckets built with a reporting lag of %s days (%.1fs)",
+                self.cfg.outcome_lag_days,
+                time.perf_counter() - t0,
+            )
 
     def premise_incidents(
         self, premise: str, before_us: int, limit: int = 10
     ) -> list[PremiseIncident]:
         lo = before_us - self.cfg.premise_horizon_days * US_PER_DAY
-        rows = self._reader().execute(_INCIDENTS_SQL, (premise, lo, before_us, limit) * 3)
+        params = (premise, lo, before_us, limit) + (premise, lo, before_us, before_us, limit) * 2
+        rows = self._reader().execute(_INCIDENTS_SQL, params)
         rows = sorted(rows.fetchall(), key=lambda r: (r[0], -r[2]))[:limit]
         rows = [r[1:] for r in rows]
         return [
@@ -345,8 +422,9 @@ class SqliteHistoryStore(HistoryStore):
                 call_type=r[2],
                 violent=bool(r[3]),
                 weapon=bool(r[4]),
-                assault=bool(r[5]),
-                injury=bool(r[6]),
+                # harm only once known (outcome_ts), as the features count it
+                assault=bool(r[5]) and r[8] < before_us,
+                injury=bool(r[6]) and r[8] < before_us,
             )
             for r in rows
         ]
@@ -401,6 +479,7 @@ class SqliteHistoryStore(HistoryStore):
             injury.tolist(),
             known[0].tolist(),
             known[1].tolist(),
+            _known_or_none(known_at_us(calls, n)),
         )
 
     def append_events(self, ev: pd.DataFrame) -> AppendResult:
@@ -427,6 +506,12 @@ class SqliteHistoryStore(HistoryStore):
         ts = ev["ts"].to_numpy(dtype=np.int64)
         # Events frames written before interval times existed have no received_us: exact times.
         received = ev["received_us"].to_numpy(dtype=np.int64) if "received_us" in ev else ts
+        # ... and before known times existed, no outcome_known_us: the lag rule for all.
+        given = (
+            ev["outcome_known_us"].astype("Int64").to_numpy(dtype=np.int64, na_value=NO_INTERVAL)
+            if "outcome_known_us" in ev
+            else np.full(n, NO_INTERVAL, dtype=np.int64)
+        )
         return self._write(
             ev["call_id"].astype(str).tolist(),
             ts.tolist(),
@@ -441,6 +526,7 @@ class SqliteHistoryStore(HistoryStore):
             ),
             flags("_known_a"),
             flags("_known_i"),
+            _known_or_none(given),
         )
 
     def _write(self, ids: list[str], *columns: list[Any]) -> AppendResult:
@@ -458,7 +544,14 @@ class SqliteHistoryStore(HistoryStore):
             injury,
             ka,
             ki,
+            known,
         ) = columns
+        lag = lag_us(self.cfg)
+
+        def outcome_at(t: int, k: int | None) -> int:
+            """When an outcome counts (features.call.outcome_time, one call)."""
+            return max(t + lag if k is None else k, t)
+
         seen: set[str] = set()
         order = []
         for i, cid in enumerate(ids):  # first row of a repeated call_id wins, as in ingest
@@ -474,8 +567,8 @@ class SqliteHistoryStore(HistoryStore):
                     chunk = uniq[start : start + 900]
                     marks = ",".join("?" * len(chunk))
                     for r in con.execute(
-                        "SELECT call_id, ts, premise, beat, district, assault, injury FROM calls "
-                        f"WHERE call_id IN ({marks})",
+                        "SELECT call_id, ts, premise, beat, district, assault, injury, known_us "
+                        f"FROM calls WHERE call_id IN ({marks})",
                         chunk,
                     ):
                         existing[r[0]] = r[1:]
@@ -483,6 +576,8 @@ class SqliteHistoryStore(HistoryStore):
                 buckets: dict[tuple[str, str, int], list[int]] = {}
 
                 def bump(t: int, p: Any, b: Any, d: Any, delta: tuple[int, ...]) -> None:
+                    if not any(delta):
+                        return
                     day = t // US_PER_DAY
                     for kind, key in (("premise", p), ("beat", b), ("district", d)):
                         if key is not None:
@@ -495,6 +590,7 @@ class SqliteHistoryStore(HistoryStore):
                     cid = ids[i]
                     old = existing.get(cid)
                     if old is None:
+                        out_ts = outcome_at(ts[i], known[i])
                         inserts.append(
                             (
                                 cid,
@@ -508,38 +604,38 @@ class SqliteHistoryStore(HistoryStore):
                                 weapon[i],
                                 assault[i],
                                 injury[i],
+                                known[i],
+                                out_ts,
                             )
                         )
-                        bump(
-                            ts[i],
-                            premise[i],
-                            beat[i],
-                            district[i],
-                            (1, violent[i], weapon[i], assault[i], injury[i]),
-                        )
+                        place = (premise[i], beat[i], district[i])
+                        bump(ts[i], *place, (1, violent[i], weapon[i], 0, 0))
+                        bump(out_ts, *place, (0, 0, 0, assault[i], injury[i]))
                         continue
-                    old_ts, old_premise, old_beat, old_district, old_a, old_i = old
+                    old_ts, old_premise, old_beat, old_district, old_a, old_i, old_k = old
                     new_a = assault[i] if ka[i] else old_a
                     new_i = injury[i] if ki[i] else old_i
-                    if (new_a, new_i) == (old_a, old_i):
+                    # A known time arriving with (or after) the outcome is recorded; an append
+                    # without one keeps the time already recorded.
+                    new_k = known[i] if known[i] is not None else old_k
+                    if (new_a, new_i, new_k) == (old_a, old_i, old_k):
                         unchanged += 1
                         continue
-                    updates.append((new_a, new_i, cid))
-                    bump(
-                        old_ts,
-                        old_premise,
-                        old_beat,
-                        old_district,
-                        (0, 0, 0, new_a - old_a, new_i - old_i),
-                    )
+                    new_out = outcome_at(old_ts, new_k)
+                    updates.append((new_a, new_i, new_k, new_out, cid))
+                    place = (old_premise, old_beat, old_district)
+                    bump(outcome_at(old_ts, old_k), *place, (0, 0, 0, -old_a, -old_i))
+                    bump(new_out, *place, (0, 0, 0, new_a, new_i))
                 con.executemany(
                     "INSERT INTO calls (call_id, ts, received_us, premise, beat, district,"
-                    " call_type, violent, weapon, assault, injury)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " call_type, violent, weapon, assault, injury, known_us, outcome_ts)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     inserts,
                 )
                 con.executemany(
-                    "UPDATE calls SET assault = ?, injury = ? WHERE call_id = ?", updates
+                    "UPDATE calls SET assault = ?, injury = ?, known_us = ?, outcome_ts = ? "
+                    "WHERE call_id = ?",
+                    updates,
                 )
                 con.executemany(
                     "INSERT INTO area_days (kind, key, day, call, violent, weapon, assault,"

@@ -301,3 +301,84 @@ def test_old_events_frames_and_stores_without_interval_times_still_work(
     assert_same(offline, online_features(rec, fresh, CFG), COMPARED)
     reopened.append(probe)  # and takes new calls
     assert reopened.count() == len(calls) + 1
+
+
+def with_known_times(calls: pd.DataFrame, seed: int = 5) -> pd.DataFrame:
+    """Some calls' outcomes known at a report time (from the call's start to ten days later,
+    some only to the day), the rest by the reporting lag, as an outcome-file join leaves them."""
+    rng = np.random.default_rng(seed)
+    n = len(calls)
+    harmed = (calls["officer_assaulted"] | calls["officer_injured"]).fillna(False).to_numpy()
+    kind = np.where(
+        harmed,
+        rng.choice(["lag", "exact", "day"], n, p=[0.15, 0.55, 0.3]),
+        rng.choice(["lag", "exact", "day"], n, p=[0.4, 0.4, 0.2]),
+    )
+    delay = pd.to_timedelta(rng.integers(0, 10 * 24 * 60, n), unit="min")
+    known = calls["received_at"] + delay
+    text = np.where(
+        kind == "exact",
+        known.dt.strftime("%Y-%m-%dT%H:%M:%S"),
+        np.where(kind == "day", known.dt.strftime("%Y-%m-%d"), ""),
+    )
+    raw = calls.astype(object).assign(
+        received_at=calls["received_at"].dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(),
+        outcome_known_at=text,
+    )
+    if "received_until" in calls:
+        until = calls["received_until"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+        raw["received_until"] = until.fillna("").to_numpy()
+    res = validate_frame(raw, now=calls["received_at"].max() + pd.Timedelta(days=30))
+    assert len(res.quarantined) == 0, res.quarantined["_reason"].iloc[0]
+    return res.accepted
+
+
+def test_report_times_give_the_same_features_offline_in_sql_and_in_the_live_store(
+    sim_calls: pd.DataFrame, tmp_path: Path
+) -> None:
+    """SPEC §2: an earlier call's outcome counts from when it was known, in every engine, on a
+    mix of exact, day-only and shift-band calls with and without report times."""
+    calls = with_known_times(with_intervals(canonical(sim_calls).iloc[:9000]))
+    harmed = (calls["officer_assaulted"] | calls["officer_injured"]).fillna(False)
+    assert (harmed & calls["outcome_known_at"].notna()).sum() >= 8
+    offline = build_features(calls, CFG).set_index("call_id")
+    # The report times matter: with outcomes counted from the call's time the features differ.
+    at_call = build_features(
+        calls.drop(columns=["outcome_known_at"]), CFG.model_copy(update={"outcome_lag_days": 0})
+    ).set_index("call_id")
+    assert (offline["prem_assaults_all"] != at_call["prem_assaults_all"]).any()
+
+    events = events_frame(calls, CFG)
+    events["day"] = day_of(events["ts"].to_numpy())
+    events["received_day"] = day_of(events["received_us"].to_numpy())
+    con = duckdb.connect()
+    con.register("events", events)
+    sql = con.sql(window_sql(CFG)).df().set_index("call_id").loc[offline.index]
+    for agg_name in sql.columns:
+        np.testing.assert_array_equal(
+            sql[agg_name].to_numpy(dtype=float).astype(np.float32),
+            offline[agg_name].to_numpy(dtype=np.float32),
+            err_msg=agg_name,
+        )
+
+    cut = calls["received_at"].iloc[len(calls) // 2]
+    past, recent = calls[calls["received_at"] < cut], calls[calls["received_at"] >= cut]
+    store = SqliteHistoryStore(tmp_path / "history.db", CFG)
+    store.bulk_load(events_frame(past, CFG))
+    records = recent.astype(object).where(recent.notna(), None).to_dict("records")
+    for call in records:
+        pre = {
+            k: v
+            for k, v in call.items()
+            if k not in ("officer_assaulted", "officer_injured", "outcome_known_at")
+        }
+        online = online_features([pre], store, CFG)
+        expected = offline.loc[call["call_id"]]
+        for name in COMPARED:
+            a, b = expected[name], online[name][0]
+            if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+                assert a == b or (pd.isna(a) and pd.isna(b)), (call["call_id"], name, a, b)
+            else:
+                assert (np.isnan(a) and np.isnan(b)) or a == b, (call["call_id"], name, a, b)
+        store.append([call])  # with its outcome and report time: counted from that time on
+    assert store.count() == len(calls)

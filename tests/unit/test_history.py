@@ -12,7 +12,9 @@ from risk_model.config import FeatureConfig
 from risk_model.features.build import build_features
 from risk_model.features.history import HISTORY_AGGS, US_PER_DAY, day_of
 
-CFG = FeatureConfig(premise_horizon_days=400, near_repeat_days=14)
+# Outcomes count from the call's own time here (no reporting lag): these tests pin the time
+# windows; when outcomes count is tested in test_outcome_known_at.py.
+CFG = FeatureConfig(premise_horizon_days=400, near_repeat_days=14, outcome_lag_days=0)
 HISTORY_NAMES = [a.name for a in HISTORY_AGGS] + [
     "prem_near_repeat",
     "beat_violent_share_30d",

@@ -219,6 +219,9 @@ def test_live_store_takes_service_records_and_dates_day_only_incidents_by_day(
             "call_type": "ASSAULT",
             "address": "1 A ST",
             "officer_assaulted": "true",
+            # The report was filed that day: the assault is known from the day's end (without
+            # it, the reporting lag would delay it a day more).
+            "outcome_known_at": "2025-03-04",
         }
     )
     assert store.append([day_only.model_dump()]).inserted == 1
