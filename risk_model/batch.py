@@ -36,6 +36,7 @@ def score_file(
 ) -> dict[str, Any]:
     """`risk-model score`: the same scoring object the pyfunc and the service use."""
     from risk_model import tracking
+    from risk_model.model.assessment import ModelInfo
     from risk_model.training.pipeline import load_calls
 
     t0 = time.perf_counter()
@@ -52,7 +53,7 @@ def score_file(
         hist_calls, _ = load_calls(history_path)
         history = events_frame(hist_calls, model.settings.features)
         log.info("history: %s calls from %s", f"{len(history):,}", history_path)
-    scored = model.score_calls(calls, history=history)
+    scored = model.score_calls(calls, history=history, info=ModelInfo(ref.name, ref.version))
     _write(scored, out_path)
     return {
         "rows_scored": len(scored),
@@ -155,7 +156,7 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
     from dataclasses import replace
 
     from risk_model import tracking
-    from risk_model.precautions import load_rules
+    from risk_model.model.precautions import load_rules
     from risk_model.service_config import ENV_AUDIT, ServiceSettings
     from risk_model.supervise import ENV_SERVER_PID, check_port, check_service
 

@@ -30,11 +30,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from risk_model import tracking
 from risk_model.errors import UserError
-from risk_model.precautions import DEFAULT_RULES
+from risk_model.model.precautions import DEFAULT_RULES
 
 if TYPE_CHECKING:
     from risk_model.live import LiveAssessor
-    from risk_model.precautions import RuleFile
+    from risk_model.model.precautions import RuleFile
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +158,9 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
     """
     from risk_model.errors import UserError
     from risk_model.features.store import SqliteHistoryStore
-    from risk_model.live import WRITE_ERRORS, AuditLog, LiveAssessor, ModelInfo, StoreUnavailable
-    from risk_model.precautions import load_rules
+    from risk_model.live import WRITE_ERRORS, AuditLog, LiveAssessor, StoreUnavailable
+    from risk_model.model.assessment import ModelInfo
+    from risk_model.model.precautions import load_rules
 
     rules = rules or load_rules(settings.precautions)
     os.environ[ENV_TRACKING] = settings.tracking_uri

@@ -23,13 +23,15 @@ from risk_model.config import Settings
 from risk_model.errors import UserError
 from risk_model.features.build import build_features, events_frame
 from risk_model.features.registry import FEATURE_NAMES, definitions_hash
+from risk_model.model.assessment import seen_areas
+from risk_model.model.bundle import CallRiskModel
+from risk_model.model.calibrate import Calibrator, MondrianConformal
+from risk_model.model.encode import FeatureEncoder
 from risk_model.schema import OUTCOME_COLUMNS, validate_frame
-from risk_model.scoring import CallRiskModel
+from risk_model.simulate import is_simulated
 from risk_model.training import plots
 from risk_model.training.audit import audit, audit_summary
-from risk_model.training.calibrate import Calibrator, MondrianConformal
 from risk_model.training.card import model_card
-from risk_model.training.encode import FeatureEncoder
 from risk_model.training.evaluate import (
     bootstrap_intervals,
     calibration_table,
@@ -47,7 +49,7 @@ from risk_model.training.splits import backtest_windows, place_windows
 
 log = logging.getLogger(__name__)
 
-PYFUNC_CODE = Path(__file__).resolve().parent / "pyfunc_model.py"
+PYFUNC_CODE = Path(__file__).resolve().parents[1] / "model" / "pyfunc.py"
 SHAP_SAMPLE = 4000
 LOGISTIC_MAX_ROWS = 300_000
 
@@ -344,7 +346,10 @@ def train(
             "code_version": __version__,
             "data_file": str(data),
             "data_sha256": file_digest(data),
+            "history_from": str(calls["received_at"][~placement.outlier].min()),
             "history_until": str(calls["received_at"][~placement.outlier].max()),
+            "seen_areas": seen_areas(history),
+            "trained_on_simulated": is_simulated(data, truth_path),
             "target": settings.target,
             "base_rate": model.base_rate,
             "calibration": model.calibrator.method_,
@@ -587,6 +592,8 @@ def model_signature() -> Any:
             ColSpec("string", "risk_tier"),
             ColSpec("string", "decision"),
             ColSpec("string", "reasons"),
+            ColSpec("string", "precautions"),
+            ColSpec("string", "warnings"),
         ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs)

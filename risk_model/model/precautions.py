@@ -26,7 +26,7 @@ from risk_model.errors import UserError
 from risk_model.features.registry import BY_NAME, FEATURE_NAMES
 
 # The agency-editable default lives with the data, not the code: data/precautions.yaml.
-DEFAULT_RULES = Path(__file__).resolve().parents[1] / "data" / "precautions.yaml"
+DEFAULT_RULES = Path(__file__).resolve().parents[2] / "data" / "precautions.yaml"
 REASON_LABELS = frozenset(FEATURE_NAMES) | {"hour"}
 Op = Literal[">", ">=", "<", "<=", "==", "!=", "in"]
 
