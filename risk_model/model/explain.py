@@ -92,24 +92,25 @@ def reasons_for_row(
 ) -> list[Reason]:
     """The k largest contributions (by size, either sign), in words.
 
-    A weapon flag that is set and raises the score takes the last place if it is not already
-    among the k. A call type the model did not learn (`known_type` false: it was scored as the
-    shared OTHER code) is described as such, never by its raw name as if that name moved the
-    score.
+    A weapon flag (reported, or in the notes) that is set and raises the score is always among
+    the k, in place of the smallest other contributions. A call type the model did not learn
+    (`known_type` false: it was scored as the shared OTHER code) is described as such, never by
+    its raw name as if that name moved the score.
     """
     ranked = np.argsort(-np.abs(grouped_row), kind="stable")
-    order = list(ranked[:k])
-    pinned: set[int] = set()
+    must = []
     for name in PINNED:
-        if name not in labels:
-            continue
-        j = labels.index(name)
-        value = feature_row.get(name)
-        moves = value is not None and float(value) >= 0.5
-        free = [pos for pos, o in enumerate(order) if o not in pinned]
-        if moves and grouped_row[j] >= PIN_MIN_CONTRIBUTION and j not in order and free:
-            order[free[-1]] = j
-            pinned.add(j)
+        if name in labels:
+            j = labels.index(name)
+            value = feature_row.get(name)
+            if (
+                value is not None
+                and float(value) >= 0.5
+                and grouped_row[j] >= PIN_MIN_CONTRIBUTION
+            ):
+                must.append(j)
+    must = must[:k]
+    order = must + [int(j) for j in ranked if j not in must][: k - len(must)]
     order.sort(key=lambda j: -abs(grouped_row[j]))
     out = []
     for j in order:

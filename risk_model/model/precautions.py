@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from risk_model import vocab
 from risk_model.errors import UserError
 from risk_model.features.registry import BY_NAME, FEATURE_NAMES
 
@@ -51,8 +52,8 @@ class Condition(BaseModel):
     """One atom: exactly one of tier, decision, reason, feature."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    tier: list[Literal["low", "elevated", "high"]] | None = None
-    decision: list[Literal["high", "low", "cant_tell"]] | None = None
+    tier: list[vocab.Tier] | None = None
+    decision: list[vocab.Decision] | None = None
     reason: list[str] | None = Field(
         None, description="fires when one of these is among the call's risk-raising reasons"
     )

@@ -60,6 +60,14 @@ def test_a_reported_weapon_that_raises_the_score_is_a_reason(
     assert sizes == sorted(sizes, reverse=True)
 
 
+def test_both_weapon_flags_stay_when_both_raise_the_score() -> None:
+    labels = [*LABELS, "nar_weapon"]
+    grouped = np.array([0.4, -0.3, 0.2, 0.15, 0.1, 0.12, 0.05])
+    row = {**ROW, "nar_weapon": 1.0}
+    named = _features(reasons_for_row(labels, grouped, row, 3, CFG))
+    assert named == ["call_type", "weapon_reported", "nar_weapon"]
+
+
 def test_an_unlearned_call_type_is_described_as_such() -> None:
     grouped = np.array([0.34, 0.0, 0.0, 0.0, 0.0, 0.0])
     learned = reasons_for_row(LABELS, grouped, ROW, 2, CFG)[0]
