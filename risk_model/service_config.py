@@ -153,8 +153,9 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
     the audit log), so the service and `risk-model serve` say what is wrong rather than "could
     not load its model" for a store that cannot be opened or written.
 
-    The model's training-time history snapshot is dropped: the live store replaces it, and
-    keeping it would hold a year of events in every server process for nothing.
+    The model's training-time history snapshot is dropped (after its training scope is read):
+    the live store replaces it, and keeping it would hold a year of events in every server
+    process for nothing.
     """
     from risk_model.errors import UserError
     from risk_model.features.store import SqliteHistoryStore
@@ -165,6 +166,9 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
     rules = rules or load_rules(settings.precautions)
     os.environ[ENV_TRACKING] = settings.tracking_uri
     model, ref = tracking.load_model(settings.model_uri)
+    # What the training data covered is read first: a model saved before `seen_areas` was
+    # recorded finds its areas in the snapshot, as offline scoring of the same model does.
+    _ = model.scope
     model.history = None
     try:
         store = SqliteHistoryStore(settings.history_db, model.settings.features)
