@@ -188,3 +188,13 @@ def test_the_offline_premise_lookup_equals_the_live_store(tmp_path: Path) -> Non
             live = store.premise_incidents(key, _us(before), limit=limit)
             assert frame.premise_incidents(key, _us(before), limit=limit) == live, before
     assert frame.premise_incidents("nowhere", _us("2025-04-01")) == []
+
+
+def test_a_model_saved_before_the_rename_keeps_its_limit() -> None:
+    """Bundles written with `service.stale_model_days` still load; the limit carries over."""
+    from risk_model.config import Settings
+
+    old = Settings().model_dump(mode="json")
+    old["service"] = {"top_reasons": 5, "max_batch": 1000, "stale_model_days": 120}
+    assert Settings.model_validate(old).service.outside_period_days == 120
+    assert Settings().service.outside_period_days == 180
