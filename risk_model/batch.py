@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from risk_model.config import load_settings
@@ -36,6 +37,7 @@ def score_file(
 ) -> dict[str, Any]:
     """`risk-model score`: the same scoring object the pyfunc and the service use."""
     from risk_model import tracking
+    from risk_model.model.assessment import ModelInfo
     from risk_model.training.pipeline import load_calls
 
     t0 = time.perf_counter()
@@ -52,7 +54,7 @@ def score_file(
         hist_calls, _ = load_calls(history_path)
         history = events_frame(hist_calls, model.settings.features)
         log.info("history: %s calls from %s", f"{len(history):,}", history_path)
-    scored = model.score_calls(calls, history=history)
+    scored = model.score_calls(calls, history=history, info=ModelInfo(ref.name, ref.version))
     _write(scored, out_path)
     return {
         "rows_scored": len(scored),
@@ -62,8 +64,13 @@ def score_file(
     }
 
 
-def load_history_file(data: Path, db: Path, config: Path | None = None) -> dict[str, Any]:
-    """`risk-model load-history`: bulk-load canonical calls into the SQLite history store."""
+def load_history_file(
+    data: Path, db: Path, config: Path | None = None, model_uri: str | None = None
+) -> dict[str, Any]:
+    """`risk-model load-history`: bulk-load canonical calls into the SQLite history store, and
+    say what was loaded: its period, the share of calls with a known outcome and (with a
+    model) the beats and districts that model never saw, whose calls will carry `unseen_area`.
+    """
     from risk_model.features.store import SqliteHistoryStore
     from risk_model.training.pipeline import load_calls
 
@@ -72,18 +79,49 @@ def load_history_file(data: Path, db: Path, config: Path | None = None) -> dict[
     calls, rejected = load_calls(data)
     store = SqliteHistoryStore(db, settings.features)
     ev = events_frame(calls, settings.features)
+    known = np.zeros(len(calls), dtype=bool)
     for name, col in (("officer_assaulted", "_known_a"), ("officer_injured", "_known_i")):
         ev[col] = calls[name].notna().to_numpy() if name in calls.columns else False
+        known |= np.asarray(ev[col], dtype=bool)
     res = store.bulk_load(ev)
-    return {
+    out: dict[str, Any] = {
         "db": str(db),
         "inserted": res.inserted,
         "updated": res.updated,
         "unchanged": res.unchanged,
         "rows_rejected": rejected,
         "calls_in_store": store.count(),
-        "seconds": round(time.perf_counter() - t0, 2),
+        "first_call": str(calls["received_at"].min()) if len(calls) else None,
+        "last_call": str(calls["received_at"].max()) if len(calls) else None,
+        "outcome_coverage": round(float(known.mean()), 4) if len(calls) else 0.0,
     }
+    if model_uri is not None:
+        out.update(_areas_unknown_to(model_uri, ev))
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    if out["outcome_coverage"] == 0.0:
+        log.warning("load-history: no call in %s has a known outcome (no_outcome_history)", data)
+    return out
+
+
+def _areas_unknown_to(model_uri: str, ev: pd.DataFrame) -> dict[str, Any]:
+    """The loaded beats and districts the model never saw in training, counted and listed."""
+    from risk_model import tracking
+
+    model, ref = tracking.load_model(model_uri)
+    areas = model.scope.areas
+    if areas is None:
+        return {"areas_unknown_to_model": f"model {ref.name} v{ref.version} lists no areas"}
+    unknown = {}
+    for kind in ("district", "beat"):
+        loaded = sorted(ev[kind].dropna().astype(str).unique())
+        unknown[kind] = [k for k in loaded if k not in areas.get(kind, ())]
+    loaded_n = {k: ev[k].dropna().nunique() for k in unknown}
+    summary = "; ".join(
+        f"{kind} {len(keys)} of {loaded_n[kind]}"
+        + (f" ({', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''})" if keys else "")
+        for kind, keys in unknown.items()
+    )
+    return {"areas_unknown_to_model": summary, "unknown_areas": unknown}
 
 
 def compare_runs(experiment: str, max_runs: int = 10) -> dict[str, Any]:
@@ -155,7 +193,7 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
     from dataclasses import replace
 
     from risk_model import tracking
-    from risk_model.precautions import load_rules
+    from risk_model.model.precautions import load_rules
     from risk_model.service_config import ENV_AUDIT, ServiceSettings
     from risk_model.supervise import ENV_SERVER_PID, check_port, check_service
 

@@ -190,12 +190,15 @@ def load_history(
     data: Path = typer.Option(..., "--data", help="Canonical calls (Parquet/CSV) with outcomes."),
     db: Path = typer.Option(Path("history.db"), "--db", help="History store file (SQLite)."),
     config: Path | None = typer.Option(None, "--config", help="Settings YAML."),
+    model: str | None = typer.Option(
+        None, "--model", help="Model URI: also list loaded areas it never saw in training."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
-    """Bulk-load calls into the live history store the service reads."""
+    """Bulk-load calls into the live history store the service reads; say what was loaded."""
     from risk_model.batch import load_history_file
 
-    _run(lambda: load_history_file(data, db, config), as_json)
+    _run(lambda: load_history_file(data, db, config, model), as_json)
 
 
 @app.command("audit-prune")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from risk_model.errors import UserError
 
@@ -160,7 +160,12 @@ class EvaluationConfig(_Section):
 class ServiceConfig(_Section):
     top_reasons: int = Field(5, ge=1, le=20)
     max_batch: int = Field(1000, ge=1)
-    stale_model_days: int = Field(120, ge=1)
+    # A call more than this many days after the training data's last call is outside the
+    # training period (warning `outside_training_period`). Models saved before the rename carry
+    # it as `stale_model_days`, still read.
+    outside_period_days: int = Field(
+        180, ge=1, validation_alias=AliasChoices("outside_period_days", "stale_model_days")
+    )
 
 
 class Settings(_Section):

@@ -19,20 +19,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import orjson
 
 from risk_model import audit_codec
 from risk_model.config import FeatureConfig
 from risk_model.db import WriteLock, connect, write_check
-from risk_model.explain import grouped_contributions, reasons_for_row
 from risk_model.features.build import online_features
-from risk_model.features.history import US_PER_DAY
-from risk_model.features.registry import FEATURE_NAMES, describe
-from risk_model.features.store import AppendResult, HistoryStore, PremiseIncident
-from risk_model.precautions import RuleFile, evaluate_rules, load_rules
-from risk_model.scoring import CallRiskModel
-from risk_model.training.calibrate import tier
+from risk_model.features.registry import describe
+from risk_model.features.store import AppendResult, HistoryStore
+from risk_model.model.assessment import Assessed, ModelInfo
+from risk_model.model.bundle import CallRiskModel
+from risk_model.model.precautions import RuleFile, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -45,54 +42,6 @@ WRITE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.DatabaseError, OSError)
 MIN_FREE_BYTES = 1 << 20
 
 ADVISORY = "Advisory only: a person decides. The score is a calibrated probability, not a verdict."
-PREMISE_PLACEHOLDER = "{premise_incidents}"
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    version: str
-
-
-@dataclass
-class _Explained:
-    """One batch explained: per-call outputs plus the grouped contribution matrix."""
-
-    risk_score: np.ndarray
-    risk_tier: np.ndarray
-    decision: np.ndarray
-    reasons: list[list[dict[str, Any]]]
-    raising: list[list[str]]
-    rows: list[dict[str, Any]]  # feature values per call, plain Python (NaN -> None)
-    labels: list[str]
-    grouped: np.ndarray  # calls x labels, log-odds
-    base: np.ndarray
-
-
-def incident_words(incidents: list[PremiseIncident]) -> str:
-    """Dated prior incidents in words, e.g. '2025-03-02 assault on an officer (DOMESTIC ...)'."""
-    if not incidents:
-        return "no dated incidents on record in the history store"
-    # Same day, same kind of incident: one entry with a count, so a busy address reads as a
-    # short list of dates, not ten copies of one line.
-    grouped: dict[tuple[str, str], int] = {}
-    for inc in incidents:
-        what = []
-        if inc.assault:
-            what.append("assault on an officer")
-        if inc.injury:
-            what.append("officer injured")
-        if not what and inc.weapon:
-            what.append("weapon involved")
-        if not what and inc.violent:
-            what.append("violent or disturbance call")
-        kind = f" ({inc.call_type})" if inc.call_type else ""
-        key = (inc.received_at[:10], f"{', '.join(what)}{kind}")
-        grouped[key] = grouped.get(key, 0) + 1
-    return "; ".join(
-        f"{day} {what}" + (f" x{count}" if count > 1 else "")
-        for (day, what), count in grouped.items()
-    )
 
 
 class StoreUnavailable(RuntimeError):
@@ -675,12 +624,8 @@ class LiveAssessor:
         self.store = store
         self.rules = rules or load_rules()
         self.audit = audit
-        self.info = info or ModelInfo(
-            str(model.metadata.get("name", "call-risk")), str(model.metadata.get("version", "?"))
-        )
+        self.info = info or model.info
         self.cfg = model.settings.features
-        until = model.metadata.get("history_until")
-        self._data_until_us = int(np.datetime64(until, "us").astype(np.int64)) if until else None
         # "audit log" / "history store" -> why its last write failed; cleared by a good write.
         self._write_failures: dict[str, str] = {}
 
@@ -751,53 +696,28 @@ class LiveAssessor:
     ) -> list[dict[str, Any]]:
         """SPEC §4 assessments for validated call records, in order.
 
-        One TreeSHAP pass per call gives the score, the reasons, the rule inputs and (for the
-        audit log and the review page) every grouped contribution. With `detail`, each
-        assessment also carries those contributions and the features used.
+        The model makes each assessment (`CallRiskModel.assess_features`, the path offline
+        scoring and the pyfunc take); this adds what is live: features and premise incidents
+        from the history store, and the audit record. With `detail`, each assessment also
+        carries every grouped contribution and the features used.
         """
         feats = online_features(calls, self.store, self.cfg)
-        res = self._explain(feats)
-        known_type = self.model.encoder.is_known("call_type", feats["call_type"])
         keep = audit or detail
-        out, entries = [], []
-        for i, call in enumerate(calls):
-            row = res.rows[i]
-            tier = str(res.risk_tier[i])
-            decision = str(res.decision[i])
-            precautions = evaluate_rules(self.rules, row, res.raising[i], tier, decision)
-            premise = feats["_premise"][i]
-            incidents: list[PremiseIncident] | None = None
-            if premise is not None and (
-                keep or any(PREMISE_PLACEHOLDER in p["text"] for p in precautions)
-            ):
-                incidents = self.store.premise_incidents(premise, int(feats["_ts"][i]))
-            for p in precautions:
-                if PREMISE_PLACEHOLDER in p["text"]:
-                    p["text"] = p["text"].replace(
-                        PREMISE_PLACEHOLDER, incident_words(incidents or [])
-                    )
-            assessment = {
-                "call_id": str(call["call_id"]),
-                "risk_score": round(float(res.risk_score[i]), 6),
-                "risk_tier": tier,
-                "decision": decision,
-                "reasons": res.reasons[i],
-                "precautions": [
-                    {"id": p["id"], "text": p["text"], "because": p["because"]}
-                    for p in precautions
-                ],
-                "model": {"name": self.info.name, "version": self.info.version},
-                "warnings": self._warnings(call, feats, i, bool(known_type[i]), decision),
-            }
-            out.append(assessment)
-            if keep:
+        ids = [str(c["call_id"]) for c in calls]
+        res = self.model.assess_features(
+            feats, ids, self.store, self.rules, self.info, keep_incidents=keep
+        )
+        out = [a.as_dict() for a in res.assessments]
+        entries = []
+        if keep:
+            for i, call in enumerate(calls):
                 entries.append(
                     {
                         "call": {k: _jsonable(v) for k, v in call.items()},
-                        "assessment": assessment,
-                        "features": row,
-                        "premise_incidents": [inc.__dict__ for inc in incidents or []],
-                        "precaution_programs": {p["id"]: p["program"] for p in precautions},
+                        "assessment": out[i],
+                        "features": res.rows[i],
+                        "premise_incidents": [inc.__dict__ for inc in res.incidents[i]],
+                        "precaution_programs": res.programs[i],
                         "contributions": self._all_contributions(res, i),
                     }
                 )
@@ -820,42 +740,7 @@ class LiveAssessor:
                 a["detail"] = {k: v for k, v in e.items() if k not in ("assessment",)}
         return out
 
-    def _explain(self, feats: dict[str, Any]) -> _Explained:
-        """Score, tier, decision and reasons from one `pred_contrib` pass, keeping every grouped
-        contribution for the audit detail.
-
-        These are the steps of `CallRiskModel.assess` (tests/service/test_live.py proves the two
-        agree call for call); `assess` discards the contribution matrix, and computing it a
-        second time for the audit log doubled the per-call cost of the explanation.
-        """
-        model = self.model
-        x = model.matrix(feats)
-        contrib = model.contributions(x)
-        margin = contrib.sum(axis=1)
-        score = model.calibrator.transform(margin)
-        tiers = model.settings.tiers
-        labels, grouped = grouped_contributions(contrib[:, :-1], model.encoder.feature_names)
-        k = model.settings.service.top_reasons
-        columns = [_plain_column(feats[name]) for name in FEATURE_NAMES]
-        rows = [
-            dict(zip(FEATURE_NAMES, values, strict=True)) for values in zip(*columns, strict=True)
-        ]
-        return _Explained(
-            risk_score=score,
-            risk_tier=tier(score, model.base_rate, tiers.elevated_multiple, tiers.high_multiple),
-            decision=model.conformal.decide(margin),
-            reasons=[
-                [r.as_dict() for r in reasons_for_row(labels, grouped[i], rows[i], k, self.cfg)]
-                for i in range(len(x))
-            ],
-            raising=[[labels[j] for j in np.flatnonzero(grouped[i] > 0)] for i in range(len(x))],
-            rows=rows,
-            labels=labels,
-            grouped=grouped,
-            base=contrib[:, -1],
-        )
-
-    def _all_contributions(self, res: _Explained, i: int) -> dict[str, Any]:
+    def _all_contributions(self, res: Assessed, i: int) -> dict[str, Any]:
         """Every grouped contribution and the base value, stored compactly (numbers only).
 
         The words are rendered when a supervisor opens the call (`expand_entry`), not on the
@@ -867,41 +752,6 @@ class LiveAssessor:
             "values": res.grouped[i].round(5).tolist(),
             "near_repeat_days": self.cfg.near_repeat_days,
         }
-
-    def _warnings(
-        self, call: dict[str, Any], feats: dict[str, Any], i: int, known_type: bool, decision: str
-    ) -> list[str]:
-        warnings = []
-        if not known_type:
-            warnings.append(
-                f"unknown_call_type: {feats['call_type'][i]!r} was rare or unseen in training; "
-                "it is scored as OTHER"
-            )
-        if feats["_premise"][i] is None:
-            warnings.append(
-                "no_premise_history: no address or coordinates, premise history unused"
-            )
-        missing_area = [k for k in ("beat", "district") if feats[f"_{k}"][i] is None]
-        if missing_area:
-            warnings.append(
-                f"no_area_history: no {' or '.join(missing_area)} given, "
-                f"{' and '.join(missing_area)} history unused"
-            )
-        if self._data_until_us is not None:
-            age_days = (int(feats["_ts"][i]) - self._data_until_us) / US_PER_DAY
-            limit = self.model.settings.service.stale_model_days
-            if age_days > limit:
-                warnings.append(
-                    "stale_model: trained on data up to "
-                    f"{self.model.metadata['history_until'][:10]},"
-                    f" {age_days:.0f} days before this call (limit {limit}); retrain"
-                )
-        if decision == "cant_tell":
-            warnings.append(
-                "cant_tell: the data cannot separate high from low risk for this call; "
-                "rely on the call facts"
-            )
-        return warnings
 
     def ping(self) -> None:
         """Raises when the history store or the audit log cannot be read (for readiness)."""
@@ -986,24 +836,6 @@ def _compact_contributions(entry: dict[str, Any]) -> dict[str, Any]:
 def dumps(value: Any) -> str:
     """JSON text for audit records and answers (orjson: numpy scalars, NaN as null)."""
     return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
-
-
-def _plain_column(values: Any) -> list[Any]:
-    """A feature column as Python values, NaN as None (one `tolist`, not a call per cell)."""
-    arr = np.asarray(values)
-    if arr.dtype.kind == "f":
-        return [None if v != v else v for v in arr.tolist()]
-    if arr.dtype.kind in "iub":
-        return arr.tolist()
-    return [_plain(v) for v in arr.tolist()]
 
 
 def _jsonable(value: Any) -> Any:

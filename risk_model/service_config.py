@@ -30,11 +30,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from risk_model import tracking
 from risk_model.errors import UserError
-from risk_model.precautions import DEFAULT_RULES
+from risk_model.model.precautions import DEFAULT_RULES
 
 if TYPE_CHECKING:
     from risk_model.live import LiveAssessor
-    from risk_model.precautions import RuleFile
+    from risk_model.model.precautions import RuleFile
 
 log = logging.getLogger(__name__)
 
@@ -153,17 +153,22 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
     the audit log), so the service and `risk-model serve` say what is wrong rather than "could
     not load its model" for a store that cannot be opened or written.
 
-    The model's training-time history snapshot is dropped: the live store replaces it, and
-    keeping it would hold a year of events in every server process for nothing.
+    The model's training-time history snapshot is dropped (after its training scope is read):
+    the live store replaces it, and keeping it would hold a year of events in every server
+    process for nothing.
     """
     from risk_model.errors import UserError
     from risk_model.features.store import SqliteHistoryStore
-    from risk_model.live import WRITE_ERRORS, AuditLog, LiveAssessor, ModelInfo, StoreUnavailable
-    from risk_model.precautions import load_rules
+    from risk_model.live import WRITE_ERRORS, AuditLog, LiveAssessor, StoreUnavailable
+    from risk_model.model.assessment import ModelInfo
+    from risk_model.model.precautions import load_rules
 
     rules = rules or load_rules(settings.precautions)
     os.environ[ENV_TRACKING] = settings.tracking_uri
     model, ref = tracking.load_model(settings.model_uri)
+    # What the training data covered is read first: a model saved before `seen_areas` was
+    # recorded finds its areas in the snapshot, as offline scoring of the same model does.
+    _ = model.scope
     model.history = None
     try:
         store = SqliteHistoryStore(settings.history_db, model.settings.features)

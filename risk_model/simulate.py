@@ -1267,7 +1267,7 @@ def simulate_to_file(
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if kind == ".parquet":
-            pq.write_table(calls_table, out)
+            pq.write_table(mark_simulated(calls_table), out)
         else:
             _write_csv(calls_table, out)
         pq.write_table(truth_table, truth_out)
@@ -1299,6 +1299,31 @@ def simulate_to_file(
     if agency is not None:
         summary["agency_export"] = agency
     return summary
+
+
+# The marker a simulated Parquet file carries in its schema metadata: `train` records it in the
+# model (`trained_on_simulated`), so every answer of a model trained on it says so.
+SIMULATED_KEY = b"risk_model.simulated"
+
+
+def mark_simulated(table: pa.Table) -> pa.Table:
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), SIMULATED_KEY: b"true"})
+
+
+def is_simulated(data: Path, truth: Path | None = None) -> bool:
+    """True for calls the simulator made: a Parquet file it wrote carries `SIMULATED_KEY`; a CSV
+    cannot, but only the simulator writes the oracle truth side file found beside it (`truth`).
+    """
+    if truth is not None and Path(truth).is_file():
+        return True
+    data = Path(data)
+    if data.suffix.lower() != ".parquet" or not data.is_file():
+        return False
+    try:
+        meta = pq.read_schema(data).metadata or {}
+    except (OSError, pa.ArrowInvalid):
+        return False
+    return meta.get(SIMULATED_KEY) == b"true"
 
 
 def _write_csv(table: pa.Table, out: Path) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from risk_model.errors import UserError
 
 if TYPE_CHECKING:
-    from risk_model.scoring import CallRiskModel
+    from risk_model.model.bundle import CallRiskModel
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import bentoml
@@ -54,10 +54,11 @@ from pydantic_core.core_schema import ValidationInfo
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from risk_model import vocab
 from risk_model.config import ServiceConfig
 from risk_model.errors import UserError
 from risk_model.live import LiveAssessor, StoreUnavailable, dumps, merge_repeated_calls
-from risk_model.precautions import load_rules
+from risk_model.model.precautions import load_rules
 from risk_model.schema import (
     EARLIEST_PLAUSIBLE,
     FLAG_COLUMNS,
@@ -432,18 +433,23 @@ class Assessment(BaseModel):
                     }
                 ],
                 "model": {"name": "call-risk", "version": "3"},
-                "warnings": [],
+                "warnings": [
+                    "cant_tell: the data cannot separate high from low risk for this call; "
+                    "rely on the call facts"
+                ],
             }
         },
     )
     call_id: str
     risk_score: float = Field(ge=0, le=1, description="calibrated probability of harm")
-    risk_tier: Literal["low", "elevated", "high"]
-    decision: Literal["high", "low", "cant_tell"]
+    risk_tier: vocab.Tier
+    decision: vocab.Decision
     reasons: list[Reason]
     precautions: list[Precaution]
     model: ModelName
-    warnings: list[str]
+    warnings: list[str] = Field(
+        description="each `code: text`; codes: " + ", ".join(vocab.WARNING_CODES)
+    )
 
 
 # The media type stated up front: without it BentoML regenerates the list's JSON schema on every

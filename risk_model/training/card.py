@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from risk_model.config import Settings
-from risk_model.scoring import CallRiskModel
+from risk_model.model.bundle import CallRiskModel
 from risk_model.training.leakage import LeakageReport
 
 

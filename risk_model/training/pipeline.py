@@ -22,11 +22,13 @@ from risk_model.config import Settings
 from risk_model.errors import UserError
 from risk_model.features.build import build_features, events_frame
 from risk_model.features.registry import FEATURE_NAMES, definitions_hash
+from risk_model.model.assessment import seen_areas
+from risk_model.model.bundle import CallRiskModel
+from risk_model.model.calibrate import Calibrator, MondrianConformal
+from risk_model.model.encode import FeatureEncoder
 from risk_model.schema import OUTCOME_COLUMNS, validate_frame
-from risk_model.scoring import CallRiskModel
+from risk_model.simulate import is_simulated
 from risk_model.training.audit import audit, audit_summary
-from risk_model.training.calibrate import Calibrator, MondrianConformal
-from risk_model.training.encode import FeatureEncoder
 from risk_model.training.evaluate import bootstrap_intervals, core_metrics, decision_summary
 from risk_model.training.leakage import LeakageReport, check_leakage, enforce, validate_allow
 from risk_model.training.models import (
@@ -40,7 +42,7 @@ from risk_model.training.splits import Placement, TimeWindows, backtest_windows,
 
 log = logging.getLogger(__name__)
 
-PYFUNC_CODE = Path(__file__).resolve().parent / "pyfunc_model.py"
+PYFUNC_CODE = Path(__file__).resolve().parents[1] / "model" / "pyfunc.py"
 SHAP_SAMPLE = 4000
 LOGISTIC_MAX_ROWS = 300_000
 
@@ -246,7 +248,8 @@ def train(
     leakage = leakage_check(feats, calls, y, split, settings)
     fitted = fit_all(feats, y, split.window, settings)
     t_fit = time.perf_counter()
-    truth_series = load_truth(truth or default_truth_path(data))
+    truth_path = truth or default_truth_path(data)
+    truth_series = load_truth(truth_path)
     results, eval_frame, scores = evaluate_window(
         fitted, feats, y, split.test_mask, settings, truth_series
     )
@@ -254,7 +257,7 @@ def train(
     backtests = backtest(feats, y, calls, split, settings, truth_series)
     t_eval = time.perf_counter()
     importance = explain_globally(fitted.model, feats, split.test_mask, settings)
-    describe_model(fitted.model, calls, data, split, settings, register)
+    describe_model(fitted.model, calls, data, split, settings, register, truth_path)
     run_id, logged_model_uri = log_run(
         experiment,
         run_name,
@@ -453,9 +456,11 @@ def describe_model(
     split: Split,
     settings: Settings,
     register: str | None,
+    truth_path: Path | None,
 ) -> None:
     """Gives the model its premise history and the metadata that trace any later score back to
-    the data, windows, feature definitions, settings and code that made it."""
+    the data, windows, feature definitions, settings and code that made it (and whether that
+    data was simulated: every answer of such a model says so)."""
     from risk_model import tracking
 
     model.history = events_frame(calls, settings.features)
@@ -470,7 +475,10 @@ def describe_model(
             "code_version": __version__,
             "data_file": str(data),
             "data_sha256": file_digest(data),
+            "history_from": str(calls["received_at"][~split.placement.outlier].min()),
             "history_until": str(calls["received_at"][~split.placement.outlier].max()),
+            "seen_areas": seen_areas(model.history),
+            "trained_on_simulated": is_simulated(data, truth_path),
             "target": settings.target,
             "base_rate": model.base_rate,
             "calibration": model.calibrator.method_,
@@ -696,6 +704,8 @@ def model_signature() -> Any:
             ColSpec("string", "risk_tier"),
             ColSpec("string", "decision"),
             ColSpec("string", "reasons"),
+            ColSpec("string", "precautions"),
+            ColSpec("string", "warnings"),
         ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs)

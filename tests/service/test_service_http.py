@@ -273,11 +273,12 @@ def test_honest_warnings(client: TestClient) -> None:
         address=None,
         latitude=None,
         longitude=None,
-        received_at="2026-06-01T12:00:00",
+        received_at="2026-09-01T12:00:00",  # 244 days after the data (limit 180)
     )
     body = client.post("/score", json={"call": odd}).json()
     kinds = {w.split(":", 1)[0] for w in body["warnings"]}
-    assert {"unknown_call_type", "no_premise_history", "stale_model"} <= kinds
+    assert {"unknown_call_type", "no_premise_history", "outside_training_period"} <= kinds
+    assert "synthetic_model" in kinds  # the fixture model is trained on simulated calls
     assert "no_area_history" not in kinds  # the call has its beat and district
     # Without an address there is no premise history: such reasons carry no value.
     assert all(r["value"] is None for r in body["reasons"] if r["feature"].startswith("prem_"))

@@ -208,7 +208,7 @@ def test_live_store_takes_service_records_and_dates_day_only_incidents_by_day(
     from risk_model.features.build import online_features
     from risk_model.features.store import SqliteHistoryStore
     from risk_model.features.text import premise_key
-    from risk_model.live import incident_words
+    from risk_model.model.assessment import incident_words
 
     store = SqliteHistoryStore(tmp_path / "history.db", CFG)
     day_only = CallWithOutcome.model_validate(

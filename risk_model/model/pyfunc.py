@@ -1,8 +1,9 @@
 """The MLflow pyfunc model, logged as "model from code" (no pickled objects).
 
 Input: canonical calls (SPEC §1 columns; extra columns are ignored). Output: one row per call
-with call_id, risk_score, risk_tier, decision and reasons (JSON list), exactly what
-`risk-model score` writes for the same calls and history.
+with call_id, risk_score, risk_tier, decision, reasons, precautions and warnings (lists as JSON
+text), exactly what `risk-model score` writes for the same calls and history: both call
+`CallRiskModel.score_calls`, which makes each row from the one typed `Assessment`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 import mlflow
 import pandas as pd
 
+from risk_model.model.bundle import CallRiskModel
 from risk_model.schema import validate_frame
-from risk_model.scoring import CallRiskModel
 
 
 class CallRiskPyfunc(mlflow.pyfunc.PythonModel):

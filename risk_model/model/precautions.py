@@ -22,11 +22,12 @@ from pydantic import (
     model_validator,
 )
 
+from risk_model import vocab
 from risk_model.errors import UserError
 from risk_model.features.registry import BY_NAME, FEATURE_NAMES
 
 # The agency-editable default lives with the data, not the code: data/precautions.yaml.
-DEFAULT_RULES = Path(__file__).resolve().parents[1] / "data" / "precautions.yaml"
+DEFAULT_RULES = Path(__file__).resolve().parents[2] / "data" / "precautions.yaml"
 REASON_LABELS = frozenset(FEATURE_NAMES) | {"hour"}
 Op = Literal[">", ">=", "<", "<=", "==", "!=", "in"]
 
@@ -51,8 +52,8 @@ class Condition(BaseModel):
     """One atom: exactly one of tier, decision, reason, feature."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    tier: list[Literal["low", "elevated", "high"]] | None = None
-    decision: list[Literal["high", "low", "cant_tell"]] | None = None
+    tier: list[vocab.Tier] | None = None
+    decision: list[vocab.Decision] | None = None
     reason: list[str] | None = Field(
         None, description="fires when one of these is among the call's risk-raising reasons"
     )

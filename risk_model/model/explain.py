@@ -73,18 +73,53 @@ def grouped_contributions(
     return list(labels), np.atleast_2d(contrib) @ matrix
 
 
+# A reported weapon is what a dispatcher looks for first: when it raises the score by at least
+# this much (log-odds), it is among the reasons even if k larger contributions crowd it out.
+PINNED = ("weapon_reported", "nar_weapon")
+PIN_MIN_CONTRIBUTION = 0.01
+UNSEEN_CALL_TYPE = (
+    "Call type {v} not seen in training (or too rare): scored with the other rare types"
+)
+
+
 def reasons_for_row(
     labels: list[str],
     grouped_row: np.ndarray,
     feature_row: dict[str, Any],
     k: int,
     cfg: FeatureConfig,
+    known_type: bool = True,
 ) -> list[Reason]:
-    """The k largest contributions (by size, either sign), in words."""
-    order = np.argsort(-np.abs(grouped_row), kind="stable")[:k]
+    """The k largest contributions (by size, either sign), in words.
+
+    A weapon flag (reported, or in the notes) that is set and raises the score is always among
+    the k, in place of the smallest other contributions. A call type the model did not learn
+    (`known_type` false: it was scored as the shared OTHER code) is described as such, never by
+    its raw name as if that name moved the score.
+    """
+    ranked = np.argsort(-np.abs(grouped_row), kind="stable")
+    must = []
+    for name in PINNED:
+        if name in labels:
+            j = labels.index(name)
+            value = feature_row.get(name)
+            if (
+                value is not None
+                and float(value) >= 0.5
+                and grouped_row[j] >= PIN_MIN_CONTRIBUTION
+            ):
+                must.append(j)
+    must = must[:k]
+    order = must + [int(j) for j in ranked if j not in must][: k - len(must)]
+    order.sort(key=lambda j: -abs(grouped_row[j]))
     out = []
     for j in order:
         label = labels[j]
+        if label == "call_type" and not known_type:
+            raw = feature_row.get("call_type")
+            text = UNSEEN_CALL_TYPE.format(v=repr(raw) if raw is not None else "")
+            out.append(Reason(label, "OTHER", float(grouped_row[j]), text.replace("  ", " ")))
+            continue
         if label == "hour":
             text = describe("hour_sin", feature_row, cfg)
             value: Any = text.rsplit(" ", 1)[-1]
