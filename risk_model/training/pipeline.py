@@ -23,6 +23,7 @@ from risk_model.config import Settings
 from risk_model.errors import UserError
 from risk_model.features.build import build_features, events_frame
 from risk_model.features.registry import FEATURE_NAMES, definitions_hash
+from risk_model.monitor import save_reference
 from risk_model.schema import OUTCOME_COLUMNS, validate_frame
 from risk_model.scoring import CallRiskModel
 from risk_model.training import plots
@@ -385,6 +386,7 @@ def train(
                 counts,
                 leakage,
             )
+            save_reference(tmpdir, feats[test_mask], scores["model"])  # for `risk-model monitor`
             bundle = model.save(tmpdir / "bundle")
             example = calls.iloc[-3:].drop(
                 columns=[c for c in calls.columns if c in OUTCOME_COLUMNS]
