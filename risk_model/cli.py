@@ -316,6 +316,10 @@ def monitor(
     config: Path | None = typer.Option(
         None, "--config", help="Settings YAML; its `monitor:` section sets the thresholds."
     ),
+    experiment: str = typer.Option(
+        "monitoring", "--experiment", help="MLflow experiment each run is logged to."
+    ),
+    log_run: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Log the run to MLflow."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (last line)."),
 ) -> None:
     """Live calibration, drift and warnings of the served model; a verdict ok/watch/retrain."""
@@ -327,7 +331,13 @@ def monitor(
 
         settings = load_settings(config)
         report = run_monitor(
-            audit_db, history_db, days, model, settings.monitor, target=settings.target
+            audit_db,
+            history_db,
+            days,
+            model,
+            settings.monitor,
+            target=settings.target,
+            log_experiment=experiment if log_run else None,
         )
         if as_json:
             return report

@@ -648,11 +648,13 @@ def monitor(
     target: str = "harmed",
     fetch: bool = True,
     artifacts: dict[str, Any] | None = None,
+    log_experiment: str | None = None,
 ) -> dict[str, Any]:
     """The whole report (SPEC §3 `monitor --json`): per model version and overall verdict.
 
     `artifacts` ({"summary": ..., "reference": ...}) replaces the run's artifacts for every
-    version (benchmarks, tests without MLflow); `fetch=False` reads none.
+    version (benchmarks, tests without MLflow); `fetch=False` reads none. With
+    `log_experiment`, the run is logged to that MLflow experiment (`log_to_mlflow`).
     """
     cfg = cfg or MonitorConfig()
     if days < 1:
@@ -717,7 +719,7 @@ def monitor(
         for r in v["reasons"]
         if v["verdict"] != "ok" or len(versions) == 1
     ]
-    return {
+    report = {
         "verdict": verdict,
         "reasons": reasons,
         "model": main,
@@ -738,6 +740,9 @@ def monitor(
         ],
         "versions": versions,
     }
+    if log_experiment:
+        report["mlflow_run_id"] = log_to_mlflow(report, daily_figures(s), log_experiment)
+    return report
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -805,3 +810,75 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(f"  PSI skipped: {ps['skipped']}")
     lines += ["", *[f"note: {n}" for n in report["notes"]]]
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- MLflow
+
+
+def daily_figures(s: Scored) -> pd.DataFrame:
+    """Per receive day: calls scored, known outcomes, observed and predicted harm rate."""
+    frame = pd.DataFrame(
+        {"day": s.received // 86400, "score": s.score, "y": s.outcome, "k": ~np.isnan(s.outcome)}
+    )
+    frame["score_known"] = np.where(frame["k"], frame["score"], np.nan)
+    g = frame.groupby("day")
+    out = pd.DataFrame(
+        {
+            "calls_scored": g.size(),
+            "outcomes_known": g["k"].sum(),
+            "observed_rate": g["y"].mean(),
+            "predicted_rate": g["score_known"].mean(),
+        }
+    )
+    return out.reset_index()
+
+
+def log_to_mlflow(report: dict[str, Any], daily: pd.DataFrame, experiment: str) -> str:
+    """One MLflow run per monitor run (experiment `monitoring`): the headline figures, the
+    verdict as a number (0 ok, 1 watch, 2 retrain), every PSI, and the daily series (step =
+    day number, timestamp = the day) so the MLflow UI draws the trend. Returns the run id."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    from risk_model import tracking
+
+    tracking.configure()
+    mlflow.set_experiment(experiment)
+    head = report["versions"][report["model"]]
+    metrics = {
+        "verdict_level": SEVERITY[report["verdict"]],
+        "calls_scored": report["calls_scored"],
+        "outcomes_known": report["outcomes_known"],
+    }
+    for key in ("observed_rate", "predicted_rate"):
+        if report.get(key) is not None:
+            metrics[key] = report[key]
+    for key in ("auc", "pr_auc"):
+        if key in head["ranking"]:
+            metrics[key] = head["ranking"][key]
+    for code, share in (head.get("warnings") or {}).items():
+        metrics[f"share_{code}"] = share
+    ps = head.get("psi") or {}
+    if "score" in ps:
+        metrics["psi_score"] = ps["score"]
+        metrics.update({f"psi_{k}": v for k, v in ps["features"].items()})
+    with mlflow.start_run(run_name=f"monitor {report['window']['to'][:10]}") as run:
+        mlflow.set_tags(
+            {
+                "verdict": report["verdict"],
+                "model": report["model"],
+                "days": report["window"]["days"],
+            }
+        )
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        series = []
+        for row in daily.itertuples(index=False):
+            ts = int(row.day) * 86_400_000
+            for key in ("calls_scored", "outcomes_known", "observed_rate", "predicted_rate"):
+                value = float(getattr(row, key))
+                if math.isfinite(value):
+                    series.append(Metric(f"daily_{key}", value, ts, int(row.day)))
+        for start in range(0, len(series), 1000):
+            mlflow.MlflowClient().log_batch(run.info.run_id, metrics=series[start : start + 1000])
+        mlflow.log_dict(report, "monitor_report.json")
+        return run.info.run_id

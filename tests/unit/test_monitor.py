@@ -202,12 +202,13 @@ def _audit_entry(
     }
 
 
-def test_monitor_reads_both_files_and_reports(tmp_path) -> None:
+def _files(tmp_path, n: int = 600, known: int = 500) -> np.ndarray:
+    """An audit log of `n` calls (every other one unknown_call_type) and a history store with
+    outcomes for the first `known`; returns those outcomes."""
     from risk_model.live import AuditLog
 
     log = AuditLog(tmp_path / "audit.db")
     rng = np.random.default_rng(5)
-    n = 600
     entries = [
         _audit_entry(
             f"c{i}",
@@ -222,12 +223,18 @@ def test_monitor_reads_both_files_and_reports(tmp_path) -> None:
         log.write(entries[start : start + 100])
     hist = sqlite3.connect(tmp_path / "history.db")
     hist.execute("CREATE TABLE calls (call_id TEXT PRIMARY KEY, assault INTEGER, injury INTEGER)")
-    harmed = rng.random(500) < 0.05
+    harmed = rng.random(known) < 0.05
     hist.executemany(
-        "INSERT INTO calls VALUES (?, ?, 0)", [(f"c{i}", int(harmed[i])) for i in range(500)]
+        "INSERT INTO calls VALUES (?, ?, 0)", [(f"c{i}", int(harmed[i])) for i in range(known)]
     )
     hist.commit()
     hist.close()
+    return harmed
+
+
+def test_monitor_reads_both_files_and_reports(tmp_path) -> None:
+    n = 600
+    harmed = _files(tmp_path, n)
     report = monitor(tmp_path / "audit.db", tmp_path / "history.db", days=60, fetch=False)
     assert report["calls_scored"] == n
     assert report["outcomes_known"] == 500
@@ -261,3 +268,26 @@ def test_missing_or_empty_files_are_one_line_errors(tmp_path) -> None:
         monitor(tmp_path / "empty.db", tmp_path / "h.db", fetch=False)
     with pytest.raises(UserError, match="no history store at"):
         monitor(tmp_path / "empty.db", tmp_path / "missing.db", fetch=False)
+
+
+def test_each_run_is_logged_to_mlflow_with_a_daily_series(tmp_path, monkeypatch) -> None:
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    harmed = _files(tmp_path)
+    report = monitor(
+        tmp_path / "audit.db",
+        tmp_path / "history.db",
+        days=60,
+        fetch=False,
+        log_experiment="monitoring",
+    )
+    client = MlflowClient()
+    run = client.get_run(report["mlflow_run_id"])
+    assert client.get_experiment(run.info.experiment_id).name == "monitoring"
+    assert run.data.tags["verdict"] == report["verdict"]
+    assert run.data.metrics["observed_rate"] == pytest.approx(harmed.mean())
+    assert run.data.metrics["verdict_level"] == 2  # retrain
+    daily = client.get_metric_history(run.info.run_id, "daily_calls_scored")
+    assert len(daily) == 28 and sum(m.value for m in daily) == 600
