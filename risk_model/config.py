@@ -189,6 +189,8 @@ class MonitorConfig(_Section):
     psi_retrain: float = Field(0.25, gt=0)
     # Audit records decoded for features and warnings (a seeded sample; the rest is read whole).
     decode_sample: int = Field(200_000, ge=100)
+    # Feedback-loop watch: calls at a premise this many days before and after its first flag.
+    feedback_days: int = Field(30, ge=1, le=365)
     # Conformal alpha when the model's run summary cannot be read.
     default_alpha: float = Field(0.1, gt=0, lt=0.5)
     seed: int = 0

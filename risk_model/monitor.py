@@ -45,6 +45,7 @@ from risk_model.vocab import (
 log = logging.getLogger(__name__)
 
 REFERENCE_JSON = "monitor_reference.json"
+PREMISE_CAUTION = "premise_caution"  # the precaution that shares a premise's history
 REFERENCE_VERSION = 1
 WATCHED_WARNINGS = (UNKNOWN_CALL_TYPE, UNSEEN_AREA, OUTSIDE_TRAINING_PERIOD)
 SEVERITY = {"ok": 0, "watch": 1, "retrain": 2}
@@ -283,6 +284,7 @@ class Scored:
     district: np.ndarray
     model: np.ndarray
     outcome: np.ndarray  # 1.0 harmed, 0.0 not, NaN not in the history store
+    premise: np.ndarray  # the history store's premise key (None: not there, or no location)
 
 
 def read_scored(
@@ -306,14 +308,14 @@ def read_scored(
     outcome = {"harmed": "(c.assault | c.injury)", "assaulted": "c.assault", "injured": "c.injury"}
     rows = con.execute(
         "SELECT a.id, a.call_id, a.received, a.score, a.decision, a.district, a.model, "
-        f"{outcome[target]} FROM audit_entry a INDEXED BY audit_by_time "
+        f"{outcome[target]}, c.premise FROM audit_entry a INDEXED BY audit_by_time "
         "LEFT JOIN h.calls c ON c.call_id = a.call_id "
         "WHERE a.latest = 1 AND a.received >= ?",
         (since,),
     ).fetchall()
     values = dict(con.execute("SELECT id, value FROM audit_value").fetchall())
     con.close()
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
 
     def named(ids: Any) -> np.ndarray:
         return np.array([values.get(i) for i in ids], dtype=object)
@@ -327,6 +329,7 @@ def read_scored(
         district=named(cols[5]),
         model=named(cols[6]),
         outcome=np.array([math.nan if v is None else float(v) for v in cols[7]], dtype=float),
+        premise=np.asarray(cols[8], dtype=object),
     )
     window = {
         "from": audit_codec.from_seconds(since),
@@ -363,8 +366,11 @@ class _RecordReader:
                 return inner[1 + names.index(name)]
         return packed.get(name) if isinstance(packed, dict) else None
 
-    def read(self, row_ids: np.ndarray) -> tuple[list[dict[str, Any]], list[list[str]]]:
-        feats, warns = [], []
+    def read(
+        self, row_ids: np.ndarray
+    ) -> tuple[list[dict[str, Any]], list[list[str]], list[tuple[str, ...]]]:
+        """Features, warning codes and precaution ids of each record."""
+        feats, warns, precautions = [], [], []
         for start in range(0, len(row_ids), 900):
             chunk = [int(i) for i in row_ids[start : start + 900]]
             marks = ",".join("?" * len(chunk))
@@ -382,7 +388,11 @@ class _RecordReader:
                 a = self._field(data, "assessment")
                 w = self._field(a, "warnings") if a is not None else None
                 warns.append([warning_code(str(t)) for t in (w or [])])
-        return feats, warns
+                programs = self._field(data, "precaution_programs")
+                precautions.append(
+                    tuple(audit_codec.unpack(programs, self.keys)) if programs else ()
+                )
+        return feats, warns, precautions
 
 
 # ----------------------------------------------------------------------------- artifacts
@@ -670,7 +680,7 @@ def monitor(
     n = len(s.score)
     sample = np.sort(rng.choice(n, min(n, cfg.decode_sample), replace=False))
     reader = _RecordReader(Path(audit_db))
-    feats_rows, warns = reader.read(s.row_id[sample])
+    feats_rows, warns, precautions = reader.read(s.row_id[sample])
     reader.con.close()
     sample_frame = pd.DataFrame.from_records(feats_rows) if feats_rows else pd.DataFrame()
     versions: dict[str, Any] = {}
@@ -737,9 +747,17 @@ def monitor(
             "the store does not mark calls ingested before their outcome, so ingest outcomes "
             "before monitoring them",
             "conformal coverage counts a 'cant_tell' decision as the set {high, low}",
+            "feedback loop: premises flagged by a high decision (every call) or a "
+            f"{PREMISE_CAUTION} precaution (decoded sample only); reported, not in the verdict",
         ],
         "versions": versions,
     }
+    flagged = s.decision == "high"
+    caution = np.array([PREMISE_CAUTION in p for p in precautions], dtype=bool)
+    flagged[sample[caution]] = True
+    report["feedback_loop"] = feedback_loop(
+        Path(history_db), s.premise, s.received, flagged, cfg.feedback_days, cfg.seed
+    )
     if log_experiment:
         report["mlflow_run_id"] = log_to_mlflow(report, daily_figures(s), log_experiment)
     return report
@@ -808,6 +826,18 @@ def render_text(report: dict[str, Any]) -> str:
             )
         elif "skipped" in ps:
             lines.append(f"  PSI skipped: {ps['skipped']}")
+    fb = report.get("feedback_loop") or {}
+    if "excess" in fb:
+        lines.append(
+            f"\nfeedback loop ({fb['premises']:,} flagged premises, {fb['window_days']} days "
+            f"either side of the first flag): calls before {fb['mean_calls_before']:.2f}, after "
+            f"{fb['mean_calls_after']:.2f}; matched unflagged premises after "
+            f"{fb['matched_expected_after']:.2f} (excess {fb['excess']:+.2f} a premise)"
+        )
+        lines.append(f"  {fb['what_it_means']}")
+        lines.append(f"  {fb['what_it_does_not']}")
+    elif "skipped" in fb:
+        lines.append(f"\nfeedback loop: skipped: {fb['skipped']}")
     lines += ["", *[f"note: {n}" for n in report["notes"]]]
     return "\n".join(lines)
 
@@ -882,3 +912,125 @@ def log_to_mlflow(report: dict[str, Any], daily: pd.DataFrame, experiment: str) 
             mlflow.MlflowClient().log_batch(run.info.run_id, metrics=series[start : start + 1000])
         mlflow.log_dict(report, "monitor_report.json")
         return run.info.run_id
+
+
+# ----------------------------------------------------------------------------- feedback loop
+
+# Calls at a premise in the window before its first flag -> stratum (matching on call counts).
+_STRATA = np.array([0, 1, 2, 3, 5, 10, 20])
+
+
+def matched_change(
+    before_f: np.ndarray, after_f: np.ndarray, before_c: np.ndarray, after_c: np.ndarray
+) -> dict[str, Any]:
+    """Calls after vs before for flagged premises, and what matched unflagged premises with the
+    same number of calls before did (strata of `_STRATA`, weighted like the flagged ones).
+
+    `excess` = flagged premises' mean calls after - the matched expectation; `ratio` the same
+    as a ratio. Strata without a control premise are left out (counted in `unmatched`).
+    """
+    sf = np.searchsorted(_STRATA, before_f, side="right")
+    sc = np.searchsorted(_STRATA, before_c, side="right")
+    expected, used = [], []
+    for k in np.unique(sf):
+        ctrl = after_c[sc == k]
+        if len(ctrl):
+            n = int(np.sum(sf == k))
+            expected.append((n, float(ctrl.mean())))
+            used.append(k)
+    keep = np.isin(sf, used)
+    if not keep.any():
+        return {"premises": len(before_f), "unmatched": len(before_f)}
+    exp = sum(n * m for n, m in expected) / sum(n for n, _ in expected)
+    after = float(after_f[keep].mean())
+    return {
+        "premises": int(keep.sum()),
+        "unmatched": int((~keep).sum()),
+        "control_premises": int(np.isin(sc, used).sum()),
+        "mean_calls_before": float(before_f[keep].mean()),
+        "mean_calls_after": after,
+        "matched_expected_after": exp,
+        "excess": after - exp,
+        "ratio": after / exp if exp > 0 else None,
+    }
+
+
+def feedback_loop(
+    history_db: Path,
+    premise: np.ndarray,
+    received: np.ndarray,
+    flagged: np.ndarray,
+    days: int,
+    seed: int = 0,
+    max_premises: int = 20_000,
+) -> dict[str, Any]:
+    """Do premises the model flagged draw more calls after the first flag than similar premises
+    it did not flag? (The loop the field notes warn about: a flagged address gets more attention,
+    more recorded calls, a higher premise history, more flags.)
+
+    For each flagged premise, calls in the history store in the `days` before its first flag and
+    in the `days` from it; for unflagged premises scored in the window, the same around their
+    first scored call; premises whose after-window is not yet complete are left out. Flagged and
+    unflagged premises are matched on their calls before (`matched_change`).
+    """
+    out: dict[str, Any] = {
+        "window_days": days,
+        "what_it_means": (
+            "excess > 0: flagged premises drew more calls after the flag than unflagged premises "
+            "with the same call history. That is what a feedback loop would look like (a flag "
+            "brings attention, attention brings recorded calls, calls raise the premise's "
+            "history and its next score)."
+        ),
+        "what_it_does_not": (
+            "It does not prove one: a premise is also flagged because something is escalating "
+            "there, which brings calls by itself; matching uses call counts only, not the reason "
+            "for the calls; and few premises give a noisy figure. Read it with the premises' "
+            "call records."
+        ),
+    }
+    has = np.array([p is not None for p in premise], dtype=bool)
+    if not has.any():
+        out["skipped"] = "no scored call has a premise in the history store"
+        return out
+    frame = pd.DataFrame({"premise": premise[has], "t": received[has], "flag": flagged[has]})
+    first_flag = frame[frame["flag"]].groupby("premise")["t"].min()
+    first_seen = frame.groupby("premise")["t"].min()
+    controls = first_seen.drop(first_flag.index, errors="ignore")
+    rng = np.random.default_rng(seed)
+    if len(controls) > max_premises:
+        controls = controls.iloc[np.sort(rng.choice(len(controls), max_premises, replace=False))]
+    if len(first_flag) > max_premises:
+        idx = np.sort(rng.choice(len(first_flag), max_premises, replace=False))
+        first_flag = first_flag.iloc[idx]
+    con = _readonly(history_db, "history store")
+    newest = con.execute("SELECT MAX(ts) FROM calls").fetchone()[0] or 0
+    span = days * 86_400_000_000
+
+    def counts(times: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        before, after = [], []
+        for p, t in times.items():
+            t_us = int(t) * 1_000_000
+            if t_us + span > newest:
+                continue
+            rows = con.execute(
+                "SELECT ts FROM calls WHERE premise = ? AND ts >= ? AND ts < ?",
+                (p, t_us - span, t_us + span),
+            ).fetchall()
+            ts = np.array([r[0] for r in rows], dtype=np.int64)
+            before.append(int(np.sum(ts < t_us)))
+            after.append(int(np.sum(ts >= t_us)))
+        return np.array(before), np.array(after)
+
+    bf, af = counts(first_flag)
+    bc, ac = counts(controls)
+    con.close()
+    out["flagged_premises"] = len(first_flag)
+    if len(bf) == 0 or len(bc) == 0:
+        out["skipped"] = (
+            f"no flagged premise with {days} days of history after its first flag yet"
+            if len(bf) == 0
+            else "no unflagged premise to compare with"
+        )
+        return out
+    out.update(matched_change(bf, af, bc, ac))
+    return out

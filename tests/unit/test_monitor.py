@@ -18,6 +18,8 @@ from risk_model.monitor import (
     average_precision,
     bootstrap_ranking,
     categorical_shares,
+    feedback_loop,
+    matched_change,
     monitor,
     numeric_shares,
     psi,
@@ -222,10 +224,14 @@ def _files(tmp_path, n: int = 600, known: int = 500) -> np.ndarray:
     for start in range(0, n, 100):
         log.write(entries[start : start + 100])
     hist = sqlite3.connect(tmp_path / "history.db")
-    hist.execute("CREATE TABLE calls (call_id TEXT PRIMARY KEY, assault INTEGER, injury INTEGER)")
+    hist.execute(
+        "CREATE TABLE calls (call_id TEXT PRIMARY KEY, ts INTEGER, premise TEXT, "
+        "assault INTEGER, injury INTEGER)"
+    )
     harmed = rng.random(known) < 0.05
     hist.executemany(
-        "INSERT INTO calls VALUES (?, ?, 0)", [(f"c{i}", int(harmed[i])) for i in range(known)]
+        "INSERT INTO calls VALUES (?, 0, NULL, ?, 0)",
+        [(f"c{i}", int(harmed[i])) for i in range(known)],
     )
     hist.commit()
     hist.close()
@@ -291,3 +297,48 @@ def test_each_run_is_logged_to_mlflow_with_a_daily_series(tmp_path, monkeypatch)
     assert run.data.metrics["verdict_level"] == 2  # retrain
     daily = client.get_metric_history(run.info.run_id, "daily_calls_scored")
     assert len(daily) == 28 and sum(m.value for m in daily) == 600
+
+
+def test_matched_change_compares_like_with_like() -> None:
+    # Flagged premises: 2 with 0 calls before (3 after each), 1 with 5 before (6 after).
+    before_f, after_f = np.array([0, 0, 5]), np.array([3, 3, 6])
+    # Controls: 0 before -> 1 after on average; 5 before -> 6 after; one stratum with no flag.
+    before_c, after_c = np.array([0, 0, 5, 12]), np.array([0, 2, 6, 30])
+    got = matched_change(before_f, after_f, before_c, after_c)
+    assert got["premises"] == 3 and got["unmatched"] == 0 and got["control_premises"] == 3
+    assert got["mean_calls_after"] == pytest.approx(4.0)
+    assert got["matched_expected_after"] == pytest.approx((2 * 1 + 6) / 3)
+    assert got["excess"] == pytest.approx(4.0 - 8 / 3)
+    # A flagged stratum without any control is left out, and counted.
+    assert matched_change(np.array([50]), np.array([1]), before_c, after_c)["unmatched"] == 1
+
+
+def test_feedback_loop_sees_calls_rise_after_a_flag(tmp_path) -> None:
+    day_us, day_s = 86_400_000_000, 86_400
+    hist = sqlite3.connect(tmp_path / "h.db")
+    hist.execute("CREATE TABLE calls (call_id TEXT PRIMARY KEY, ts INTEGER, premise TEXT)")
+    rows, premises, received, flagged = [], [], [], []
+    for p in range(40):
+        flag = p < 20
+        # Every premise: 2 calls in the 30 days before day 100; flagged ones get 6 after, the
+        # others 2. A last call on day 200 makes every after-window complete.
+        days = [80, 90] + ([101, 103, 105, 107, 109, 111] if flag else [101, 120])
+        rows += [(f"p{p}-{d}", d * day_us, f"P{p}") for d in days]
+        premises.append(f"P{p}")
+        received.append(100 * day_s)
+        flagged.append(flag)
+    rows.append(("last", 200 * day_us, "elsewhere"))
+    hist.executemany("INSERT INTO calls VALUES (?, ?, ?)", rows)
+    hist.commit()
+    hist.close()
+    got = feedback_loop(
+        tmp_path / "h.db",
+        np.array(premises, dtype=object),
+        np.array(received),
+        np.array(flagged),
+        days=30,
+    )
+    assert got["premises"] == 20 and got["control_premises"] == 20
+    assert got["mean_calls_before"] == 2 and got["mean_calls_after"] == 6
+    assert got["matched_expected_after"] == 2 and got["excess"] == 4
+    assert "does not prove" in got["what_it_does_not"]
