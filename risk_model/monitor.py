@@ -795,7 +795,8 @@ def render_text(report: dict[str, Any]) -> str:
             a, p = ci.get("auc", [math.nan] * 2), ci.get("pr_auc", [math.nan] * 2)
             lines.append(
                 f"  AUC {rk['auc']:.3f} ({a[0]:.3f}-{a[1]:.3f}); PR-AUC {rk['pr_auc']:.3f} "
-                f"({p[0]:.3f}-{p[1]:.3f}); training test window AUC {rk.get('training_auc')}"
+                f"({p[0]:.3f}-{p[1]:.3f}); training test window AUC "
+                f"{'-' if rk.get('training_auc') is None else format(rk['training_auc'], '.3f')}"
             )
         else:
             lines.append(f"  AUC / PR-AUC: {rk['skipped']}")
