@@ -11,12 +11,13 @@ Set-up (skipped when the files in --workdir already hold --calls records):
      call ids and receive times spread over a year (writing 1M through `AuditLog.write` takes
      ~8 minutes on this machine: docs/benchmarks.md, audit log);
   3. a history store (the service's schema) gets 90% of the calls with an outcome drawn from
-     their score, so the model is calibrated by construction.
+     their score, so the model is calibrated by construction, at 50,000 premises.
 
 Then `monitor()` runs in a fresh child process (scores, outcomes, calibration, ranking with 100
 bootstrap replicates, coverage, decisions, warnings by district, PSI of the score and every
-feature on a 200,000-record decoded sample) against a reference built from the same world;
-its wall time and peak RSS are reported. The last stdout line is one JSON object.
+feature on a 200,000-record decoded sample, the feedback-loop watch) against a reference built
+from the same world; its wall time and peak RSS are reported. The last stdout line is one JSON
+object.
 """
 
 from __future__ import annotations
@@ -98,7 +99,6 @@ def _entry(i: int, feats: dict[str, Any], score: float, when: str, labels: list[
 
 
 def set_up(workdir: Path, calls: int, written: int, seed: int = 0) -> dict[str, Any]:
-    from risk_model.features.store import SqliteHistoryStore
     from risk_model.live import AuditLog
     from risk_model.monitor import reference_from
 
@@ -112,10 +112,24 @@ def set_up(workdir: Path, calls: int, written: int, seed: int = 0) -> dict[str, 
         "conformal_alpha": 0.1,
         "metrics": {"model": {"auc": 0.5, "share_high": 0.1, "share_low": 0.4}},
     }
-    if audit_db.exists() and AuditLog(audit_db).count() >= calls:
-        return {"audit": audit_db, "history": history_db, "summary": summary, "ref": reference}
-    for p in (audit_db, history_db):
-        p.unlink(missing_ok=True)
+    out: dict[str, Any] = {
+        "audit": audit_db,
+        "history": history_db,
+        "summary": summary,
+        "ref": reference,
+    }
+    if not (audit_db.exists() and AuditLog(audit_db).count() >= calls):
+        for p in (audit_db, history_db):
+            p.unlink(missing_ok=True)
+        out.update(_fill_audit(audit_db, calls, written, rng))
+    if not history_db.exists():
+        _fill_history(audit_db, history_db, rng)
+    return out
+
+
+def _fill_audit(audit_db: Path, calls: int, written: int, rng: np.random.Generator) -> dict:
+    from risk_model.live import AuditLog
+
     audit = AuditLog(audit_db)
     labels = [f"g{j}" for j in range(30)]
     feats = _features(rng, written).to_dict("records")
@@ -151,28 +165,35 @@ def set_up(workdir: Path, calls: int, written: int, seed: int = 0) -> dict[str, 
         con.commit()
     copy_s = time.perf_counter() - t0
     total = con.execute("SELECT COUNT(*) FROM audit_entry").fetchone()[0]
-    rows = con.execute("SELECT call_id, score FROM audit_entry").fetchall()
     con.close()
     log.info("copied to %d records in %.0f s", total, copy_s)
-    SqliteHistoryStore(history_db)  # the service's schema
+    return {"written_s": round(write_s, 1), "copy_s": round(copy_s, 1)}
+
+
+def _fill_history(audit_db: Path, history_db: Path, rng: np.random.Generator) -> None:
+    """90% of the audited calls with an outcome drawn from the score, at 50,000 premises (the
+    feedback-loop watch reads their calls before and after each premise's first flag)."""
+    from risk_model.features.store import SqliteHistoryStore
+
+    con = sqlite3.connect(audit_db)
+    rows = con.execute("SELECT call_id, score, received FROM audit_entry").fetchall()
+    con.close()
+    SqliteHistoryStore(history_db)  # the service's schema and indexes
     hist = sqlite3.connect(history_db)
     keep = rng.random(len(rows)) < 0.9
     harm = rng.random(len(rows))
+    premise = rng.integers(0, 50_000, len(rows))
     hist.executemany(
-        "INSERT INTO calls (call_id, ts, violent, weapon, assault, injury)"
-        " VALUES (?, 0, 0, 0, ?, 0)",
-        [(cid, int(h < s)) for (cid, s), k, h in zip(rows, keep, harm, strict=True) if k],
+        "INSERT INTO calls (call_id, ts, premise, violent, weapon, assault, injury)"
+        " VALUES (?, ?, ?, 0, 0, ?, 0)",
+        [
+            (cid, t * 1_000_000, f"P{p}", int(h < s))
+            for (cid, s, t), k, h, p in zip(rows, keep, harm, premise, strict=True)
+            if k
+        ],
     )
     hist.commit()
     hist.close()
-    return {
-        "audit": audit_db,
-        "history": history_db,
-        "summary": summary,
-        "ref": reference,
-        "written_s": round(write_s, 1),
-        "copy_s": round(copy_s, 1),
-    }
 
 
 CHILD = """
@@ -186,7 +207,9 @@ secs = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": round(secs, 2), "peak_rss_mb": round(peak), "verdict": r["verdict"],
                   "calls_scored": r["calls_scored"], "outcomes_known": r["outcomes_known"],
-                  "decoded_sample": r["decoded_sample"], "reasons": r["reasons"]}))
+                  "decoded_sample": r["decoded_sample"], "reasons": r["reasons"],
+                  "feedback_loop": {k: v for k, v in r["feedback_loop"].items()
+                                    if not k.startswith("what_")}}))
 """
 
 

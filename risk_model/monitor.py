@@ -970,9 +970,9 @@ def feedback_loop(
     more recorded calls, a higher premise history, more flags.)
 
     For each flagged premise, calls in the history store in the `days` before its first flag and
-    in the `days` from it; for unflagged premises scored in the window, the same around their
-    first scored call; premises whose after-window is not yet complete are left out. Flagged and
-    unflagged premises are matched on their calls before (`matched_change`).
+    in the `days` from it; for unflagged premises scored in the window, the same around one of
+    their scored calls (at random); premises whose after-window is not yet complete are left
+    out. Flagged and unflagged premises are matched on their calls before (`matched_change`).
     """
     out: dict[str, Any] = {
         "window_days": days,
@@ -995,8 +995,11 @@ def feedback_loop(
         return out
     frame = pd.DataFrame({"premise": premise[has], "t": received[has], "flag": flagged[has]})
     first_flag = frame[frame["flag"]].groupby("premise")["t"].min()
-    first_seen = frame.groupby("premise")["t"].min()
-    controls = first_seen.drop(first_flag.index, errors="ignore")
+    # An unflagged premise's reference time is one of its scored calls at random (not its
+    # first: that would put every control at the window's start, flags come later).
+    unflagged = frame[~frame["premise"].isin(first_flag.index)]
+    controls = unflagged.groupby("premise").sample(n=1, random_state=seed)
+    controls = controls.set_index("premise")["t"]
     rng = np.random.default_rng(seed)
     if len(controls) > max_premises:
         controls = controls.iloc[np.sort(rng.choice(len(controls), max_premises, replace=False))]
