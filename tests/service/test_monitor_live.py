@@ -94,6 +94,9 @@ def test_own_world_is_ok_and_shifts_say_why(world: dict) -> None:
     assert v["decisions"]["training"] is not None  # read from the run's summary.json
     assert "score" in v["psi"], v["psi"]  # the reference the training run saved
     assert report["verdict"] == "ok", report["reasons"]
+    fb = report["feedback_loop"]  # flagged premises read from the store, matched, explained
+    assert fb["premises"] > 0 and fb["control_premises"] > 0, fb
+    assert "matched_expected_after" in fb and "does not prove" in fb["what_it_does_not"]
 
     # Doubled harm rate: about as many unharmed calls turn harmed as were harmed.
     rate = cal["observed_rate"]
