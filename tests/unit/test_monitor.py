@@ -342,3 +342,26 @@ def test_feedback_loop_sees_calls_rise_after_a_flag(tmp_path) -> None:
     assert got["mean_calls_before"] == 2 and got["mean_calls_after"] == 6
     assert got["matched_expected_after"] == 2 and got["excess"] == 4
     assert "does not prove" in got["what_it_does_not"]
+
+
+def test_cli_json_last_line_holds_the_spec_keys(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from risk_model.cli import app
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    _files(tmp_path)
+    args = ["monitor", "--audit-db", "audit.db", "--history-db", "history.db", "--days", "60"]
+    result = CliRunner().invoke(app, [*args, "--no-mlflow", "--json"])
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("verdict", "reasons", "calls_scored", "outcomes_known"):
+        assert key in last
+    assert last["verdict"] == "retrain" and last["calls_scored"] == 600
+    assert 0 < last["observed_rate"] < 0.2 and last["predicted_rate"] == pytest.approx(0.05)
+    # The text report names the verdict and the model; PSI says why it is skipped.
+    text = CliRunner().invoke(app, [*args, "--no-mlflow"]).stdout
+    assert text.startswith("verdict: RETRAIN") and "PSI skipped: " in text
+    missing = CliRunner().invoke(app, ["monitor", "--audit-db", "nope.db", "--no-mlflow"])
+    assert missing.exit_code == 2 and "no audit log at nope.db" in missing.output
