@@ -183,7 +183,12 @@ def test_verdict_rules_name_their_cause() -> None:
 
 
 def _audit_entry(
-    call_id: str, received: str, score: float, decision: str, warnings: list[str]
+    call_id: str,
+    received: str,
+    score: float,
+    decision: str,
+    warnings: list[str],
+    version: str = "1",
 ) -> dict:
     return {
         "call": {"call_id": call_id, "received_at": received, "district": "D1", "call_type": "X"},
@@ -194,7 +199,7 @@ def _audit_entry(
             "decision": decision,
             "reasons": [],
             "precautions": [],
-            "model": {"name": "call-risk", "version": "1"},
+            "model": {"name": "call-risk", "version": version},
             "warnings": warnings,
         },
         "features": {"call_type": "X", "hour_sin": 0.5},
@@ -365,3 +370,44 @@ def test_cli_json_last_line_holds_the_spec_keys(tmp_path, monkeypatch) -> None:
     assert text.startswith("verdict: RETRAIN") and "PSI skipped: " in text
     missing = CliRunner().invoke(app, ["monitor", "--audit-db", "nope.db", "--no-mlflow"])
     assert missing.exit_code == 2 and "no audit log at nope.db" in missing.output
+
+
+def test_each_model_version_is_judged_on_its_own_calls(tmp_path) -> None:
+    from risk_model.live import AuditLog
+
+    log = AuditLog(tmp_path / "audit.db")
+    # Version 1 scored 300 calls without warnings, version 2 (a challenger) 300 with.
+    log.write(
+        [
+            _audit_entry(f"a{i}", f"2025-03-{1 + i % 28:02d}T10:00:00", 0.05, "low", [], "1")
+            for i in range(300)
+        ]
+        + [
+            _audit_entry(
+                f"b{i}",
+                f"2025-03-{1 + i % 28:02d}T11:00:00",
+                0.05,
+                "low",
+                ["unseen_area: beat B9 never seen in training"],
+                "2",
+            )
+            for i in range(300)
+        ]
+    )
+    hist = sqlite3.connect(tmp_path / "history.db")
+    hist.execute(
+        "CREATE TABLE calls (call_id TEXT PRIMARY KEY, ts INTEGER, premise TEXT, "
+        "assault INTEGER, injury INTEGER)"
+    )
+    hist.commit()
+    hist.close()
+    report = monitor(tmp_path / "audit.db", tmp_path / "history.db", days=60, fetch=False)
+    assert set(report["versions"]) == {"call-risk/1", "call-risk/2"}
+    assert report["versions"]["call-risk/1"]["verdict"] == "ok"
+    assert report["versions"]["call-risk/2"]["verdict"] == "retrain"
+    assert report["verdict"] == "retrain"
+    assert report["reasons"] == [
+        "call-risk/2: retrain: warnings: 100.0% of calls carry unseen_area",
+        "call-risk/2: watch: district D1: 100.0% of calls carry unseen_area",
+    ]
+    assert report["outcomes_known"] == 0 and report["observed_rate"] is None
