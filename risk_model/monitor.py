@@ -761,9 +761,24 @@ def monitor(
     report["feedback_loop"] = feedback_loop(
         Path(history_db), s.premise, s.received, flagged, cfg.feedback_days, cfg.seed
     )
+    report = _finite(report)
     if log_experiment:
         report["mlflow_run_id"] = log_to_mlflow(report, daily_figures(s), log_experiment)
     return report
+
+
+def _finite(value: Any) -> Any:
+    """The report with NaN / infinity as None and numpy scalars as Python numbers, so `--json`
+    prints valid JSON (Python's json writes NaN, which JSON does not have)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def render_text(report: dict[str, Any]) -> str:
