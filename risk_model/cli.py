@@ -306,6 +306,50 @@ def champion(
     typer.echo(json.dumps(info) if as_json else info["version"])
 
 
+@app.command()
+def monitor(
+    days: int = typer.Option(30, "--days", min=1, help="Last N days of scored calls."),
+    audit_db: Path = typer.Option(Path("audit.db"), "--audit-db", help="The service's audit log."),
+    history_db: Path = typer.Option(
+        Path("history.db"), "--history-db", help="The history store holding the outcomes."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Only this model (MLflow URI); default: every version in the log."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="Settings YAML; its `monitor:` section sets the thresholds."
+    ),
+    experiment: str = typer.Option(
+        "monitoring", "--experiment", help="MLflow experiment each run is logged to."
+    ),
+    log_run: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Log the run to MLflow."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (last line)."),
+) -> None:
+    """Live calibration, drift and warnings of the served model; a verdict ok/watch/retrain."""
+
+    def run() -> dict[str, Any]:
+        from risk_model.config import load_settings
+        from risk_model.monitor import monitor as run_monitor
+        from risk_model.monitor import render_text
+
+        settings = load_settings(config)
+        report = run_monitor(
+            audit_db,
+            history_db,
+            days,
+            model,
+            settings.monitor,
+            target=settings.target,
+            log_experiment=experiment if log_run else None,
+        )
+        if as_json:
+            return report
+        typer.echo(render_text(report))
+        return {}
+
+    _run(run, as_json, quiet=True)
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     app()
 

@@ -168,6 +168,45 @@ class ServiceConfig(_Section):
     )
 
 
+class MonitorConfig(_Section):
+    """`risk-model monitor` thresholds (docs/monitoring.md, "Verdict rules").
+
+    A finding at `watch` asks an analyst to look; at `retrain` the model no longer matches the
+    calls it serves. The worst finding is the verdict.
+    """
+
+    # Calibration is judged only with at least this many known outcomes.
+    min_outcomes: int = Field(200, ge=1)
+    # Observed / predicted harm rate beyond this factor (either way), with the predicted rate
+    # outside the observed 95% interval: retrain; outside the interval but closer: watch.
+    ratio_retrain: float = Field(1.5, gt=1)
+    # AUC / PR-AUC are computed with at least this many harmed calls; bootstrap replicates.
+    min_positives: int = Field(30, ge=5)
+    bootstrap: int = Field(100, ge=0, le=2000)
+    # AUC below the training test window's by more than this: watch; retrain when the whole
+    # bootstrap interval is below.
+    auc_drop: float = Field(0.05, gt=0, lt=0.5)
+    # Conformal coverage per class: watch when the 95% upper bound is below the target (1 -
+    # alpha) minus this, with at least min_class_calls calls of that class.
+    coverage_tolerance: float = Field(0.05, ge=0, lt=0.5)
+    min_class_calls: int = Field(50, ge=1)
+    # Share of a decision more than this far (absolute) from the training test window: watch.
+    decision_shift: float = Field(0.10, gt=0, lt=1)
+    # Share of calls with unknown_call_type / unseen_area / outside_training_period.
+    warning_watch: float = Field(0.05, gt=0, lt=1)
+    warning_retrain: float = Field(0.20, gt=0, le=1)
+    # Population stability index of the score (and of features, watch only).
+    psi_watch: float = Field(0.10, gt=0)
+    psi_retrain: float = Field(0.25, gt=0)
+    # Audit records decoded for features and warnings (a seeded sample; the rest is read whole).
+    decode_sample: int = Field(200_000, ge=100)
+    # Feedback-loop watch: calls at a premise this many days before and after its first flag.
+    feedback_days: int = Field(30, ge=1, le=365)
+    # Conformal alpha when the model's run summary cannot be read.
+    default_alpha: float = Field(0.1, gt=0, lt=0.5)
+    seed: int = 0
+
+
 class Settings(_Section):
     features: FeatureConfig = FeatureConfig()
     split: SplitConfig = SplitConfig()
@@ -178,6 +217,7 @@ class Settings(_Section):
     tiers: TierConfig = TierConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     service: ServiceConfig = ServiceConfig()
+    monitor: MonitorConfig = MonitorConfig()
     target: Literal["harmed", "assaulted", "injured"] = "harmed"
 
     def digest(self) -> str:

@@ -26,6 +26,7 @@ from risk_model.model.assessment import seen_areas
 from risk_model.model.bundle import CallRiskModel
 from risk_model.model.calibrate import Calibrator, MondrianConformal
 from risk_model.model.encode import FeatureEncoder
+from risk_model.monitor import save_reference
 from risk_model.schema import OUTCOME_COLUMNS, validate_frame
 from risk_model.simulate import is_simulated
 from risk_model.training.audit import audit, audit_summary
@@ -269,6 +270,7 @@ def train(
         leakage,
         Evaluation(results, eval_frame, scores, audit_table, backtests),
         importance,
+        feats.loc[split.test_mask],
     )
     registered = None
     if register:
@@ -500,10 +502,11 @@ def log_run(
     leakage: LeakageReport,
     evaluation: Evaluation,
     importance: Importance,
+    test_features: pd.DataFrame,
 ) -> tuple[str, str]:
     """One MLflow run holding everything needed to judge and reuse the model: params, metrics,
-    tags, the tables, plots and card, and the pyfunc (with its bundle). Returns (run id, the
-    logged model's URI)."""
+    tags, the tables, plots and card, the monitor's reference (the test window's features and
+    scores), and the pyfunc (with its bundle). Returns (run id, the logged model's URI)."""
     import mlflow
 
     from risk_model import tracking
@@ -543,6 +546,8 @@ def log_run(
                 split.counts,
                 leakage,
             )
+            # The drift reference `risk-model monitor` compares live calls with.
+            save_reference(tmpdir, test_features, evaluation.scores["model"])
             bundle = model.save(tmpdir / "bundle")
             example = calls.iloc[-3:].drop(
                 columns=[c for c in calls.columns if c in OUTCOME_COLUMNS]
