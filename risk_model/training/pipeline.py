@@ -723,8 +723,12 @@ def _example_frame(frame: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in FEATURE_INPUT_COLUMNS if c in frame.columns]
     out = frame[cols].copy()
     for c in out.columns:
-        if c in ("received_at", "received_until"):
+        if c == "received_at":
             out[c] = out[c].astype("datetime64[ns]")
+        elif c == "received_until":
+            # Mostly empty: MLflow writes an empty datetime as text the model cannot read, so the
+            # example carries ISO 8601 text or null, as a client would send it.
+            out[c] = [None if pd.isna(v) else pd.Timestamp(v).isoformat() for v in out[c]]
         elif c in ("priority", "latitude", "longitude"):
             out[c] = out[c].astype("float64")
         else:
