@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 
 import orjson
 
-from risk_model import audit_codec
 from risk_model.config import FeatureConfig
 from risk_model.db import WriteLock, connect, write_check
 from risk_model.features.build import online_features
@@ -30,6 +29,7 @@ from risk_model.features.store import AppendResult, HistoryStore
 from risk_model.model.assessment import Assessed, ModelInfo
 from risk_model.model.bundle import CallRiskModel
 from risk_model.model.precautions import RuleFile, load_rules
+from risk_model.service import audit_codec
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,10 @@ class AuditLog:
     """Every scored call, for supervisors: call facts, score, decision, reasons, precautions.
 
     SQLite in WAL mode; one connection per thread. Holds the call record as received (no personal
-    data beyond it) and the assessment, compactly (risk_model/audit_codec.py: ~0.9 KB a call
-    with its indexes instead of 4.2-8.8 KB), with the summary in indexed columns for the review
-    page's queries. A log in the previous format (one JSON text per call) is converted in place
-    when it is opened.
+    data beyond it) and the assessment, compactly (risk_model/service/audit_codec.py: ~0.9 KB a
+    call with its indexes instead of 4.2-8.8 KB), with the summary in indexed columns for the
+    review page's queries. A log in the previous format (one JSON text per call) is converted in
+    place when it is opened.
     """
 
     SCHEMA = """
