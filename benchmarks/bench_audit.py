@@ -93,7 +93,7 @@ CREATE INDEX audit_received ON audit (received_at);
 
 def previous_format_bytes(path: Path, entries: list[dict[str, Any]]) -> int:
     """The same entries as the previous format stored them: one JSON text per call."""
-    from risk_model.service.assessor import dumps
+    from risk_model.service.audit import dumps
 
     path.unlink(missing_ok=True)
     con = sqlite3.connect(path)
@@ -132,7 +132,8 @@ def score_calls(workdir: Path, data: Path, n: int) -> tuple[Any, list[dict[str, 
     from risk_model.features.store import SqliteHistoryStore
     from risk_model.offline import load_history_file
     from risk_model.schema import CallRecord
-    from risk_model.service.assessor import AuditLog, LiveAssessor
+    from risk_model.service.assessor import LiveAssessor
+    from risk_model.service.audit import AuditLog
 
     calls = pd.read_parquet(data).sort_values("received_at", kind="stable")
     calls = calls.reset_index(drop=True)
@@ -182,7 +183,7 @@ def score_calls(workdir: Path, data: Path, n: int) -> tuple[Any, list[dict[str, 
         round(statistics.median(costs[False]) * 1e3, 3),
     ]
     # What the log stores: the compact numbers, not the words rendered from them.
-    from risk_model.service.assessor import _compact_contributions
+    from risk_model.service.audit import _compact_contributions
 
     return assessor, [_compact_contributions(e) for e in entries], figures
 
@@ -274,7 +275,7 @@ def main() -> None:
     data = set_up(args.workdir, args.simulate, args.seed, args.data)
     assessor, entries, figures = score_calls(args.workdir, data, args.score)
     big = args.workdir / "audit_1m.db"
-    from risk_model.service.assessor import AuditLog
+    from risk_model.service.audit import AuditLog
 
     audit = AuditLog(big)
     if audit.count() > args.calls:

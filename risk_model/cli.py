@@ -215,7 +215,7 @@ def audit_prune(
     def run() -> dict[str, Any]:
         if not audit_db.is_file():
             raise UserError(f"no audit log at {audit_db}")
-        from risk_model.service.assessor import AuditLog
+        from risk_model.service.audit import AuditLog
 
         result = AuditLog(audit_db).prune(keep_days, vacuum=vacuum)
         log.info(

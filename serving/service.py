@@ -55,7 +55,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from risk_model import vocab
-from risk_model.config import ServiceConfig
+from risk_model.config import AnswerConfig
 from risk_model.errors import UserError
 from risk_model.model.precautions import load_rules
 from risk_model.schema import (
@@ -74,7 +74,8 @@ from risk_model.schema import (
     iso_time_pattern,
     parse_timestamp,
 )
-from risk_model.service.assessor import LiveAssessor, StoreUnavailable, dumps, merge_repeated_calls
+from risk_model.service.assessor import LiveAssessor, StoreUnavailable, merge_repeated_calls
+from risk_model.service.audit import dumps
 from risk_model.service.settings import (
     ServiceSettings,
     load_assessor,
@@ -100,7 +101,7 @@ from serving.middleware import (  # noqa: F401 - MAX_BODY_BYTES, Gate: tests imp
 log = logging.getLogger(__name__)
 
 # Largest batch the request schema accepts; a model whose settings say less is held to that.
-MAX_BATCH = ServiceConfig().max_batch
+MAX_BATCH = AnswerConfig().max_batch
 # BentoML's own access-log skip list, kept when the scoring routes are added to it.
 _QUIET_PATHS = ("/metrics", "/healthz", "/livez", "/readyz")
 # Calls up to this far ahead of the server clock are accepted (clock skew), as in ingest.

@@ -162,7 +162,8 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
     from risk_model.features.store import SqliteHistoryStore
     from risk_model.model.assessment import ModelInfo
     from risk_model.model.precautions import load_rules
-    from risk_model.service.assessor import WRITE_ERRORS, AuditLog, LiveAssessor, StoreUnavailable
+    from risk_model.service.assessor import WRITE_ERRORS, LiveAssessor, StoreUnavailable
+    from risk_model.service.audit import AuditLog
 
     rules = rules or load_rules(settings.precautions)
     os.environ[ENV_TRACKING] = settings.tracking_uri

@@ -15,7 +15,8 @@ from risk_model.features.store import SqliteHistoryStore
 from risk_model.offline import load_history_file
 from risk_model.schema import CallRecord
 from risk_model.service import review_view
-from risk_model.service.assessor import AuditLog, LiveAssessor
+from risk_model.service.assessor import LiveAssessor
+from risk_model.service.audit import AuditLog
 from serving.review import COOKIE, create_review_app
 
 pytestmark = pytest.mark.xdist_group("model")
