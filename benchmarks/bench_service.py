@@ -130,8 +130,8 @@ def percentiles(values: list[float]) -> dict[str, float]:
 def floor(env: dict[str, str], workdir: Path, calls: list[dict], seconds: float) -> dict:
     """In-process cost of the same assessment, without HTTP (validation + assess, audited)."""
     os.environ.update(env)
-    from risk_model.live import AuditLog
-    from risk_model.service_config import ServiceSettings, load_assessor
+    from risk_model.service.audit import AuditLog
+    from risk_model.service.settings import ServiceSettings, load_assessor
     from serving.service import CallIn
 
     settings = ServiceSettings.from_env(env)
@@ -380,7 +380,7 @@ def main() -> None:
         log.info("floor: LiveAssessor.assess in process")
         result["in_process"] = floor(env, workdir, calls, args.seconds)
 
-    from risk_model.serve_process import ServerDidNotStart, free_port, serve_process
+    from risk_model.service.serve_process import ServerDidNotStart, free_port, serve_process
 
     port = free_port()
     log.info("starting risk-model serve on 127.0.0.1:%d", port)

@@ -177,7 +177,7 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Score calls offline: features from history strictly before each call."""
-    from risk_model.batch import score_file
+    from risk_model.offline import score_file
 
     _run(
         lambda: score_file(model_uri=model, input_path=input, out_path=out, history_path=history),
@@ -196,7 +196,7 @@ def load_history(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Bulk-load calls into the live history store the service reads; say what was loaded."""
-    from risk_model.batch import load_history_file
+    from risk_model.offline import load_history_file
 
     _run(lambda: load_history_file(data, db, config, model), as_json)
 
@@ -215,7 +215,7 @@ def audit_prune(
     def run() -> dict[str, Any]:
         if not audit_db.is_file():
             raise UserError(f"no audit log at {audit_db}")
-        from risk_model.live import AuditLog
+        from risk_model.service.audit import AuditLog
 
         result = AuditLog(audit_db).prune(keep_days, vacuum=vacuum)
         log.info(
@@ -239,7 +239,7 @@ def review_link(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Print a review-page link with a read-only, expiring session (never the API token)."""
-    from risk_model.review_session import review_link as make_link
+    from risk_model.service.review_session import review_link as make_link
 
     _run(lambda: make_link(url, hours), as_json, quiet=True)
 
@@ -251,7 +251,7 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Print training runs side by side: model vs baselines on their test windows."""
-    from risk_model.batch import compare_runs
+    from risk_model.offline import compare_runs
 
     def run() -> dict[str, Any]:
         result = compare_runs(experiment, max_runs)
@@ -275,7 +275,7 @@ def serve(
     ),
 ) -> None:
     """Start the BentoML service on 127.0.0.1 (default port 3000)."""
-    from risk_model.batch import serve_service
+    from risk_model.service.serve import serve_service
 
     _setup_logging(False)
     try:
@@ -292,7 +292,7 @@ def champion(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Print the version of the registered champion; exit 1 when there is none."""
-    from risk_model.batch import champion_info
+    from risk_model.offline import champion_info
 
     _setup_logging(True)
     try:
@@ -329,8 +329,8 @@ def monitor(
 
     def run() -> dict[str, Any]:
         from risk_model.config import load_settings
-        from risk_model.monitor import monitor as run_monitor
-        from risk_model.monitor import render_text
+        from risk_model.service.monitor import monitor as run_monitor
+        from risk_model.service.monitor import render_text
 
         settings = load_settings(config)
         report = run_monitor(

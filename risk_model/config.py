@@ -157,7 +157,14 @@ class EvaluationConfig(_Section):
     audit_min_calls: int = Field(200, ge=1)
 
 
-class ServiceConfig(_Section):
+class AnswerConfig(_Section):
+    """How a trained model words its answers: reasons per call, batch size, the training period.
+
+    Saved with the model, so offline scoring, the pyfunc and the service answer alike. Not the
+    live service's environment (that is risk_model.service.settings.ServiceSettings). The YAML
+    section and the saved bundle keep the key `service`, so configs and saved models still load.
+    """
+
     top_reasons: int = Field(5, ge=1, le=20)
     max_batch: int = Field(1000, ge=1)
     # A call more than this many days after the training data's last call is outside the
@@ -216,7 +223,7 @@ class Settings(_Section):
     conformal: ConformalConfig = ConformalConfig()
     tiers: TierConfig = TierConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
-    service: ServiceConfig = ServiceConfig()
+    service: AnswerConfig = AnswerConfig()
     monitor: MonitorConfig = MonitorConfig()
     target: Literal["harmed", "assaulted", "injured"] = "harmed"
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import JSONResponse
 
 if TYPE_CHECKING:
-    from risk_model.live import StoreUnavailable
+    from risk_model.service.assessor import StoreUnavailable
 
 
 def field_path(loc: Sequence[str | int]) -> str:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from risk_model.service_config import ServiceSettings, token_accepted
+from risk_model.service.settings import ServiceSettings, token_accepted
 from serving.errors import error_body, error_response
 
 # A full batch of calls with long narratives stays well under this.

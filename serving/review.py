@@ -10,17 +10,19 @@ static page (serving/static: vanilla JS, no CDN, works offline) and a few read-o
     GET /api/facets        distinct districts, call types, tiers, decisions in the audit log
     GET /api/calls         audited calls, filtered (since, until, district, call_type, tier,
                            decision), sorted (sort=time|score|score_asc), limit <= 1000
-    GET /api/calls/{id}    one call explained (risk_model.review_data.call_view), with its full
-                           audit entry under "entry"
-    GET /api/model         the model report (risk_model.review_data.model_report), cached per run
+    GET /api/calls/{id}    one call explained (risk_model.service.review_view.call_view), with
+                           its full audit entry under "entry"
+    GET /api/model         the model report (risk_model.service.review_view.model_report),
+                           cached per run
     GET /api/vocab         the words for tiers, decisions and warning codes (risk_model.vocab),
                            so the page never spells them itself
 
-All wording and numbers come from risk_model.review_data; this module only wires HTTP to it.
+All wording and numbers come from risk_model.service.review_view; this module only wires HTTP
+to it.
 The service mounts it with `ServiceReviewMount` (end of this module), which reads the running
 service's assessor, token and start-up error, so the page never imports the service.
 When CALL_RISK_API_TOKEN is set, every route needs `Authorization: Bearer <API token>`, or a
-review session (risk_model.review_session: signed, expiring, read-only) in the
+review session (risk_model.service.review_session: signed, expiring, read-only) in the
 `call_risk_review` cookie or as a bearer credential. Opening the page once with `?token=<API
 token>` exchanges the token for a session cookie and redirects to a clean address, so neither the
 address bar nor the cookie ever holds the API token. The service's gate never accepts a session,
@@ -46,13 +48,14 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from risk_model import review_data, vocab
+from risk_model import vocab
 from risk_model.errors import UserError
-from risk_model.review_session import SESSION_COOKIE, ReviewSessions, is_session
-from risk_model.service_config import ENV_TOKEN, ServiceSettings, token_accepted
+from risk_model.service import review_view
+from risk_model.service.review_session import SESSION_COOKIE, ReviewSessions, is_session
+from risk_model.service.settings import ENV_TOKEN, ServiceSettings, token_accepted
 
 if TYPE_CHECKING:
-    from risk_model.live import LiveAssessor
+    from risk_model.service.assessor import LiveAssessor
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +150,8 @@ def parse_call_query(
             "until",
         )
     sort = q.get("sort") or "time"
-    if sort not in review_data.SORTS:
-        return _error(400, f"sort must be one of {', '.join(review_data.SORTS)}", "sort")
+    if sort not in review_view.SORTS:
+        return _error(400, f"sort must be one of {', '.join(review_view.SORTS)}", "sort")
     raw = q.get("limit") or "200"
     if not raw.isdigit():
         return _error(400, "limit must be a whole number", "limit")
@@ -173,17 +176,17 @@ class _ModelReports:
         with self._lock:
             if key in self._reports:
                 return self._reports[key]
-            run_id = review_data.run_id_for(meta, info.name, info.version)
+            run_id = review_view.run_id_for(meta, info.name, info.version)
             if run_id is None:
-                artifacts = review_data.RunArtifacts(
-                    None, None, None, None, missing=review_data.ARTIFACTS
+                artifacts = review_view.RunArtifacts(
+                    None, None, None, None, missing=review_view.ARTIFACTS
                 )
             else:
                 if self._dir is None:
                     self._dir = Path(tempfile.mkdtemp(prefix="call-risk-review-"))
-                dest = review_data.fetch_artifacts(run_id, self._dir / run_id)
-                artifacts = review_data.read_artifacts(dest)
-            report = review_data.model_report(
+                dest = review_view.fetch_artifacts(run_id, self._dir / run_id)
+                artifacts = review_view.read_artifacts(dest)
+            report = review_view.model_report(
                 artifacts,
                 info.name,
                 info.version,
@@ -193,7 +196,7 @@ class _ModelReports:
             )
             if report["base_rate"] is None:
                 report["base_rate"] = assessor.model.base_rate
-                report["base_rate_percent"] = review_data.format_percent(assessor.model.base_rate)
+                report["base_rate_percent"] = review_view.format_percent(assessor.model.base_rate)
             if not artifacts.missing:
                 # A partial read (tracking store briefly unreachable) is retried next time.
                 self._reports[key] = report
@@ -215,7 +218,7 @@ def create_review_app(
             (the JSON routes then answer 503 and the page says so).
         token: the API token; by default CALL_RISK_API_TOKEN at creation time (None = open).
         sessions: signs and checks review sessions; by default derived from the token and
-            CALL_RISK_REVIEW_SECRET / CALL_RISK_REVIEW_HOURS (risk_model.review_session).
+            CALL_RISK_REVIEW_SECRET / CALL_RISK_REVIEW_HOURS (risk_model.service.review_session).
         cache_dir: where MLflow artifacts are downloaded (default: a temporary directory).
     """
     secret = (os.environ.get(ENV_TOKEN) or None) if token is _UNSET else token
@@ -316,7 +319,7 @@ def create_review_app(
             return _error(503, f"the review page is misconfigured: {config_error}")
         if not authorized(request):
             return _error(401, SIGNED_OUT, "authorization")
-        return JSONResponse(review_data.vocabulary(), headers={"Cache-Control": "no-cache"})
+        return JSONResponse(review_view.vocabulary(), headers={"Cache-Control": "no-cache"})
 
     def facets(request: Request) -> JSONResponse:
         a = assessor_or_error(request)
@@ -336,7 +339,7 @@ def create_review_app(
         base_rate = a.model.base_rate
         return JSONResponse(
             {
-                "calls": [review_data.call_row(r, base_rate) for r in rows],
+                "calls": [review_view.call_row(r, base_rate) for r in rows],
                 "count": len(rows),
                 "limit": limit,
                 "sort": sort,
@@ -356,7 +359,7 @@ def create_review_app(
         if entry is None:
             return _error(404, f"no audited call with call_id {call_id!r}", "call_id")
         s = a.model.settings
-        view = review_data.call_view(
+        view = review_view.call_view(
             entry,
             base_rate=a.model.base_rate,
             elevated_multiple=s.tiers.elevated_multiple,

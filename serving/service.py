@@ -1,4 +1,4 @@
-"""The dispatch service (SPEC §4): BentoML routes over `risk_model.live.LiveAssessor`.
+"""The dispatch service (SPEC §4): BentoML routes over `risk_model.service.assessor.LiveAssessor`.
 
 Thin on purpose: each route validates its body (pydantic models below) and makes one call into
 `risk_model`; no feature, scoring or rule logic lives here.
@@ -9,7 +9,7 @@ Thin on purpose: each route validates its body (pydantic models below) and makes
     GET  /healthz, /readyz                  liveness; readiness (model and history loaded)
     /review/...                             the supervisor page (serving/review.py), if present
 
-Settings come from the environment (risk_model/service_config.py). The model is pinned when the
+Settings come from the environment (risk_model/service/settings.py). The model is pinned when the
 service starts (an alias resolves to one version, named in every answer). Loading runs in a
 background thread so /healthz answers at once and /readyz turns 200 when the model and the
 history store are loaded; the precaution rules are validated before that, and a bad rule file
@@ -55,9 +55,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from risk_model import vocab
-from risk_model.config import ServiceConfig
+from risk_model.config import AnswerConfig
 from risk_model.errors import UserError
-from risk_model.live import LiveAssessor, StoreUnavailable, dumps, merge_repeated_calls
 from risk_model.model.precautions import load_rules
 from risk_model.schema import (
     EARLIEST_PLAUSIBLE,
@@ -75,11 +74,13 @@ from risk_model.schema import (
     iso_time_pattern,
     parse_timestamp,
 )
-from risk_model.service_config import (
+from risk_model.service.assessor import LiveAssessor, StoreUnavailable, merge_repeated_calls
+from risk_model.service.audit import dumps
+from risk_model.service.settings import (
     ServiceSettings,
     load_assessor,
 )
-from risk_model.supervise import die_with_server
+from risk_model.service.supervise import die_with_server
 from serving.bentoml_patch import (
     quiet_validation_tracebacks,
     request_bodies_are_required,
@@ -100,7 +101,7 @@ from serving.middleware import (  # noqa: F401 - MAX_BODY_BYTES, Gate: tests imp
 log = logging.getLogger(__name__)
 
 # Largest batch the request schema accepts; a model whose settings say less is held to that.
-MAX_BATCH = ServiceConfig().max_batch
+MAX_BATCH = AnswerConfig().max_batch
 # BentoML's own access-log skip list, kept when the scoring routes are added to it.
 _QUIET_PATHS = ("/metrics", "/healthz", "/livez", "/readyz")
 # Calls up to this far ahead of the server clock are accepted (clock skew), as in ingest.

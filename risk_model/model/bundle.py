@@ -4,8 +4,8 @@
 thresholds, the tier thresholds, the feature settings and (optionally) the training-time history
 snapshot. `assess_features` is the one code path from feature columns to typed `Assessment`s
 (score, tier, decision, reasons, precautions, warnings): the MLflow pyfunc and `risk-model score`
-(through `assess_calls`) and the live service (risk_model/live.py) all call it, so they agree by
-construction.
+(through `assess_calls`) and the live service (risk_model/service/assessor.py) all call it, so
+they agree by construction.
 """
 
 from __future__ import annotations

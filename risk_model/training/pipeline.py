@@ -26,7 +26,7 @@ from risk_model.model.assessment import seen_areas
 from risk_model.model.bundle import CallRiskModel
 from risk_model.model.calibrate import Calibrator, MondrianConformal
 from risk_model.model.encode import FeatureEncoder
-from risk_model.monitor import save_reference
+from risk_model.model.reference import save_reference
 from risk_model.schema import OUTCOME_COLUMNS, validate_frame
 from risk_model.simulate import is_simulated
 from risk_model.training.audit import audit, audit_summary

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from risk_model.features.build import online_features
-from risk_model.live import LiveAssessor
 from risk_model.schema import CallRecord
-from risk_model.service_config import ServiceSettings, load_assessor
+from risk_model.service.assessor import LiveAssessor
+from risk_model.service.settings import ServiceSettings, load_assessor
 
 pytestmark = pytest.mark.xdist_group("model")
 

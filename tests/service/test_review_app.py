@@ -11,11 +11,12 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from risk_model import review_data
-from risk_model.batch import load_history_file
 from risk_model.features.store import SqliteHistoryStore
-from risk_model.live import AuditLog, LiveAssessor
+from risk_model.offline import load_history_file
 from risk_model.schema import CallRecord
+from risk_model.service import review_view
+from risk_model.service.assessor import LiveAssessor
+from risk_model.service.audit import AuditLog
 from serving.review import COOKIE, create_review_app
 
 pytestmark = pytest.mark.xdist_group("model")
@@ -106,7 +107,7 @@ def test_calls_filtered_by_district_and_sorted_by_score(client: TestClient, live
     assert scores == sorted(scores, reverse=True)
     for row in body["calls"]:
         assert row["district"] == district
-        assert row["percent"] == review_data.format_percent(row["risk_score"])
+        assert row["percent"] == review_view.format_percent(row["risk_score"])
         assert row["risk_score"] == live["answers"][row["call_id"]]["risk_score"]
 
 
@@ -269,7 +270,7 @@ def test_model_report_from_mlflow_artifacts(
     def boom(*args: Any, **kwargs: Any) -> Path:
         raise AssertionError("artifacts fetched twice")
 
-    monkeypatch.setattr(review_data, "fetch_artifacts", boom)
+    monkeypatch.setattr(review_view, "fetch_artifacts", boom)
     assert client.get("/review/api/model").json() == report
 
 
@@ -283,12 +284,12 @@ def test_incomplete_artifacts_are_not_cached(
         dest.mkdir(parents=True, exist_ok=True)
         return dest
 
-    monkeypatch.setattr(review_data, "fetch_artifacts", empty)
+    monkeypatch.setattr(review_view, "fetch_artifacts", empty)
     app = create_review_app(lambda: live["assessor"], token=None, cache_dir=tmp_path)
     c = TestClient(Starlette(routes=[Mount("/review", app=app)]))
     for _ in range(2):
         report = c.get("/review/api/model").json()
-        assert set(report["missing"]) == set(review_data.ARTIFACTS)
+        assert set(report["missing"]) == set(review_view.ARTIFACTS)
         assert report["metrics"] is None
         assert report["base_rate"] == pytest.approx(live["assessor"].model.base_rate)
     assert len(calls) == 2

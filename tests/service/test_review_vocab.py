@@ -9,7 +9,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from risk_model import review_data, vocab
+from risk_model import vocab
+from risk_model.service import review_view
 from serving import review
 from serving.review import create_review_app
 
@@ -45,13 +46,13 @@ def test_vocab_route_needs_the_same_credentials_as_the_page() -> None:
     denied = client.get("/review/api/vocab")
     assert denied.status_code == 401 and denied.json()["field"] == "authorization"
     ok = client.get("/review/api/vocab", headers={"Authorization": f"Bearer {TOKEN}"})
-    assert ok.status_code == 200 and ok.json() == review_data.vocabulary()
+    assert ok.status_code == 200 and ok.json() == review_view.vocabulary()
 
 
 def test_the_filters_accept_exactly_the_declared_tiers_and_decisions() -> None:
     assert review.TIERS == vocab.TIERS and review.DECISIONS == vocab.DECISIONS
-    assert review_data.TIER_LABELS is vocab.TIER_LABELS
-    assert review_data.DECISION_LABELS is vocab.DECISION_LABELS
+    assert review_view.TIER_LABELS is vocab.TIER_LABELS
+    assert review_view.DECISION_LABELS is vocab.DECISION_LABELS
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,7 @@ def test_the_filters_accept_exactly_the_declared_tiers_and_decisions() -> None:
 def test_each_warning_is_shown_with_its_label(
     text: str, code: str, label: str, shown: str
 ) -> None:
-    [item] = review_data.warning_items([text])
+    [item] = review_view.warning_items([text])
     assert item == {"code": code, "label": label, "text": shown}
 
 
@@ -111,7 +112,7 @@ def test_call_view_carries_the_labelled_warnings_beside_the_raw_ones() -> None:
             "model": {"name": "call-risk", "version": "1"},
         },
     }
-    view = review_data.call_view(entry, 0.02, 1.5, 3.0, 0.1)
+    view = review_view.call_view(entry, 0.02, 1.5, 3.0, 0.1)
     assert view["warnings"] == warnings
     assert [w["code"] for w in view["warning_items"]] == ["synthetic_model", "unseen_area"]
     assert view["warning_items"][1]["label"] == vocab.WARNING_LABELS["unseen_area"]
@@ -119,8 +120,8 @@ def test_call_view_carries_the_labelled_warnings_beside_the_raw_ones() -> None:
 
 
 def test_every_event_kind_of_a_premise_incident_has_words() -> None:
-    assert set(review_data.EVENT_WORDS) == set(vocab.EVENT_KINDS) - {"call"}
-    [row] = review_data.premise_history(
+    assert set(review_view.EVENT_WORDS) == set(vocab.EVENT_KINDS) - {"call"}
+    [row] = review_view.premise_history(
         [{"call_id": "P-1", "received_at": "2025-03-02T10:00:00", "assault": True, "weapon": True}]
     )
     assert row["what"] == "assault on an officer, weapon involved"

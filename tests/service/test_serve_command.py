@@ -16,7 +16,7 @@ import httpx
 import pytest
 from service_helpers import service_env
 
-from risk_model.serve_process import ServerDidNotStart, free_port, serve_process
+from risk_model.service.serve_process import ServerDidNotStart, free_port, serve_process
 from serving.service import EXAMPLE_CALL
 
 pytestmark = pytest.mark.xdist_group("model")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from risk_model.features.registry import FEATURE_NAMES
-from risk_model.live import AuditLog, expand_entry
+from risk_model.service.audit import AuditLog, expand_entry
 
 DISTRICTS = ["NORTH", "SOUTH", "EAST", "WEST", "CENTRAL", "SOUTHEAST", "NORTHWEST"]
 TYPES = ["DOMESTIC DISTURBANCE", "THEFT", "ASSAULT", "MISCHIEF", "SUSPICIOUS PERSON", "ALARM"]
@@ -306,13 +306,13 @@ def test_an_interrupted_conversion_resumes_without_duplicates(
     """A crash between converting a batch and deleting it from the old table would convert it
     twice; both happen in one transaction, so a crash at the delete loses nothing and adds
     nothing."""
-    import risk_model.live as live
+    import risk_model.service.audit as audit_module
 
     rng = np.random.default_rng(7)
     path = tmp_path / "audit.db"
     entries = [make_entry(i, rng) for i in range(2500)]
     _previous_format(path, entries)
-    real_connect = live.connect
+    real_connect = audit_module.connect
     deletes = {"n": 0}
 
     class CrashAtSecondDelete:
@@ -336,10 +336,10 @@ def test_an_interrupted_conversion_resumes_without_duplicates(
         def in_transaction(self) -> bool:
             return self.con.in_transaction
 
-    monkeypatch.setattr(live, "connect", lambda p: CrashAtSecondDelete(real_connect(p)))
+    monkeypatch.setattr(audit_module, "connect", lambda p: CrashAtSecondDelete(real_connect(p)))
     with pytest.raises(OSError):
         AuditLog(path)
-    monkeypatch.setattr(live, "connect", real_connect)
+    monkeypatch.setattr(audit_module, "connect", real_connect)
     audit = AuditLog(path)
     assert deletes["n"] == 2
     assert audit.count() == len(entries)

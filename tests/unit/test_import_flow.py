@@ -1,4 +1,5 @@
-"""The data flows one way: export -> ingest -> features -> model -> training -> service -> CLI.
+"""The data flows one way: export -> ingest -> features -> model -> training -> service ->
+serving -> CLI.
 
 Every import of every module (top level, inside functions, under TYPE_CHECKING) is read with
 `ast`; an import from a later stage is a design bug: the model that a service loads must not
@@ -24,19 +25,9 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("features", ("risk_model.features",)),
     ("model", ("risk_model.model",)),
     ("training", ("risk_model.training",)),
-    (
-        "service",
-        (
-            "risk_model.live",
-            "risk_model.service_config",
-            "risk_model.service",
-            "risk_model.review_data",
-            "risk_model.review_session",
-            "risk_model.serve_process",
-            "serving",
-        ),
-    ),
-    ("cli", ("risk_model.cli", "risk_model.batch")),
+    ("service", ("risk_model.service",)),
+    ("serving", ("serving",)),
+    ("cli", ("risk_model.cli", "risk_model.offline")),
 )
 RANK = {name: i for i, (name, _) in enumerate(STAGES)}
 
@@ -104,14 +95,60 @@ def test_no_import_runs_back_up_the_flow() -> None:
 def test_every_stage_has_modules() -> None:
     """The rule is not vacuous: each named stage exists in the tree."""
     stages = {stage_of(module_name(p)) for p in project_files()}
-    assert {"export", "ingest", "features", "model", "training", "service", "cli"} <= stages
+    assert {"export", "ingest", "features", "model", "training", "service", "serving", "cli"} <= (
+        stages
+    )
+
+
+# Only these may import the live service: the service itself, the HTTP layer and the command
+# line. The offline commands (risk_model.offline), training and every shared module must not.
+LIVE_SIDE = ("risk_model.service", "serving", "risk_model.cli")
+
+
+def live_service_imports(module: str, source: str, is_package: bool = False) -> list[str]:
+    """Imports of risk_model.service from a module outside LIVE_SIDE."""
+    if any(module == p or module.startswith(p + ".") for p in LIVE_SIDE):
+        return []
+    return [
+        f"{module}:{line}: imports {target} (the live service)"
+        for line, target in imports_of(module, source, is_package)
+        if target == "risk_model.service" or target.startswith("risk_model.service.")
+    ]
+
+
+def test_only_the_live_side_imports_the_service() -> None:
+    found = [
+        v
+        for path in project_files()
+        for v in live_service_imports(
+            module_name(path), path.read_text(encoding="utf-8"), path.name == "__init__.py"
+        )
+    ]
+    assert found == [], "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "expected"),
+    [
+        ("risk_model.training.pipeline", "from risk_model.service import assessor\n", True),
+        ("risk_model.offline", "def f():\n    from risk_model.service.serve import x\n", True),
+        ("risk_model.config", "from risk_model import service\n", True),
+        ("risk_model.cli", "from risk_model.service.serve import serve_service\n", False),
+        ("serving.review", "from risk_model.service import review_view\n", False),
+        ("risk_model.service.serve", "from risk_model.service.settings import x\n", False),
+        ("risk_model.training.pipeline", "from risk_model.features import build\n", False),
+    ],
+)
+def test_the_live_side_check_sees_imports(module: str, source: str, expected: bool) -> None:
+    """A module named `module` written like `source` is (or is not) reported."""
+    assert bool(live_service_imports(module, source)) is expected
 
 
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
         ("from risk_model.training.splits import x\n", True),
-        ("def f():\n    from risk_model.live import LiveAssessor\n", True),
+        ("def f():\n    from risk_model.service.assessor import LiveAssessor\n", True),
         ("from risk_model import training\n", True),
         ("from ..training import models\n", True),
         ("from risk_model.features.build import x\n", False),

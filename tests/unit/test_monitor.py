@@ -13,18 +13,20 @@ import pytest
 
 from risk_model.config import MonitorConfig
 from risk_model.errors import UserError
-from risk_model.monitor import (
-    auc,
-    average_precision,
-    bootstrap_ranking,
+from risk_model.model.reference import (
     categorical_shares,
-    feedback_loop,
-    matched_change,
-    monitor,
     numeric_shares,
     psi,
     psi_against,
     reference_from,
+)
+from risk_model.service.monitor import (
+    auc,
+    average_precision,
+    bootstrap_ranking,
+    feedback_loop,
+    matched_change,
+    monitor,
     verdict_for,
     wilson,
 )
@@ -212,7 +214,7 @@ def _audit_entry(
 def _files(tmp_path, n: int = 600, known: int = 500) -> np.ndarray:
     """An audit log of `n` calls (every other one unknown_call_type) and a history store with
     outcomes for the first `known`; returns those outcomes."""
-    from risk_model.live import AuditLog
+    from risk_model.service.audit import AuditLog
 
     log = AuditLog(tmp_path / "audit.db")
     rng = np.random.default_rng(5)
@@ -267,7 +269,7 @@ def test_monitor_reads_both_files_and_reports(tmp_path) -> None:
 
 
 def test_missing_or_empty_files_are_one_line_errors(tmp_path) -> None:
-    from risk_model.live import AuditLog
+    from risk_model.service.audit import AuditLog
 
     with pytest.raises(UserError, match="no audit log at"):
         monitor(tmp_path / "nope.db", tmp_path / "h.db", fetch=False)
@@ -373,7 +375,7 @@ def test_cli_json_last_line_holds_the_spec_keys(tmp_path, monkeypatch) -> None:
 
 
 def test_each_model_version_is_judged_on_its_own_calls(tmp_path) -> None:
-    from risk_model.live import AuditLog
+    from risk_model.service.audit import AuditLog
 
     log = AuditLog(tmp_path / "audit.db")
     # Version 1 scored 300 calls without warnings, version 2 (a challenger) 300 with.

@@ -18,8 +18,8 @@ import pytest
 
 from risk_model.db import write_check
 from risk_model.errors import UserError
-from risk_model.live import merge_repeated_calls
-from risk_model.supervise import check_port
+from risk_model.service.assessor import merge_repeated_calls
+from risk_model.service.supervise import check_port
 
 # A "server" that starts a "worker" the way `risk-model serve` does (the variable names the
 # server's pid), prints the worker's pid and waits.
@@ -32,7 +32,7 @@ time.sleep(600)
 """
 WORKER = """
 import time
-from risk_model.supervise import die_with_server
+from risk_model.service.supervise import die_with_server
 assert die_with_server(poll_s=0.05, grace_s=0.5) is not None
 time.sleep(600)
 """
@@ -67,7 +67,7 @@ def test_a_worker_stops_when_its_server_is_killed() -> None:
 
 
 def test_without_the_variable_nothing_is_watched(monkeypatch: pytest.MonkeyPatch) -> None:
-    from risk_model.supervise import ENV_SERVER_PID, die_with_server
+    from risk_model.service.supervise import ENV_SERVER_PID, die_with_server
 
     monkeypatch.delenv(ENV_SERVER_PID, raising=False)
     assert die_with_server() is None

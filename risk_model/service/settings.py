@@ -8,7 +8,8 @@ command line can check them (and pin the model) before any server process starts
     CALL_RISK_AUDIT_DB     the SQLite audit log (default audit.db beside the history store)
     CALL_RISK_PRECAUTIONS  the precaution rule file (default data/precautions.yaml)
     CALL_RISK_API_TOKEN    when set, every request needs `Authorization: Bearer <token>`
-                           (the review page uses its own sessions: risk_model/review_session.py)
+                           (the review page uses its own sessions:
+                           risk_model/service/review_session.py)
     CALL_RISK_TIMEZONE     the agency's IANA time zone (e.g. America/Chicago): a received_at
                            with an offset is converted to it; unset, such times are refused
     MLFLOW_TRACKING_URI    the MLflow tracking store (default sqlite:///mlflow.db)
@@ -33,8 +34,8 @@ from risk_model.errors import UserError
 from risk_model.model.precautions import DEFAULT_RULES
 
 if TYPE_CHECKING:
-    from risk_model.live import LiveAssessor
     from risk_model.model.precautions import RuleFile
+    from risk_model.service.assessor import LiveAssessor
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,8 @@ def token_accepted(secret: str | None, authorization: str) -> bool:
     """True without a configured token; else only for `Authorization: Bearer <token>`.
 
     The API token is never taken from a cookie: a cookie is sent by the browser on its own, and
-    the review page's cookie holds a read-only session (risk_model.review_session), never this
-    token. Compared in constant time on the bytes as sent (header values are latin-1).
+    the review page's cookie holds a read-only session (risk_model.service.review_session),
+    never this token. Compared in constant time on the bytes as sent (header values are latin-1).
     """
     if not secret:
         return True
@@ -159,9 +160,10 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
     """
     from risk_model.errors import UserError
     from risk_model.features.store import SqliteHistoryStore
-    from risk_model.live import WRITE_ERRORS, AuditLog, LiveAssessor, StoreUnavailable
     from risk_model.model.assessment import ModelInfo
     from risk_model.model.precautions import load_rules
+    from risk_model.service.assessor import WRITE_ERRORS, LiveAssessor, StoreUnavailable
+    from risk_model.service.audit import AuditLog
 
     rules = rules or load_rules(settings.precautions)
     os.environ[ENV_TRACKING] = settings.tracking_uri
@@ -201,6 +203,6 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
 
 
 def _cause(exc: BaseException) -> str:
-    from risk_model.live import write_error_cause
+    from risk_model.service.assessor import write_error_cause
 
     return write_error_cause(exc)

@@ -68,8 +68,8 @@ def check_port(host: str, port: int) -> None:
 
 
 def check_service(env: Mapping[str, str], timeout: float = CHECK_TIMEOUT_S) -> None:
-    """Loads the service in a child process (`python -m risk_model.supervise` with `env`): the
-    model and one prediction, the history store and the audit log with one write each.
+    """Loads the service in a child process (`python -m risk_model.service.supervise` with
+    `env`): the model and one prediction, the history store and the audit log with one write each.
 
     Raises UserError with one line naming the real cause; a child killed by a signal (LightGBM
     aborting on a corrupt model file) is reported as such with LightGBM's own last words.
@@ -77,7 +77,7 @@ def check_service(env: Mapping[str, str], timeout: float = CHECK_TIMEOUT_S) -> N
     uri = env.get("CALL_RISK_MODEL_URI", "?")
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "risk_model.supervise"],
+            [sys.executable, "-m", "risk_model.service.supervise"],
             env=dict(env),
             capture_output=True,
             text=True,
@@ -114,7 +114,7 @@ def _check_main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         from risk_model.schema import CallRecord
-        from risk_model.service_config import ServiceSettings, load_assessor
+        from risk_model.service.settings import ServiceSettings, load_assessor
 
         assessor = load_assessor(ServiceSettings.from_env())
         row = CallRecord.model_validate(SAMPLE_CALL).to_row()

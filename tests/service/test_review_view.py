@@ -1,4 +1,5 @@
-"""Unit tests for risk_model.review_data: the review page's words and numbers, on tiny inputs."""
+"""Unit tests for risk_model.service.review_view: the review page's words and numbers, on tiny
+inputs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from risk_model import review_data as rd
+from risk_model.service import review_view as rd
 
 # ------------------------------------------------------------------ numbers in words
 
