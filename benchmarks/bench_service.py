@@ -132,7 +132,7 @@ def floor(env: dict[str, str], workdir: Path, calls: list[dict], seconds: float)
     os.environ.update(env)
     from risk_model.service.audit import AuditLog
     from risk_model.service.settings import ServiceSettings, load_assessor
-    from serving.service import CallIn
+    from serving.api_models import CallIn
 
     settings = ServiceSettings.from_env(env)
     assessor = load_assessor(settings)
@@ -290,7 +290,7 @@ def fairness(
     port: int, calls: list[dict], args: argparse.Namespace, headers: dict[str, str]
 ) -> dict[str, Any]:
     """/score p99 at concurrency 8 alone and beside a client sending maximum-size batches."""
-    from serving.service import MAX_BATCH
+    from serving.api_models import MAX_BATCH
 
     single = [json.dumps({"call": c}).encode() for c in calls]
     size = min(MAX_BATCH, len(calls))

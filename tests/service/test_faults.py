@@ -33,7 +33,7 @@ import pytest
 from service_helpers import service_env
 
 from risk_model.service.serve_process import free_port, serve_process
-from serving.service import EXAMPLE_CALL
+from serving.api_models import EXAMPLE_CALL
 
 pytestmark = [pytest.mark.xdist_group("model"), pytest.mark.slow]
 

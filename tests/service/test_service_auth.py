@@ -9,7 +9,7 @@ import pytest
 from service_helpers import running_service, service_env
 from starlette.testclient import TestClient
 
-from serving.service import EXAMPLE_CALL
+from serving.api_models import EXAMPLE_CALL
 
 pytestmark = pytest.mark.xdist_group("model")
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from service_helpers import assessor_of, running_service, service_env
 
-from serving.service import BATCH_CHUNK, EXAMPLE_CALL, MAX_BATCH
+from serving.api_models import EXAMPLE_CALL, MAX_BATCH
+from serving.service import BATCH_CHUNK
 
 pytestmark = pytest.mark.xdist_group("model")
 

@@ -18,7 +18,7 @@ import pytest
 from service_helpers import assessor_of, running_service, service_env
 from starlette.testclient import TestClient
 
-from serving.service import EXAMPLE_CALL, MAX_BATCH
+from serving.api_models import EXAMPLE_CALL, MAX_BATCH
 
 pytestmark = pytest.mark.xdist_group("model")
 

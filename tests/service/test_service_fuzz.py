@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from service_helpers import running_service, service_app, service_env
 
-from serving.service import EXAMPLE_OUTCOME, RECEIVED_AT_PATTERN
+from serving.api_models import EXAMPLE_OUTCOME, RECEIVED_AT_PATTERN
 
 pytestmark = pytest.mark.xdist_group("model")
 

@@ -12,7 +12,8 @@ import pytest
 from service_helpers import assessor_of, running_service, service_env
 from starlette.testclient import TestClient
 
-from serving.service import EXAMPLE_CALL, MAX_BATCH, MAX_BODY_BYTES, Assessment, IngestResult
+from serving.api_models import EXAMPLE_CALL, MAX_BATCH, Assessment, IngestResult
+from serving.service import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.xdist_group("model")
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from risk_model.errors import UserError
 from risk_model.schema import parse_timestamp
 from risk_model.service.settings import ENV_TIMEZONE, ServiceSettings
-from serving.service import (
+from serving.api_models import (
     EXAMPLE_CALL,
     CallOutcomeIn,
     IngestRequest,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from service_helpers import assessor_of, running_service, service_env
 
-from serving.service import EXAMPLE_CALL
+from serving.api_models import EXAMPLE_CALL
 
 pytestmark = pytest.mark.xdist_group("model")
 
