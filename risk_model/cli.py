@@ -68,6 +68,15 @@ def simulate(
         help="Also write the same world as an agency hands it over into this directory: CAD "
         "export, officer-harm file and the mapping that reads them (docs/simulator.md).",
     ),
+    drift: str | None = typer.Option(
+        None,
+        "--drift",
+        help="Plant drift, comma-separated: new_call_type[:SHARE], harm_rate:DISTRICT[:FACTOR], "
+        "flag_feedback[:N] (docs/simulator.md).",
+    ),
+    drift_from: str | None = typer.Option(
+        None, "--drift-from", help="First drifted day (default: start of the last quarter)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Write a realistic synthetic CAD history with outcomes (and a side file of true risks)."""
@@ -75,7 +84,14 @@ def simulate(
 
     _run(
         lambda: simulate_to_file(
-            out=out, calls=calls, seed=seed, start=start, days=days, agency_export=agency_export
+            out=out,
+            calls=calls,
+            seed=seed,
+            start=start,
+            days=days,
+            agency_export=agency_export,
+            drift=drift,
+            drift_from=drift_from,
         ),
         as_json,
     )
