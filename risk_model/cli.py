@@ -339,6 +339,11 @@ def monitor(
         "monitoring", "--experiment", help="MLflow experiment each run is logged to."
     ),
     log_run: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Log the run to MLflow."),
+    latest: bool = typer.Option(
+        True,
+        "--latest/--no-latest",
+        help="Write the report to monitor_latest.json beside the audit log (service metrics).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (last line)."),
 ) -> None:
     """Live calibration, drift and warnings of the served model; a verdict ok/watch/retrain."""
@@ -358,6 +363,13 @@ def monitor(
             target=settings.target,
             log_experiment=experiment if log_run else None,
         )
+        if latest:  # beside the audit log, for the service's /monitor/metrics and Live view
+            from risk_model.service.monitor_latest import write_latest
+
+            try:
+                report["latest_file"] = str(write_latest(report, audit_db))
+            except OSError as exc:
+                typer.echo(f"warning: cannot write the latest report: {exc}", err=True)
         if as_json:
             return report
         typer.echo(render_text(report))

@@ -767,6 +767,10 @@ if importlib.util.find_spec("serving.review") is not None:
     from serving.review import ServiceReviewMount
 
     bentoml.asgi_app(ServiceReviewMount(), path=REVIEW_PATH, name="review")(CallRisk)
+if importlib.util.find_spec("serving.monitor_metrics") is not None:
+    from serving.monitor_metrics import create_metrics_app
+
+    bentoml.asgi_app(create_metrics_app(), path="/monitor", name="monitor")(CallRisk)
 timeout_middleware_cancels_its_timer()
 request_bodies_are_required(API_ROUTES)
 CallRisk.add_asgi_middleware(Gate)
