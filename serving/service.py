@@ -7,6 +7,7 @@ Thin on purpose: each route validates its body (pydantic models below) and makes
     POST /score_batch  {"calls": [...]}     -> assessments in the same order
     POST /ingest       {"calls": [...]}     -> counts accepted/rejected (+ per-call errors)
     GET  /healthz, /readyz                  liveness; readiness (model and history loaded)
+    GET  /metrics, /monitor/metrics         Prometheus; the latest monitor verdict's gauges
     /review/...                             the supervisor page (serving/review.py), if present
 
 Settings come from the environment (risk_model/service/settings.py). The model is pinned when the
@@ -76,6 +77,7 @@ from risk_model.schema import (
 )
 from risk_model.service.assessor import LiveAssessor, StoreUnavailable, merge_repeated_calls
 from risk_model.service.audit import dumps
+from risk_model.service.monitor_latest import prometheus_text, read_latest
 from risk_model.service.settings import (
     ServiceSettings,
     load_assessor,
@@ -560,6 +562,12 @@ class CallRisk:
             log.exception("cannot start")
         else:
             log.info("ready in %.1fs", time.perf_counter() - t0)
+
+    def __metrics__(self, content: str) -> str:
+        """BentoML's `/metrics` (under `bentoml serve`) plus the latest monitor verdict's gauges
+        from monitor_latest.json beside the audit log (risk_model.service.monitor_latest)."""
+        report, _why = read_latest(self.settings.audit_db)
+        return content.rstrip("\n") + "\n" + prometheus_text(report)
 
     def __is_alive__(self) -> bool:
         # Raised rather than returned, so the 503 says why (the Gate makes it JSON).
