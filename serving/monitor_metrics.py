@@ -1,9 +1,9 @@
 """`GET /monitor/metrics`: the latest monitor verdict's main figures as Prometheus gauges.
 
 `risk-model monitor` (a scheduled job) writes `monitor_latest.json` beside the audit log; this
-route reads it on every scrape, so the gauges follow the latest run without a restart. A route of
-its own rather than BentoML's `/metrics`: that one is served from BentoML's multiprocess
-registry in `bentoml serve` only, where gauges set in a worker are not collected
+route reads it on every scrape, so the gauges follow the latest run without a restart. The same
+gauges are appended to BentoML's own `/metrics` by the service's `__metrics__` hook; this route
+also answers where BentoML's `/metrics` is not served (in process under `Service.to_asgi()`)
 (docs/monitoring.md, "Live view and metrics"). Behind the API token like every non-review route.
 """
 

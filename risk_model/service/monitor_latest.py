@@ -1,6 +1,6 @@
 """The latest monitor report, where the service can read it: `risk-model monitor` writes it as
 `monitor_latest.json` beside the audit log; the service exposes its main figures as Prometheus
-gauges (`GET /monitor/metrics`) and the review page's "Live" view reads it
+gauges (`GET /metrics` and `GET /monitor/metrics`) and the review page's "Live" view reads it
 (`GET /review/api/monitor`). A file, not a database table: the monitor runs on a schedule in
 another process and the service only ever reads (docs/monitoring.md, "Live view and metrics").
 """
