@@ -68,6 +68,15 @@ def simulate(
         help="Also write the same world as an agency hands it over into this directory: CAD "
         "export, officer-harm file and the mapping that reads them (docs/simulator.md).",
     ),
+    drift: str | None = typer.Option(
+        None,
+        "--drift",
+        help="Plant drift, comma-separated: new_call_type[:SHARE], harm_rate:DISTRICT[:FACTOR], "
+        "flag_feedback[:N] (docs/simulator.md).",
+    ),
+    drift_from: str | None = typer.Option(
+        None, "--drift-from", help="First drifted day (default: start of the last quarter)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Write a realistic synthetic CAD history with outcomes (and a side file of true risks)."""
@@ -75,7 +84,14 @@ def simulate(
 
     _run(
         lambda: simulate_to_file(
-            out=out, calls=calls, seed=seed, start=start, days=days, agency_export=agency_export
+            out=out,
+            calls=calls,
+            seed=seed,
+            start=start,
+            days=days,
+            agency_export=agency_export,
+            drift=drift,
+            drift_from=drift_from,
         ),
         as_json,
     )
@@ -323,6 +339,11 @@ def monitor(
         "monitoring", "--experiment", help="MLflow experiment each run is logged to."
     ),
     log_run: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Log the run to MLflow."),
+    latest: bool = typer.Option(
+        True,
+        "--latest/--no-latest",
+        help="Write the report to monitor_latest.json beside the audit log (service metrics).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (last line)."),
 ) -> None:
     """Live calibration, drift and warnings of the served model; a verdict ok/watch/retrain."""
@@ -342,6 +363,13 @@ def monitor(
             target=settings.target,
             log_experiment=experiment if log_run else None,
         )
+        if latest:  # beside the audit log, for the service's /monitor/metrics and Live view
+            from risk_model.service.monitor_latest import write_latest
+
+            try:
+                report["latest_file"] = str(write_latest(report, audit_db))
+            except OSError as exc:
+                typer.echo(f"warning: cannot write the latest report: {exc}", err=True)
         if as_json:
             return report
         typer.echo(render_text(report))

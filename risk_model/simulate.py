@@ -1219,20 +1219,46 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=_PANDAS_TYPES.get)
 
 
+def _drifted_tables(
+    calls: int,
+    seed: int,
+    start: str,
+    days: int,
+    config: SimConfig,
+    drift: str | None,
+    drift_from: str | None,
+) -> tuple[pa.Table, pa.Table]:
+    """The world, with the planted drift if any (drawn after it, on its own random stream)."""
+    from risk_model.simulate_drift import apply_drift, drift_start, parse_drift
+
+    drifts = parse_drift(drift, _DISTRICT_NAMES)  # a bad --drift fails before the long draw
+    calls_table, truth_table = _simulate_tables(calls, seed, start, days, config)
+    if not drifts:
+        return calls_table, truth_table
+    since = drift_start(pd.Timestamp(start).normalize(), int(days), drift_from)
+    return apply_drift(calls_table, truth_table, drifts, since, int(seed))
+
+
 def simulate(
     calls: int,
     seed: int,
     start: str = "2025-01-01",
     days: int = 365,
     config: SimConfig | None = None,
+    drift: str | None = None,
+    drift_from: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(calls frame, truth frame). Deterministic for (calls, seed, start, days, config).
 
     The calls frame holds the SPEC §1 canonical columns, both outcomes and four post-dispatch
     columns, sorted by received_at. The truth frame is aligned row for row (same call_id order)
     and holds the exact probability each outcome was drawn from, plus the hidden facts.
+    `drift` plants changes from `drift_from` on (risk_model/simulate_drift.py); without it the
+    world is exactly the undrifted one.
     """
-    calls_table, truth_table = _simulate_tables(calls, seed, start, days, config or SimConfig())
+    calls_table, truth_table = _drifted_tables(
+        calls, seed, start, days, config or SimConfig(), drift, drift_from
+    )
     return _to_pandas(calls_table), _to_pandas(truth_table)
 
 
@@ -1250,6 +1276,8 @@ def simulate_to_file(
     days: int = 365,
     config: SimConfig | None = None,
     agency_export: Path | None = None,
+    drift: str | None = None,
+    drift_from: str | None = None,
 ) -> dict:
     """Writes `out` (.parquet or .csv by extension; anything else -> UserError) and the truth
     side file `<out without suffix>.truth.parquet`. Returns a JSON-able summary.
@@ -1263,7 +1291,9 @@ def simulate_to_file(
     if kind not in (".parquet", ".csv"):
         raise UserError(f"--out must end in .parquet or .csv, got {out.name!r}")
     truth_out = truth_path_for(out)
-    calls_table, truth_table = _simulate_tables(calls, seed, start, days, config or SimConfig())
+    calls_table, truth_table = _drifted_tables(
+        calls, seed, start, days, config or SimConfig(), drift, drift_from
+    )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if kind == ".parquet":
@@ -1298,6 +1328,8 @@ def simulate_to_file(
     }
     if agency is not None:
         summary["agency_export"] = agency
+    if drift:
+        summary["drift"] = drift
     return summary
 
 

@@ -7,6 +7,7 @@ static page (serving/static: vanilla JS, no CDN, works offline) and a few read-o
     GET /                  the page; `?token=...` (the API token or a review link's session)
                            sets a review-session cookie and redirects to the page
     GET /static/...        review.css, review.js
+    GET /api/monitor       the latest `risk-model monitor` report (the Live view), or why none
     GET /api/facets        distinct districts, call types, tiers, decisions in the audit log
     GET /api/calls         audited calls, filtered (since, until, district, call_type, tier,
                            decision), sorted (sort=time|score|score_asc), limit <= 1000
@@ -51,6 +52,7 @@ from starlette.staticfiles import StaticFiles
 from risk_model import vocab
 from risk_model.errors import UserError
 from risk_model.service import review_view
+from risk_model.service.monitor_latest import read_latest
 from risk_model.service.review_session import SESSION_COOKIE, ReviewSessions, is_session
 from risk_model.service.settings import ENV_TOKEN, ServiceSettings, token_accepted
 
@@ -381,6 +383,17 @@ def create_review_app(
             return _error(503, f"cannot read the model's MLflow artifacts: {exc}")
         return JSONResponse(report, headers={"Cache-Control": "no-store"})
 
+    def live(request: Request) -> JSONResponse:
+        """The latest monitor report (monitor_latest.json beside the audit log), read-only."""
+        a = assessor_or_error(request)
+        if isinstance(a, JSONResponse):
+            return a
+        report, why = read_latest(a.audit.path)
+        return JSONResponse(
+            {"available": report is not None, "why": why, "report": report},
+            headers={"Cache-Control": "no-store"},
+        )
+
     def static_auth(app: Any) -> Any:
         async def guarded(scope: dict, receive: Any, send: Any) -> None:
             if scope["type"] == "http" and not authorized(Request(scope)):
@@ -397,6 +410,7 @@ def create_review_app(
         Route("/api/calls/{call_id:path}", one_call, methods=["GET"]),
         Route("/api/model", model, methods=["GET"]),
         Route("/api/vocab", words, methods=["GET"]),
+        Route("/api/monitor", live, methods=["GET"]),
         Mount("/static", app=static_auth(StaticFiles(directory=STATIC_DIR)), name="static"),
     ]
     return Starlette(routes=routes)

@@ -7,6 +7,7 @@ Thin on purpose: each route validates its body (serving/api_models.py) and makes
     POST /score_batch  {"calls": [...]}     -> assessments in the same order
     POST /ingest       {"calls": [...]}     -> counts accepted/rejected (+ per-call errors)
     GET  /healthz, /readyz                  liveness; readiness (model and history loaded)
+    GET  /metrics, /monitor/metrics         Prometheus; the latest monitor verdict's gauges
     /review/...                             the supervisor page (serving/review.py), if present
 
 Settings come from the environment (risk_model/service/settings.py). The model is pinned when the
@@ -49,6 +50,7 @@ from risk_model.errors import UserError
 from risk_model.model.precautions import load_rules
 from risk_model.service.assessor import LiveAssessor, StoreUnavailable, merge_repeated_calls
 from risk_model.service.audit import dumps
+from risk_model.service.monitor_latest import prometheus_text, read_latest
 from risk_model.service.settings import (
     ServiceSettings,
     load_assessor,
@@ -170,6 +172,12 @@ class CallRisk:
             log.exception("cannot start")
         else:
             log.info("ready in %.1fs", time.perf_counter() - t0)
+
+    def __metrics__(self, content: str) -> str:
+        """BentoML's `/metrics` (under `bentoml serve`) plus the latest monitor verdict's gauges
+        from monitor_latest.json beside the audit log (risk_model.service.monitor_latest)."""
+        report, _why = read_latest(self.settings.audit_db)
+        return content.rstrip("\n") + "\n" + prometheus_text(report)
 
     def __is_alive__(self) -> bool:
         # Raised rather than returned, so the 503 says why (the Gate makes it JSON).
@@ -377,6 +385,10 @@ if importlib.util.find_spec("serving.review") is not None:
     from serving.review import ServiceReviewMount
 
     bentoml.asgi_app(ServiceReviewMount(), path=REVIEW_PATH, name="review")(CallRisk)
+if importlib.util.find_spec("serving.monitor_metrics") is not None:
+    from serving.monitor_metrics import create_metrics_app
+
+    bentoml.asgi_app(create_metrics_app(), path="/monitor", name="monitor")(CallRisk)
 timeout_middleware_cancels_its_timer()
 request_bodies_are_required(API_ROUTES)
 CallRisk.add_asgi_middleware(Gate)

@@ -637,10 +637,19 @@ def monitor(
     report["feedback_loop"] = feedback_loop(
         Path(history_db), s.premise, s.received, flagged, cfg.feedback_days, cfg.seed
     )
+    daily = daily_figures(s)
+    # The daily trend travels with the report (the review page's Live view draws it).
+    report["daily"] = [
+        {"day": str(np.datetime64(int(r["day"]), "D")), **{k: r[k] for k in DAILY_KEYS}}
+        for r in daily.to_dict("records")
+    ]
     report = _finite(report)
     if log_experiment:
-        report["mlflow_run_id"] = log_to_mlflow(report, daily_figures(s), log_experiment)
+        report["mlflow_run_id"] = log_to_mlflow(report, daily, log_experiment)
     return report
+
+
+DAILY_KEYS = ("calls_scored", "outcomes_known", "observed_rate", "predicted_rate")
 
 
 def _finite(value: Any) -> Any:

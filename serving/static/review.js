@@ -107,11 +107,11 @@
   }
 
   function showView(name) {
-    for (const v of ["calls", "call", "model"]) {
+    for (const v of ["calls", "call", "model", "live"]) {
       document.getElementById(`view-${v}`).hidden = v !== name;
     }
-    const active = name === "model" ? "nav-model" : "nav-calls";
-    for (const id of ["nav-calls", "nav-model"]) {
+    const active = name === "model" ? "nav-model" : name === "live" ? "nav-live" : "nav-calls";
+    for (const id of ["nav-calls", "nav-model", "nav-live"]) {
       const a = document.getElementById(id);
       if (id === active) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
@@ -153,6 +153,7 @@
       return { view: "call", id: decodeURIComponent(h.slice("#/call/".length)) };
     }
     if (h.startsWith("#/model")) return { view: "model" };
+    if (h.startsWith("#/live")) return { view: "live" };
     const q = h.indexOf("?");
     return { view: "calls", params: new URLSearchParams(q >= 0 ? h.slice(q + 1) : "") };
   }
@@ -168,6 +169,9 @@
       } else if (r.view === "model") {
         showView("model");
         await renderModel();
+      } else if (r.view === "live") {
+        showView("live");
+        await renderLive();
       } else {
         showView("calls");
         state.lastCallsHash = location.hash || "#/calls";
@@ -940,6 +944,112 @@
     }
     view.replaceChildren(...parts);
     document.title = `The model \u2013 call risk review`;
+  }
+
+  // ------------------------------------------------------------------ live (latest monitor report)
+  function trendChart(daily) {
+    const W = 640;
+    const H = 300;
+    const m = { l: 64, r: 16, t: 16, b: 48 };
+    const pts = daily.filter((d) => d.outcomes_known > 0);
+    const vals = pts.flatMap((d) => [d.observed_rate, d.predicted_rate]).filter((v) => v !== null && isFinite(v));
+    const hi = Math.max(...vals, 1e-6) * 1.1;
+    const n = Math.max(pts.length - 1, 1);
+    const x = (i) => m.l + (i / n) * (W - m.l - m.r);
+    const y = (v) => H - m.b - (v / hi) * (H - m.t - m.b);
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "trend-title trend-desc", id: "live-trend" });
+    root.append(svg("title", { id: "trend-title" }, "Daily observed harm rate against the mean predicted rate"));
+    root.append(svg("desc", { id: "trend-desc" }, pts.map((d) => `${d.day}: observed ${pct(d.observed_rate)}, predicted ${pct(d.predicted_rate)}`).join("; ")));
+    const axis = svg("g", { class: "axis" });
+    for (const t of niceTicks(0, hi, 4)) {
+      axis.append(svg("line", { x1: m.l, x2: W - m.r, y1: y(t), y2: y(t), class: "grid" }));
+      axis.append(svg("text", { x: m.l - 8, y: y(t) + 4, "text-anchor": "end", class: "axis-label" }, pct(t)));
+    }
+    if (pts.length) {
+      axis.append(svg("text", { x: m.l, y: H - m.b + 18, "text-anchor": "start", class: "axis-label" }, pts[0].day));
+      axis.append(svg("text", { x: W - m.r, y: H - m.b + 18, "text-anchor": "end", class: "axis-label" }, pts[pts.length - 1].day));
+    }
+    axis.append(svg("line", { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
+    root.append(axis);
+    const line = (key, color, dash) => {
+      const d = pts.map((p, i) => `${i ? "L" : "M"}${x(i)},${y(p[key] || 0)}`).join("");
+      return svg("path", { d, fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": dash });
+    };
+    root.append(line("observed_rate", "#0b4f8a", null), line("predicted_rate", "#8a5300", "6 3"));
+    const legend = el("ul", { class: "legend" }, el("li", { text: "Solid: observed harm rate (calls with a known outcome)" }), el("li", { text: "Dashed: mean predicted harm rate of the same calls" }));
+    return { root, legend };
+  }
+
+  async function renderLive() {
+    const view = document.getElementById("view-live");
+    view.replaceChildren(el("p", { text: "Loading the latest monitor report\u2026" }));
+    const body = await getJSON("api/monitor");
+    const parts = [el("h2", { id: "live-title", tabindex: "-1", text: "Live: is the served model still right?" })];
+    if (!body.available) {
+      parts.push(el("p", { id: "live-none", text: body.why || "No monitor report yet." }));
+      view.replaceChildren(...parts);
+      return;
+    }
+    const r = body.report;
+    const head = (r.versions || {})[r.model] || {};
+    const when = r.file_modified ? new Date(r.file_modified * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC" : "unknown";
+    parts.push(
+      el("p", { id: "live-verdict", class: `verdict verdict-${r.verdict}` }, "Verdict: ", el("strong", { text: r.verdict })),
+      el("ul", { id: "live-reasons" }, (r.reasons || []).map((t) => el("li", { text: t }))),
+      el(
+        "dl",
+        { class: "kv", id: "live-facts" },
+        el("dt", { text: "Report written" }), el("dd", { text: when }),
+        el("dt", { text: "Model" }), el("dd", { text: r.model || "n/a" }),
+        el("dt", { text: "Window" }), el("dd", { text: r.window ? `${r.window.since || r.window.from || ""} to ${r.window.until || r.window.to || ""}` : "n/a" }),
+        el("dt", { text: "Calls scored" }), el("dd", { text: int(r.calls_scored) }),
+        el("dt", { text: "Outcomes known" }), el("dd", { text: int(r.outcomes_known) }),
+        el("dt", { text: "Observed harm rate" }), el("dd", { text: pct(r.observed_rate) }),
+        el("dt", { text: "Mean predicted harm rate" }), el("dd", { text: pct(r.predicted_rate) }),
+      ),
+    );
+    if (r.daily && r.daily.length) {
+      const chart = trendChart(r.daily);
+      parts.push(el("h3", { text: "Daily trend" }), chart.root, chart.legend);
+    }
+    const feats = ((head.psi || {}).features) || {};
+    const drifted = Object.entries(feats).filter(([, v]) => v !== null).sort((a, b) => b[1] - a[1]).slice(0, 10);
+    parts.push(el("h3", { text: "Drift against training (PSI)" }));
+    if ((head.psi || {}).skipped) {
+      parts.push(el("p", { text: `Not computed: ${head.psi.skipped}` }));
+    } else {
+      parts.push(
+        el("p", { class: "note", text: `Score PSI ${num((head.psi || {}).score, 3)}. Below 0.1 little change, 0.1\u20130.25 some, above 0.25 a shift worth a look.` }),
+        el(
+          "table",
+          { class: "data", id: "live-psi" },
+          el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Feature" }), el("th", { scope: "col", class: "num", text: "PSI" }))),
+          el("tbody", {}, drifted.map(([k, v]) => el("tr", {}, el("th", { scope: "row", text: k }), el("td", { class: "num", text: num(v, 3) })))),
+        ),
+      );
+    }
+    const fb = r.feedback_loop || {};
+    parts.push(el("h3", { text: "Feedback loop" }));
+    if (fb.skipped || fb.premises === undefined) {
+      parts.push(el("p", { id: "live-feedback", text: `Not measured: ${fb.skipped || "no flagged premise matched yet"}` }));
+    } else {
+      parts.push(
+        el(
+          "dl",
+          { class: "kv", id: "live-feedback" },
+          el("dt", { text: "Flagged premises (matched)" }), el("dd", { text: int(fb.premises) }),
+          el("dt", { text: "Unflagged premises compared" }), el("dd", { text: int(fb.control_premises) }),
+          el("dt", { text: `Mean calls in ${fb.window_days} days before the first flag` }), el("dd", { text: num(fb.mean_calls_before) }),
+          el("dt", { text: `Mean calls in ${fb.window_days} days after` }), el("dd", { text: num(fb.mean_calls_after) }),
+          el("dt", { text: "Expected after, from matched unflagged premises" }), el("dd", { text: num(fb.matched_expected_after) }),
+          el("dt", { text: "Excess calls per flagged premise" }), el("dd", { text: signed(fb.excess) }),
+        ),
+      );
+    }
+    if (fb.what_it_means) parts.push(el("p", { class: "note", text: `What it means: ${fb.what_it_means}` }));
+    if (fb.what_it_does_not) parts.push(el("p", { class: "note", text: `What it does not mean: ${fb.what_it_does_not}` }));
+    view.replaceChildren(...parts);
+    document.title = `Live \u2013 call risk review`;
   }
 
   // ------------------------------------------------------------------ start

@@ -124,6 +124,14 @@ def service(trained: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             answer = resp.json()
             answers[answer["call_id"]] = answer
             records[answer["call_id"]] = body["call"]
+        # The scheduled monitor's run: its report lands beside the audit log (the Live view).
+        monitor = subprocess.run(
+            [str(bin_dir / "risk-model"), "monitor", "--audit-db", str(root / "audit.db"),
+             "--history-db", str(root / "history.db"), "--days", "400", "--no-mlflow", "--json"],
+            env=env, cwd=root, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert monitor.returncode == 0, monitor.stderr
+        assert (root / "monitor_latest.json").exists()
         yield {"base": base, "answers": answers, "records": records, "root": root}
 
 
@@ -307,6 +315,18 @@ def test_review_page_in_a_real_browser(service: dict, tmp_path: Path) -> None:
             assert page.locator("#importance svg rect").count() >= 5
             expect(page.locator("#audit-district tbody tr").first).to_be_visible()
             page.screenshot(path=str(shots / "model.png"), full_page=True)
+
+            # 6. The Live view: the latest monitor report (verdict, reasons, facts).
+            page.click("#nav-live")
+            expect(page.locator("#live-title")).to_be_visible()
+            expect(page.locator("#live-verdict")).to_contain_text("Verdict:")
+            verdict = page.locator("#live-verdict strong").inner_text()
+            assert verdict in ("ok", "watch", "retrain")
+            assert page.locator("#live-reasons li").count() >= 1
+            facts = page.locator("#live-facts").inner_text()
+            assert f"{len(answers):,}" in facts  # every call the service scored
+            expect(page.locator("#live-feedback")).to_be_visible()
+            page.screenshot(path=str(shots / "live.png"), full_page=True)
         finally:
             ctx.close()
 
@@ -318,3 +338,24 @@ def test_review_page_in_a_real_browser(service: dict, tmp_path: Path) -> None:
         for png in shots.glob("*.png"):
             shutil.copy(png, Path(keep) / png.name)
     assert time.monotonic() - t0 < 60
+
+
+def test_monitor_gauges_through_the_service(service: dict) -> None:
+    """`/monitor/metrics` under `bentoml serve`: behind the token, read from the latest report."""
+    with httpx.Client(base_url=service["base"], timeout=30) as http:
+        assert http.get("/monitor/metrics").status_code == 401
+        resp = http.get("/monitor/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"].startswith("text/plain; version=0.0.4")
+    lines = dict(
+        ln.split(" ", 1) for ln in resp.text.splitlines() if ln and not ln.startswith("#")
+    )
+    assert lines["call_risk_monitor_report_available"] == "1.0"
+    assert float(lines["call_risk_monitor_calls_scored"]) == len(service["answers"])
+    assert lines["call_risk_monitor_verdict_level"] in ("0.0", "1.0", "2.0")
+    # BentoML's own /metrics carries the same gauges (the service's __metrics__ hook).
+    with httpx.Client(base_url=service["base"], timeout=30) as http:
+        bento = http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert bento.status_code == 200, bento.text
+    assert "call_risk_monitor_report_available 1.0" in bento.text
+    assert "call_risk_monitor_verdict_level " in bento.text

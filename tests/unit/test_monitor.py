@@ -374,6 +374,30 @@ def test_cli_json_last_line_holds_the_spec_keys(tmp_path, monkeypatch) -> None:
     assert missing.exit_code == 2 and "no audit log at nope.db" in missing.output
 
 
+def test_cli_writes_the_latest_report_beside_the_audit_log(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from risk_model.cli import app
+    from risk_model.service.monitor_latest import LATEST_NAME, prometheus_text, read_latest
+
+    monkeypatch.chdir(tmp_path)
+    _files(tmp_path)
+    args = ["monitor", "--audit-db", "audit.db", "--history-db", "history.db", "--days", "60"]
+    result = CliRunner().invoke(app, [*args, "--no-mlflow", "--json"])
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert last["latest_file"] == LATEST_NAME
+    report, why = read_latest(tmp_path / "audit.db")
+    assert why is None and report["verdict"] == last["verdict"] == "retrain"
+    # the daily trend travels with it: one row per day, calls adding up to the report's
+    assert sum(d["calls_scored"] for d in report["daily"]) == report["calls_scored"] == 600
+    assert all(len(d["day"]) == 10 for d in report["daily"])
+    assert "call_risk_monitor_verdict_level 2.0" in prometheus_text(report)
+    (tmp_path / LATEST_NAME).unlink()
+    result = CliRunner().invoke(app, [*args, "--no-mlflow", "--no-latest", "--json"])
+    assert result.exit_code == 0 and not (tmp_path / LATEST_NAME).exists()
+
+
 def test_each_model_version_is_judged_on_its_own_calls(tmp_path) -> None:
     from risk_model.service.audit import AuditLog
 
