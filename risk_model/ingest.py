@@ -497,6 +497,14 @@ def _has_clock(fmt: str) -> bool:
     return bool(re.search(r"%[HI]", fmt))
 
 
+def _check_formats(at: str, formats: list[str] | None) -> list[str]:
+    """Problems with a time field's `formats` list (a date alone is allowed: known to the day)."""
+    errs = [f"{at}.formats: {p}" for fmt in formats or [] if (p := _check_format(fmt, "date"))]
+    if formats is not None and not formats:
+        errs.append(f"{at}.formats: empty list; leave it out for ISO 8601 times")
+    return errs
+
+
 def _check_target(
     field: str, kind: str, value: str, what: str, block: str = "fields"
 ) -> str | None:
@@ -584,11 +592,7 @@ def _check_field(name: str, spec: FieldSpec, block: str = "fields") -> list[str]
                     errs.append(f"{at}: {key} needs date (the column holding the day)")
             if spec.time_optional:
                 errs.append(f"{at}: time_optional needs date + time")
-            for fmt in spec.formats or []:
-                if problem := _check_format(fmt, "date"):
-                    errs.append(f"{at}.formats: {problem}")
-            if spec.formats is not None and not spec.formats:
-                errs.append(f"{at}.formats: empty list; leave it out for ISO 8601 times")
+            errs += _check_formats(at, spec.formats)
         return errs
 
     for key in (
@@ -691,11 +695,7 @@ def _check_known_at(spec: FieldSpec) -> list[str]:
             errs.append(f"{at}: {key} is not used for a report time (use column and formats)")
     if spec.time_optional:
         errs.append(f"{at}: time_optional is not used for a report time (a date alone is fine)")
-    for fmt in spec.formats or []:
-        if problem := _check_format(fmt, "date"):
-            errs.append(f"{at}.formats: {problem}")
-    if spec.formats is not None and not spec.formats:
-        errs.append(f"{at}.formats: empty list; leave it out for ISO 8601 times")
+    errs += _check_formats(at, spec.formats)
     return errs
 
 

@@ -97,12 +97,7 @@ def make_windows(first: pd.Timestamp, last: pd.Timestamp, cfg: SplitConfig) -> T
         ("test_start", test_start),
         ("test_end", test_end),
     ]
-    for (n1, t1), (n2, t2) in itertools.pairwise(points):
-        if not t1 < t2:
-            raise UserError(
-                f"split: {n1} ({t1}) must be before {n2} ({t2}): set split.{n1}, "
-                f"split.{n2} or the split fractions {_WHERE}"
-            )
+    _check_order(points)
     if train_start > last or test_start > last:
         raise UserError(
             f"split: windows start after the data ends ({last}): set the split dates {_WHERE}"
@@ -210,13 +205,18 @@ def _calls_windows(times: np.ndarray, labelled: np.ndarray, cfg: SplitConfig) ->
         ("test_start", test_start),
         ("test_end", test_end),
     ]
+    _check_order(points, f" with {n:,} labelled calls")
+    return TimeWindows(train_start, val_start, cal_start, test_start, test_end)
+
+
+def _check_order(points: list[tuple[str, pd.Timestamp]], context: str = "") -> None:
+    """Window boundaries must strictly increase; the error names the two settings to change."""
     for (n1, t1), (n2, t2) in itertools.pairwise(points):
         if not t1 < t2:
             raise UserError(
-                f"split: {n1} ({t1}) must be before {n2} ({t2}) with {n:,} labelled calls: set "
-                f"split.{n1}, split.{n2} or the split fractions {_WHERE}"
+                f"split: {n1} ({t1}) must be before {n2} ({t2}){context}: set split.{n1}, "
+                f"split.{n2} or the split fractions {_WHERE}"
             )
-    return TimeWindows(train_start, val_start, cal_start, test_start, test_end)
 
 
 def place_windows(
