@@ -315,6 +315,8 @@ def _phrase_findings(
     idx = np.asarray(enc.indices, dtype=np.int64)
     labels = np.asarray(enc.dictionary.to_pylist(), dtype=object)
     rows = rows[long_enough]
+    if len(idx) == 0:  # no narrative has a word of two letters (an export without remarks)
+        return []
     pair_key = np.sort(rows.astype(np.int64) * len(labels) + idx)
     pair_key = pair_key[np.r_[True, pair_key[1:] != pair_key[:-1]]]  # once per call
     keys = pair_key % len(labels)
