@@ -97,9 +97,6 @@ class Calibrator:
         return cal
 
 
-DECISIONS = ("high", "low", "cant_tell")
-
-
 class MondrianConformal:
     """Class-conditional split conformal prediction sets at error rate `alpha` per class.
 

@@ -36,6 +36,7 @@ from risk_model.errors import UserError
 from risk_model.model.reference import REFERENCE_JSON, psi_against
 from risk_model.service import audit_codec
 from risk_model.vocab import (
+    DECISIONS,
     OUTSIDE_TRAINING_PERIOD,
     SUMMARY_JSON,
     UNKNOWN_CALL_TYPE,
@@ -391,9 +392,7 @@ def evaluate_version(
     out["coverage"] = cov
     # Decision shares.
     d_all = s.decision[mask]
-    shares = {
-        d: float(np.mean(d_all == d)) if len(d_all) else 0.0 for d in ("high", "low", "cant_tell")
-    }
+    shares = {d: float(np.mean(d_all == d)) if len(d_all) else 0.0 for d in DECISIONS}
     out["decisions"] = {
         "live": shares,
         "training": {d: train_m.get(f"share_{d}") for d in shares} if train_m else None,
