@@ -83,3 +83,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A LocalCluster of 2 worker processes (one thread each), as `--dask local:2` starts it.
+
+    Tests that use it carry `pytest.mark.xdist_group("dask")`, so one xdist worker holds the
+    one cluster for the session."""
+    from risk_model.cluster import connect
+
+    with connect("local:2", memory_limit="3GiB") as client:
+        yield client

@@ -27,7 +27,17 @@ from risk_model.features.call import (
     outcome_events,
     outcome_time,
 )
-from risk_model.features.history import HISTORY_AGGS, EventTable, QueryTable, compute_history
+from risk_model.features.history import (
+    AREA_AGGS,
+    HISTORY_AGGS,
+    PREMISE_AGGS,
+    US_PER_DAY,
+    EventTable,
+    QueryTable,
+    compute_history,
+    day_of,
+    derive,
+)
 from risk_model.features.registry import FEATURE_NAMES
 from risk_model.memory import return_large_blocks_to_os
 
@@ -83,7 +93,7 @@ def events_frame(
             "ts": feats["_ev_ts"],
             "received_us": feats["_ts"],
             "outcome_us": outcome_time(known, feats["_ev_ts"], cfg),
-            "outcome_known_us": _nullable(known),
+            "outcome_known_us": nullable_us(known),
             "premise": feats["_premise"],
             "beat": feats["_beat"],
             "district": feats["_district"],
@@ -96,7 +106,7 @@ def events_frame(
     )
 
 
-def _nullable(us: np.ndarray) -> pd.arrays.IntegerArray:
+def nullable_us(us: np.ndarray) -> pd.arrays.IntegerArray:
     """int64 microseconds with NO_INTERVAL markers -> nullable Int64 (missing = not given)."""
     out = pd.array(us, dtype="Int64")
     out[us == NO_INTERVAL] = pd.NA
@@ -199,7 +209,10 @@ def _frame(feats: dict[str, Any], call_ids: Any, received_at: Any) -> pd.DataFra
 
 
 def build_features(
-    calls: pd.DataFrame, cfg: FeatureConfig, history: pd.DataFrame | History | None = None
+    calls: pd.DataFrame,
+    cfg: FeatureConfig,
+    history: pd.DataFrame | History | None = None,
+    area: AreaDays | None = None,
 ) -> pd.DataFrame:
     """Features for every row of `calls` from strictly earlier events.
 
@@ -210,48 +223,168 @@ def build_features(
     band queries history as of its interval's start and counts for other calls from its
     interval's last microsecond (`call_features`). Output: call_id, received_at, the model
     features in registry order, and the premise/beat/district keys (prefixed "_").
+
+    `area` (the cluster path, `features.cluster`): beat and district history come from these
+    city-wide per-day totals instead of the events at hand, which then need only hold whole
+    premise histories.
     """
-    t0 = time.perf_counter()
+    return with_history(
+        call_level(calls, cfg), calls["call_id"], calls["received_at"], cfg, history, area
+    )
+
+
+def call_level(calls: pd.DataFrame, cfg: FeatureConfig) -> dict[str, np.ndarray]:
+    """Everything row-local about the calls: `call_features` plus their outcome events
+    (`_assault`, `_injury`) and when those count (`_outcome_ts`). The cluster path computes
+    this once per input partition, before any shuffle."""
     return_large_blocks_to_os()  # columns freed along the way go back to the OS (see memory.py)
     own = call_features(call_columns(calls), cfg)
-    assault, injury = outcome_events(calls, len(calls))
-    own_table = EventTable(
+    own["_assault"], own["_injury"] = outcome_events(calls, len(calls))
+    # Their outcomes: from when known (the report's time, else ts + the reporting lag).
+    own["_outcome_ts"] = outcome_time(known_at_us(calls, len(calls)), own["_ev_ts"], cfg)
+    return own
+
+
+OWN_EVENT_COLUMNS = ("_assault", "_injury", "_outcome_ts")
+
+
+def own_events(own: dict[str, np.ndarray]) -> EventTable:
+    """The calls themselves as history events (from `call_level`'s columns)."""
+    return EventTable(
         ts=own["_ev_ts"],  # as events: from their latest possible time (own["_ts"] if exact)
-        # their outcomes: from when known (the report's time, else ts + the reporting lag)
-        outcome_ts=outcome_time(known_at_us(calls, len(calls)), own["_ev_ts"], cfg),
+        outcome_ts=own["_outcome_ts"],
         # The very arrays the queries use: the engine then encodes keys once.
         keys={"premise": own["_premise"], "beat": own["_beat"], "district": own["_district"]},
         events={
-            "call": np.ones(len(calls), dtype=np.int8),
+            "call": np.ones(len(own["_ts"]), dtype=np.int8),
             "violent": own["_violent"],
             "weapon": own["_weapon"],
-            "assault": assault,
-            "injury": injury,
+            "assault": own["_assault"],
+            "injury": own["_injury"],
         },
     )
+
+
+def with_history(
+    own: dict[str, np.ndarray],
+    call_ids: Any,
+    received_at: Any,
+    cfg: FeatureConfig,
+    history: pd.DataFrame | History | None = None,
+    area: AreaDays | None = None,
+) -> pd.DataFrame:
+    """`build_features` after the row-local part: history aggregates, then the frame."""
+    t0 = time.perf_counter()
+    for name in OWN_EVENT_COLUMNS:
+        own[name] = np.asarray(own[name])
+    own_table = own_events(own)
     if history is None:
         all_events = own_table
     else:
         prepared = history if isinstance(history, History) else History.from_frame(history, cfg)
-        ids = calls["call_id"].astype(str).tolist()
+        ids = pd.Series(np.asarray(call_ids, dtype=object)).astype(str).tolist()
         fresh = np.array([cid not in prepared.ids for cid in ids], dtype=bool)
         all_events = _concat(prepared.table, own_table, fresh)
+    queries = queries_from(own)
+    if area is None:
+        hist = compute_history(all_events, queries, cfg)
+    else:
+        hist = compute_history(all_events, queries, cfg, aggs=PREMISE_AGGS, derived=False)
+        hist.update(compute_history(area.table, queries, cfg, aggs=AREA_AGGS, derived=False))
+        hist.update({k: v.astype(np.float32) for k, v in derive(hist, cfg).items()})
+    for name in OWN_EVENT_COLUMNS:
+        del own[name]
+    own.update({k: as_feature_dtype(v) for k, v in hist.items()})
     t1 = time.perf_counter()
-    own.update(
-        {
-            k: as_feature_dtype(v)
-            for k, v in compute_history(all_events, queries_from(own), cfg).items()
-        }
-    )
-    t2 = time.perf_counter()
     log.info(
-        "features: %s calls (%s history events): call fields %.1fs, history %.1fs",
-        f"{len(calls):,}",
+        "features: %s calls (%s history events): history %.1fs",
+        f"{len(queries):,}",
         f"{len(all_events):,}",
         t1 - t0,
-        t2 - t1,
     )
-    return _frame(own, calls["call_id"], calls["received_at"])
+    return _frame(own, call_ids, received_at)
+
+
+# --------------------------------------------------------------------------- area per-day totals
+
+AREA_KINDS = ("beat", "district")
+AREA_COUNT_COLUMNS = ("call", "violent", "weapon", "assault", "injury")
+
+
+def area_day_counts(ev: pd.DataFrame, cfg: FeatureConfig | None = None) -> pd.DataFrame:
+    """Per (area kind, area, day) event totals of an events frame: all that beat and district
+    history needs (their windows are whole previous days). A call counts on the day of `ts`;
+    its harm, as its own row with no call weight, on the day its outcome counts (`outcome_us`),
+    as in the engines. Totals of disjoint frames add up: the cluster path sums partitions'."""
+    ts = ev["ts"].to_numpy(dtype=np.int64)
+    out_ts = frame_outcome_us(ev, cfg)
+    assault = ev["assault"].to_numpy(dtype=np.int64)
+    injury = ev["injury"].to_numpy(dtype=np.int64)
+    harmed = (assault != 0) | (injury != 0)
+    n, h = len(ev), int(harmed.sum())
+    zeros_n = np.zeros(n, dtype=np.int64)
+    parts = []
+    for kind in AREA_KINDS:
+        key = ev[kind].to_numpy(dtype=object)
+        frame = pd.DataFrame(
+            {
+                "kind": kind,
+                "key": np.concatenate([key, key[harmed]]),
+                "day": np.concatenate([day_of(ts), day_of(out_ts[harmed])]),
+                "call": np.concatenate([np.ones(n, dtype=np.int64), np.zeros(h, np.int64)]),
+                "violent": np.concatenate(
+                    [ev["violent"].to_numpy(dtype=np.int64), np.zeros(h, np.int64)]
+                ),
+                "weapon": np.concatenate(
+                    [ev["weapon"].to_numpy(dtype=np.int64), np.zeros(h, np.int64)]
+                ),
+                "assault": np.concatenate([zeros_n, assault[harmed]]),
+                "injury": np.concatenate([zeros_n, injury[harmed]]),
+            }
+        )
+        parts.append(frame[pd.notna(frame["key"])])
+    return sum_area_days(parts)
+
+
+def sum_area_days(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Totals of several `area_day_counts` frames (disjoint calls): a row per (kind, key, day)."""
+    if not parts:
+        return pd.DataFrame(columns=["kind", "key", "day", *AREA_COUNT_COLUMNS])
+    both = pd.concat(parts, ignore_index=True)
+    both["key"] = both["key"].astype(object)
+    return (
+        both.groupby(["kind", "key", "day"], sort=True, observed=True)[list(AREA_COUNT_COLUMNS)]
+        .sum()
+        .reset_index()
+    )
+
+
+@dataclass
+class AreaDays:
+    """City-wide per-(area, day) totals as an event table the numpy engine reads (weighted
+    rows, one per area and day): the same beat and district history as every call's events."""
+
+    table: EventTable
+    rows: int
+
+    @classmethod
+    def from_counts(cls, counts: pd.DataFrame) -> AreaDays:
+        n = len(counts)
+        kind = counts["kind"].to_numpy(dtype=object)
+        key = counts["key"].to_numpy(dtype=object)
+        none = np.full(n, None, dtype=object)
+        keys = {"premise": none}
+        for k in AREA_KINDS:
+            keys[k] = np.where(kind == k, key, none)
+        return cls(
+            EventTable(
+                ts=counts["day"].to_numpy(dtype=np.int64) * US_PER_DAY,
+                keys=keys,
+                events={c: counts[c].to_numpy(dtype=np.int64) for c in AREA_COUNT_COLUMNS},
+                outcome_ts=None,  # outcomes are rows of their own already, on their own day
+            ),
+            n,
+        )
 
 
 def online_features(

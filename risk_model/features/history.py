@@ -179,11 +179,16 @@ def _sorted_search(comp: np.ndarray, needles: np.ndarray, perm: np.ndarray) -> n
     return found
 
 
+PREMISE_AGGS: tuple[WindowAgg, ...] = tuple(a for a in HISTORY_AGGS if a.key == "premise")
+AREA_AGGS: tuple[WindowAgg, ...] = tuple(a for a in HISTORY_AGGS if a.key != "premise")
+
+
 def compute_history(
     events: EventTable,
     queries: QueryTable,
     cfg: FeatureConfig,
     aggs: Sequence[WindowAgg] = HISTORY_AGGS,
+    derived: bool = True,
 ) -> dict[str, np.ndarray]:
     """Numpy engine: every aggregate for every query from strictly earlier events.
 
@@ -191,6 +196,11 @@ def compute_history(
     calls against a history). Per key kind: events sorted by (key, time) once (area events first
     collapsed to per-day counts), then two binary searches per distinct window and a cumulative
     sum per event kind: count = cumsum[hi] - cumsum[lo] over the events in [t - w, t).
+
+    An event row may stand for several calls: its `events` values are then counts (the cluster
+    path's per-(area, day) totals, `features.cluster`), "call" included. Each key kind is computed
+    on its own, so a caller may split `aggs` by key kind across engines and pass `derived=False`,
+    then apply `derive` to the union: the result is the same as one call with every aggregate.
     """
     out: dict[str, np.ndarray] = {}
     nq = len(queries)
@@ -207,12 +217,16 @@ def compute_history(
     else:
         times_all = events.ts
 
+    call_weight = events.events.get("call")
+    if call_weight is None:
+        call_weight = np.ones(n_ev, dtype=np.int8)
+
     def row_weights(e: str) -> np.ndarray:
         """Per event row (calls, then outcome rows) weight of event kind `e`."""
         if harm is None:
-            return np.ones(n_ev, dtype=np.int8) if e == "call" else events.events[e]
+            return call_weight if e == "call" else events.events[e]
         base = (
-            np.ones(n_ev, dtype=np.int8)
+            call_weight
             if e == "call"
             else np.zeros(n_ev, dtype=np.int8)
             if e in OUTCOME_KINDS
@@ -238,14 +252,7 @@ def compute_history(
         order = np.lexsort((ev_time, ev_key))
         key_sorted = ev_key[order]
         time_sorted = ev_time[order]
-        weights = {
-            e: (
-                np.ones(len(order), dtype=np.int32)
-                if e == "call" and harm is None
-                else row_weights(e)[keep][order].astype(np.int32)
-            )
-            for e in kinds_needed
-        }
+        weights = {e: row_weights(e)[keep][order].astype(np.int32) for e in kinds_needed}
         if anchor == "day" and len(order):
             # Area history only needs per-(area, day) totals: a few thousand rows, not millions.
             new_group = np.ones(len(order), dtype=bool)
@@ -301,7 +308,8 @@ def compute_history(
             )
         # Free this key kind's working arrays before the next kind allocates its own.
         del key_sorted, time_sorted, weights, comp, perm, hi, lows, cumsums, base, q_rank
-    out.update({k: v.astype(np.float32) for k, v in derive(out, cfg).items()})
+    if derived:
+        out.update({k: v.astype(np.float32) for k, v in derive(out, cfg).items()})
     return out
 
 

@@ -1,0 +1,225 @@
+"""Point-in-time features on a Dask cluster: the same engine per partition, the same features.
+
+Three passes over the calls, each a plain function applied per partition:
+
+1. Row-local (`own_frame`): `call_level` on each input partition as read, once, plus a shuffle
+   key: the premise (a call without one, which has no premise history, goes by its call_id so
+   those calls spread evenly instead of piling into one partition).
+2. Shuffle by that key: every partition now holds whole premise histories. Area totals per
+   (beat or district, day) are summed from every partition (`area_day_counts`): a few thousand
+   rows per area-year, collected to the client and sent back to every worker.
+3. Per partition, `with_history`, the single-machine builder's own code: premise history from
+   the partition's calls, area history from the city-wide day totals, the same derived
+   features, the same frame.
+
+Premise windows see only the same premise's calls and area windows only whole previous days, so
+each call's features equal the single-machine builder's bit for bit (tests/data/
+test_cluster_features.py holds a LocalCluster to that). For `score --dask --history`, history
+calls travel the same way marked `_role` = 1: they count as events and get no features.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from risk_model.config import FeatureConfig
+from risk_model.features.build import (
+    OWN_EVENT_COLUMNS,
+    AreaDays,
+    History,
+    area_day_counts,
+    call_level,
+    nullable_us,
+    own_events,
+    sum_area_days,
+    with_history,
+)
+from risk_model.features.call import known_at_us
+
+log = logging.getLogger(__name__)
+
+ROLE = "_role"  # 0: a call that gets features; 1: a history call (an event only)
+SHUFFLE_KEY = "_shuffle"
+ROWS_PER_PARTITION = 400_000  # after the shuffle: ~0.2 GB of features each, plenty per task
+
+
+def own_frame(
+    calls: pd.DataFrame, cfg: FeatureConfig, role: int = 0, carry: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Pass 1 on one partition of canonical calls: `call_level` as columns, the `carry`
+    columns (labels, narrative, a row number: never features) as they are, role and key."""
+    own = call_level(calls, cfg)
+    frame = pd.DataFrame(
+        {
+            "call_id": calls["call_id"].astype(str).to_numpy(dtype=object),
+            "received_at": calls["received_at"].to_numpy(dtype="datetime64[us]"),
+            **{k: np.asarray(v) for k, v in own.items()},
+        }
+    )
+    # When the outcome was given as known (NO_INTERVAL: not given): the events frame keeps it.
+    frame["_known_us"] = known_at_us(calls, len(calls))
+    for c in carry:
+        frame[c] = calls[c].to_numpy() if c in calls.columns else None
+    frame[ROLE] = np.int8(role)
+    premise = own["_premise"]
+    frame[SHUFFLE_KEY] = np.where(
+        pd.isna(premise), "#" + frame["call_id"].to_numpy(dtype=object), premise
+    ).astype(object)
+    return frame
+
+
+def own_columns(frame: pd.DataFrame, dtypes: dict[str, np.dtype]) -> dict[str, np.ndarray]:
+    """Pass 1's columns back as `call_level`'s arrays, in its dtypes: text stays object with
+    None for missing (a shuffle may hand back NaN, or a float column for an all-empty one)."""
+    out: dict[str, np.ndarray] = {}
+    for name, dtype in dtypes.items():
+        col = frame[name]
+        if dtype.kind == "O":
+            arr = col.to_numpy(dtype=object)
+            missing = pd.isna(arr)
+            if missing.any():
+                arr = arr.copy()
+                arr[missing] = None
+            out[name] = arr
+        else:
+            out[name] = col.to_numpy(dtype=dtype)
+    return out
+
+
+def partition_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """The partition's calls as an events frame (`features.build.events_frame`'s columns, in its
+    dtypes), a call present both as history and as a call to score counted once (its history
+    row). What the model carries as its history snapshot and the precautions quote."""
+    if frame[ROLE].any():
+        hist_ids = set(frame.loc[frame[ROLE] == 1, "call_id"])
+        keep = (frame[ROLE] == 1).to_numpy() | ~frame["call_id"].isin(hist_ids).to_numpy()
+        frame = frame[keep]
+    return pd.DataFrame(
+        {
+            "call_id": frame["call_id"].to_numpy(dtype=object),
+            "ts": frame["_ev_ts"].to_numpy(dtype=np.int64),
+            "received_us": frame["_ts"].to_numpy(dtype=np.int64),
+            "outcome_us": frame["_outcome_ts"].to_numpy(dtype=np.int64),
+            "outcome_known_us": nullable_us(frame["_known_us"].to_numpy(dtype=np.int64)),
+            "premise": frame["_premise"].to_numpy(dtype=object),
+            "beat": frame["_beat"].to_numpy(dtype=object),
+            "district": frame["_district"].to_numpy(dtype=object),
+            "call_type": frame["call_type"].to_numpy(dtype=object),
+            "violent": frame["_violent"].to_numpy(dtype=np.int8),
+            "weapon": frame["_weapon"].to_numpy(dtype=np.int8),
+            "assault": frame["_assault"].to_numpy(dtype=np.int8),
+            "injury": frame["_injury"].to_numpy(dtype=np.int8),
+        }
+    )
+
+
+def partition_area_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Pass 2 on one shuffled partition: its per-(area, day) totals."""
+    counts = area_day_counts(partition_events(frame))
+    counts["key"] = counts["key"].astype(object)
+    return counts
+
+
+def partition_features(
+    frame: pd.DataFrame,
+    cfg: FeatureConfig,
+    area: AreaDays,
+    dtypes: dict[str, np.dtype],
+    carry: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Pass 3 on one shuffled partition: the single-machine builder's frame for its calls (role
+    0), then the carried columns."""
+    is_hist = frame[ROLE].to_numpy() == 1
+    queries = frame[~is_hist]
+    history = None
+    if is_hist.any():
+        past = frame[is_hist]
+        table = own_events(own_columns(past, dtypes))
+        history = History(table, frozenset(past["call_id"].astype(str).tolist()))
+    own = own_columns(queries, dtypes)
+    feats = with_history(
+        own, queries["call_id"].to_numpy(dtype=object), queries["received_at"], cfg, history, area
+    )
+    for c in carry:
+        feats[c] = queries[c].to_numpy()
+    return feats
+
+
+@dataclass
+class ClusterFeatures:
+    """What `cluster_features` returns: the features (a dask frame), the area totals, counts."""
+
+    features: Any  # dask DataFrame: build_features' columns, then the carried ones
+    area: AreaDays
+    partitions: int
+    rows_shuffled: int
+
+
+def _meta_sample(calls: Any, n: int = 64) -> pd.DataFrame:
+    return calls.head(n, npartitions=-1, compute=True)
+
+
+def cluster_features(
+    client: Any,
+    calls: Any,
+    cfg: FeatureConfig,
+    carry: Sequence[str] = (),
+    history: Any = None,
+    partitions: int | None = None,
+) -> ClusterFeatures:
+    """Features of every call in `calls` (a dask DataFrame of canonical calls) on the cluster.
+
+    `history` (a dask DataFrame of canonical calls, or None) counts as earlier events only.
+    The result is persisted on the workers; its partitions are premise groups, not time.
+    """
+    import dask.dataframe as dd
+
+    sample = _meta_sample(calls)
+    if sample.empty:
+        sample = calls._meta
+    # `call_level`'s array dtypes (text: object) from real rows; the frame may hold text as
+    # pandas strings, and pass 3 turns it back.
+    dtypes = {k: np.asarray(v).dtype for k, v in call_level(sample, cfg).items()}
+    meta_own = own_frame(sample, cfg, 0, carry).iloc[:0]
+    own = calls.map_partitions(own_frame, cfg, 0, tuple(carry), meta=meta_own)
+    if history is not None:
+        past = history.map_partitions(own_frame, cfg, 1, tuple(carry), meta=meta_own)
+        own = dd.concat([past, own])
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    if partitions is None:
+        rows = int(own.map_partitions(len).sum().compute())
+        partitions = max(2 * workers, math.ceil(rows / ROWS_PER_PARTITION))
+    else:
+        rows = -1
+    shuffled = own.shuffle(on=SHUFFLE_KEY, npartitions=partitions).persist()
+    log.info("features: %s rows shuffled by premise into %d partitions", f"{rows:,}", partitions)
+    counts_meta = partition_area_counts(meta_own)
+    counts = shuffled.map_partitions(partition_area_counts, meta=counts_meta).compute()
+    area = AreaDays.from_counts(sum_area_days([counts]))
+    log.info("features: area history from %s (area, day) totals", f"{area.rows:,}")
+    [area_future] = client.scatter([area], broadcast=True)
+    meta_feats = partition_features(
+        own_frame(sample, cfg, 0, carry), cfg, area, dtypes, tuple(carry)
+    ).iloc[:0]
+    feats = shuffled.map_partitions(
+        partition_features, cfg, area_future, dtypes, tuple(carry), meta=meta_feats
+    ).persist()
+    return ClusterFeatures(feats, area, partitions, rows)
+
+
+__all__ = [
+    "OWN_EVENT_COLUMNS",
+    "ClusterFeatures",
+    "cluster_features",
+    "own_frame",
+    "partition_area_counts",
+    "partition_events",
+    "partition_features",
+]
