@@ -104,12 +104,23 @@ def ingest(
     mapping: Path | None = typer.Option(
         None, "--mapping", help="Mapping YAML (see docs/ingest.md)."
     ),
+    partition_by: str = typer.Option(
+        "none",
+        "--partition-by",
+        help="none: one calls.parquet file. month|year: calls.parquet as a folder of "
+        "month=YYYY-MM/ (year=YYYY/) Parquet files, for a Dask cluster (docs/ingest.md).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Validate and canonicalise an export: accepted rows to Parquet, rejects to quarantine."""
     from risk_model.ingest import ingest_file
 
-    _run(lambda: ingest_file(input_path=input, out_dir=out, mapping_path=mapping), as_json)
+    _run(
+        lambda: ingest_file(
+            input_path=input, out_dir=out, mapping_path=mapping, partition_by=partition_by
+        ),
+        as_json,
+    )
 
 
 @app.command("map")

@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from risk_model.dataset import PARTITION_CHOICES, replace_path, write_partitioned
 from risk_model.errors import UserError
 from risk_model.schema import (
     BOOL_COLUMNS,
@@ -1760,7 +1761,7 @@ def _output_paths(out_dir: Path, input_path: Path) -> dict[str, Path]:
     }
     src = input_path.resolve()
     for p in paths.values():
-        if p.resolve() == src:
+        if p.resolve() == src or p.resolve() in src.parents:
             raise UserError(
                 f"--out {out_dir} would overwrite the input {input_path}; choose another directory"
             )
@@ -1931,8 +1932,16 @@ def _outcomes_step(
     return accepted, report, {"outcomes_unmatched": unmatched, "outcomes_quarantine": oquarantine}
 
 
-def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = None) -> dict:
+def ingest_file(
+    input_path: Path,
+    out_dir: Path,
+    mapping_path: Path | None = None,
+    partition_by: str = "none",
+) -> dict:
     """Export (+ mapping) -> calls.parquet, quarantine.csv and ingest_report.json in `out_dir`.
+
+    `partition_by` "month" or "year" writes calls.parquet as a hive-partitioned dataset folder
+    (risk_model/dataset.py) for a cluster; the report then also gives `partitions`.
 
     Returns the report: rows_in, rows_accepted, rows_quarantined, rows_excluded (with
     excluded_by_rule), rows_not_premise, rows_known_to_a_range, header_rows_skipped, reasons (the
@@ -1942,6 +1951,10 @@ def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = Non
     outcomes_quarantine.csv. The input files are only read, never written.
     """
     started = time.perf_counter()
+    if partition_by not in PARTITION_CHOICES:
+        raise UserError(
+            f"--partition-by {partition_by!r}: choose one of {', '.join(PARTITION_CHOICES)}"
+        )
     input_path, out_dir = Path(input_path), Path(out_dir)
     mapping = load_mapping(Path(mapping_path)) if mapping_path is not None else None
     paths = _output_paths(out_dir, input_path)
@@ -2026,9 +2039,24 @@ def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = Non
         )
         log.warning(warnings[-1])
 
+    if partition_by != "none" and partition_by in accepted.columns:
+        raise UserError(
+            f"--partition-by {partition_by}: the calls already have a column named "
+            f"{partition_by!r}; rename or drop it in the mapping, or use --partition-by none"
+        )
+
     # Only now, with every check passed, does anything touch the disk.
     _make_out_dir(out_dir)
-    _write_atomic(paths["out"], lambda p: accepted.to_parquet(p, index=False))
+    partitions: int | None = None
+    if partition_by != "none":
+        partitions = replace_path(
+            paths["out"], lambda p: write_partitioned(accepted, p, partition_by)
+        )
+        log.info("wrote %d partition(s) by %s under %s", partitions, partition_by, paths["out"])
+    elif paths["out"].is_dir():  # a dataset folder from an earlier --partition-by run
+        replace_path(paths["out"], lambda p: accepted.to_parquet(p, index=False))
+    else:
+        _write_atomic(paths["out"], lambda p: accepted.to_parquet(p, index=False))
 
     def write_csv(path: Path, frame: pd.DataFrame) -> None:
         _write_atomic(
@@ -2061,6 +2089,7 @@ def ingest_file(input_path: Path, out_dir: Path, mapping_path: Path | None = Non
         "dropped_columns": _dropped_columns(raw, mapping),
         "warnings": warnings,
         "out": str(paths["out"]),
+        **({"partitions": partitions} if partitions is not None else {}),
         "quarantine": str(paths["quarantine"]),
         "excluded": str(paths["excluded"]) if mapping is not None and mapping.exclude else None,
         **{k: str(paths[k]) for k in outcome_files},

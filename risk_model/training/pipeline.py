@@ -6,7 +6,6 @@ and promote a champion. `train` lists the steps; each is a named function below 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 import time
@@ -19,6 +18,7 @@ import pandas as pd
 
 from risk_model import __version__
 from risk_model.config import Settings
+from risk_model.dataset import data_digest, read_canonical_parquet
 from risk_model.errors import UserError
 from risk_model.features.build import build_features, events_frame
 from risk_model.features.registry import FEATURE_NAMES, definitions_hash
@@ -58,12 +58,15 @@ def load_calls(path: Path, in_time_order: bool = True) -> tuple[pd.DataFrame, in
     Training wants the calls in time order; scoring keeps the file's order (`in_time_order=False`)
     so an analyst's output lines up with the input row for row, as the pyfunc's does.
     """
-    if not path.is_file():
+    if path.is_dir():  # a Parquet dataset folder (`ingest --partition-by`)
+        suffix = ".parquet"
+    elif not path.is_file():
         raise UserError(f"data file not found: {path}")
-    suffix = path.suffix.lower()
+    else:
+        suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            raw = pd.read_parquet(path)
+            raw = read_canonical_parquet(path)
         elif suffix == ".csv":
             raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         else:
@@ -106,11 +109,8 @@ def target_labels(calls: pd.DataFrame, target: str) -> np.ndarray:
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    """data_sha256: a file's bytes, or a dataset folder's files (paths and bytes), streamed."""
+    return data_digest(path)[:16]
 
 
 def default_truth_path(data: Path) -> Path | None:

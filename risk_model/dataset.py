@@ -1,0 +1,223 @@
+"""Canonical calls as one Parquet file or as a Parquet dataset folder (hive-partitioned).
+
+`risk-model ingest --partition-by month|year` writes the accepted calls as a folder
+`calls.parquet/month=YYYY-MM/part-N.parquet` so a cluster can read one file per task; every
+single-machine reader (train, score, load-history) reads the folder as it reads the file, through
+`read_canonical_parquet`. The partition key is derived from `received_at`, never data: readers
+drop it, so a dataset reads back with exactly the single file's columns and dtypes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+import pyarrow as pa
+
+from risk_model.errors import UserError
+
+# --partition-by choices and the received_at format each partition key is written with.
+PARTITION_FORMATS: dict[str, str] = {"month": "%Y-%m", "year": "%Y"}
+PARTITION_CHOICES: tuple[str, ...] = ("none", *PARTITION_FORMATS)
+# Keys ingest derives from received_at: dropped on read (they are not columns of the calls).
+DERIVED_KEYS = frozenset(PARTITION_FORMATS)
+# Enough rows per file for fast scans, small enough that one file fits a cluster task's memory.
+ROWS_PER_FILE = 1_000_000
+T = TypeVar("T")
+# File names pyarrow ignores in a dataset folder (its own defaults): temp and metadata files.
+_IGNORED_PREFIXES = (".", "_")
+
+
+def _ignored(rel: Path) -> bool:
+    return any(part.startswith(_IGNORED_PREFIXES) for part in rel.parts)
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The Parquet files behind `path`: the file itself, or a folder's .parquet files sorted by
+    relative path (so month=2025-01 comes before month=2025-02, and the order is stable).
+
+    Hidden and underscore files (temp files, `_SUCCESS`, `_metadata`) are left out, as pyarrow
+    does. A folder without any .parquet file gives an empty list; the caller says what is wrong.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        return []
+    found = [
+        p for p in path.rglob("*.parquet") if p.is_file() and not _ignored(p.relative_to(path))
+    ]
+    return sorted(found, key=lambda p: p.relative_to(path).as_posix())
+
+
+def _hive_keys(rel: Path) -> list[str]:
+    return [part.split("=", 1)[0] for part in rel.parent.parts if "=" in part]
+
+
+def partition_columns(path: Path) -> list[str]:
+    """The hive partition keys of a dataset folder (`month` for `month=2025-01/...`), outermost
+    first; [] for a single file or an unpartitioned folder."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    keys: list[str] = []
+    for f in parquet_files(path):
+        for key in _hive_keys(f.relative_to(path)):
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def read_canonical_parquet(path: Path) -> pd.DataFrame:
+    """Calls from a Parquet file or dataset folder, with the file's own columns and dtypes.
+
+    A folder's files are read in `parquet_files` order with their schemas unified; hive keys that
+    ingest derives (month, year) are dropped, other hive keys (a dataset partitioned by a real
+    column such as district) come back as text columns for the schema check to type.
+    """
+    path = Path(path)
+    if path.is_file():
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise UserError(f"cannot read {path}: {exc}") from None
+    if not path.is_dir():
+        raise UserError(f"data file not found: {path}")
+    files = parquet_files(path)
+    if not files:
+        raise UserError(f"{path} is a folder without any .parquet file; give a file or a dataset")
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    keys = partition_columns(path)
+    try:
+        schemas = [pq.read_schema(f) for f in files]
+        clash = [k for k in keys if k in schemas[0].names]
+        if clash:
+            raise UserError(
+                f"{path}: column {clash[0]!r} is both in the files and a partition folder name"
+            )
+        partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive")
+        schema = pa.unify_schemas([*schemas, partitioning.schema])
+        dataset = ds.dataset(
+            [str(f) for f in files],
+            schema=schema,
+            format="parquet",
+            partitioning=partitioning,
+            partition_base_dir=str(path),
+        )
+        table = dataset.to_table()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise UserError(f"cannot read the dataset {path}: {exc}") from None
+    table = table.drop_columns([k for k in keys if k in DERIVED_KEYS])
+    return table.to_pandas()
+
+
+def data_digest(path: Path) -> str:
+    """sha256 of a file's bytes, or of a folder's Parquet files (relative path, size and bytes of
+    each, in `parquet_files` order), read in 1 MB blocks so a large dataset is never in memory.
+
+    Two identical ingests give the same digest (ingest names its files deterministically); a
+    changed row, or a file added, removed or renamed, changes it.
+    """
+    path = Path(path)
+    h = hashlib.sha256()
+
+    def stream(f: Path) -> None:
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+
+    if not path.is_dir():
+        stream(path)
+        return h.hexdigest()
+    files = parquet_files(path)
+    if not files:
+        raise UserError(f"{path} is a folder without any .parquet file; give a file or a dataset")
+    for f in files:
+        h.update(f.relative_to(path).as_posix().encode("utf-8") + b"\0")
+        h.update(f.stat().st_size.to_bytes(8, "big"))
+        stream(f)
+    return h.hexdigest()
+
+
+def replace_path(target: Path, write: Callable[[Path], T]) -> T:
+    """Writes a file or folder beside `target` (via `write(tmp)`), swaps it in, returns what
+    `write` returned.
+
+    The old file or folder, of either kind, is moved aside first and removed only after the new
+    one is in place, so a stale dataset never mixes old and new files and a failed write leaves
+    the old output untouched.
+    """
+    tmp = target.with_name(f".{target.name}.tmp")
+    old = target.with_name(f".{target.name}.old")
+    for leftover in (tmp, old):  # from a run that was killed half-way
+        _remove(leftover)
+    try:
+        result = write(tmp)
+        # rename() swaps a file for a file in one step, but not a folder or a file for a folder.
+        aside = target.is_dir() or (tmp.is_dir() and target.exists())
+        if aside:
+            os.replace(target, old)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if aside:
+                os.replace(old, target)
+            raise
+    finally:
+        _remove(tmp)
+        _remove(old)
+    return result
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def write_partitioned(
+    frame: pd.DataFrame, folder: Path, by: str, rows_per_file: int = ROWS_PER_FILE
+) -> int:
+    """Writes `frame` as a hive-partitioned dataset folder (`by=VALUE/part-N.parquet`) with the
+    key taken from received_at; returns the number of partition folders.
+
+    The files are named `part-{i}.parquet` and rows keep their order, so the same calls always
+    give the same bytes (and the same data digest). An empty frame gives one unpartitioned file
+    that carries the schema, so the folder still reads back as zero calls.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    if by not in PARTITION_FORMATS:
+        raise UserError(f"--partition-by {by!r}: choose one of {', '.join(PARTITION_CHOICES)}")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    folder.mkdir(parents=True)
+    if table.num_rows == 0:
+        pq.write_table(table, folder / "part-0.parquet")
+        return 0
+    times = table["received_at"]
+    if not pa.types.is_timestamp(times.type):
+        raise UserError(f"--partition-by {by}: received_at is not a time column ({times.type})")
+    keys = pc.strftime(times, format=PARTITION_FORMATS[by])
+    partitions = len(pc.unique(keys))
+    ds.write_dataset(
+        table.append_column(by, keys),
+        folder,
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([(by, pa.string())]), flavor="hive"),
+        basename_template="part-{i}.parquet",
+        max_rows_per_file=rows_per_file,
+        max_rows_per_group=min(rows_per_file, 1 << 20),
+        preserve_order=True,
+        existing_data_behavior="overwrite_or_ignore",
+    )
+    return partitions
