@@ -24,6 +24,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,6 @@ import pandas as pd
 
 from risk_model.config import FeatureConfig
 from risk_model.features.build import (
-    OWN_EVENT_COLUMNS,
     AreaDays,
     History,
     area_day_counts,
@@ -153,17 +153,91 @@ def partition_features(
 
 
 @dataclass
+class Shuffled:
+    """Calls after passes 1 and 2: premise groups persisted on the workers, the city-wide area
+    totals (and their copy on every worker), and what pass 3 needs to run on any partition."""
+
+    frame: Any  # dask DataFrame of `own_frame` rows, partitioned by premise
+    area: AreaDays
+    area_future: Any  # the same AreaDays, on every worker
+    dtypes: dict[str, np.dtype]
+    carry: tuple[str, ...]
+    sample: pd.DataFrame  # a few real own_frame rows: the metas of later passes
+    partitions: int
+    rows: int
+
+    def map(self, func: Any, *args: Any, meta: Any) -> Any:
+        """`func(partition, cfg-free args...)` over every premise group, lazily."""
+        return self.frame.map_partitions(func, *args, meta=meta)
+
+
+@dataclass
 class ClusterFeatures:
-    """What `cluster_features` returns: the features (a dask frame), the area totals, counts."""
+    """What `cluster_features` returns: the features (a dask frame) and the shuffled calls."""
 
     features: Any  # dask DataFrame: build_features' columns, then the carried ones
-    area: AreaDays
-    partitions: int
-    rows_shuffled: int
+    shuffled: Shuffled
+
+    @property
+    def area(self) -> AreaDays:
+        return self.shuffled.area
+
+    @property
+    def partitions(self) -> int:
+        return self.shuffled.partitions
 
 
 def _meta_sample(calls: Any, n: int = 64) -> pd.DataFrame:
     return calls.head(n, npartitions=-1, compute=True)
+
+
+def shuffle_calls(
+    client: Any,
+    calls: Any,
+    cfg: FeatureConfig,
+    carry: Sequence[str] = (),
+    history: Any = None,
+    partitions: int | None = None,
+) -> Shuffled:
+    """Passes 1 and 2: row-local columns, the shuffle by premise, the area totals.
+
+    `history` (a dask DataFrame of canonical calls, or None) counts as earlier events only.
+    """
+    import dask.dataframe as dd
+
+    carry = tuple(carry)
+    sample = _meta_sample(calls)
+    # `call_level`'s array dtypes (text: object) from real rows; the frame may hold text as
+    # pandas strings, and pass 3 turns it back.
+    dtypes = {k: np.asarray(v).dtype for k, v in call_level(sample, cfg).items()}
+    meta_own = own_frame(sample, cfg, 0, carry).iloc[:0]
+    own = calls.map_partitions(own_frame, cfg, 0, carry, meta=meta_own)
+    if history is not None:
+        past = history.map_partitions(own_frame, cfg, 1, carry, meta=meta_own)
+        own = dd.concat([past, own])
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    own = own.persist()
+    rows = int(own.map_partitions(len).sum().compute())
+    if partitions is None:
+        partitions = max(2 * workers, math.ceil(rows / ROWS_PER_PARTITION))
+    shuffled = own.shuffle(on=SHUFFLE_KEY, npartitions=partitions).persist()
+    del own
+    log.info("features: %s rows shuffled by premise into %d partitions", f"{rows:,}", partitions)
+    counts_meta = partition_area_counts(meta_own)
+    counts = shuffled.map_partitions(partition_area_counts, meta=counts_meta).compute()
+    area = AreaDays.from_counts(sum_area_days([counts]))
+    log.info("features: area history from %s (area, day) totals", f"{area.rows:,}")
+    [area_future] = client.scatter([area], broadcast=True)
+    return Shuffled(
+        shuffled,
+        area,
+        area_future,
+        dtypes,
+        carry,
+        own_frame(sample, cfg, 0, carry),
+        partitions,
+        rows,
+    )
 
 
 def cluster_features(
@@ -174,52 +248,104 @@ def cluster_features(
     history: Any = None,
     partitions: int | None = None,
 ) -> ClusterFeatures:
-    """Features of every call in `calls` (a dask DataFrame of canonical calls) on the cluster.
+    """Features of every call in `calls` (a dask DataFrame of canonical calls) on the cluster,
+    persisted on the workers; partitions are premise groups, not time."""
+    sh = shuffle_calls(client, calls, cfg, carry, history, partitions)
+    meta = partition_features(sh.sample, cfg, sh.area, sh.dtypes, sh.carry).iloc[:0]
+    feats = sh.map(
+        partition_features, cfg, sh.area_future, sh.dtypes, sh.carry, meta=meta
+    ).persist()
+    return ClusterFeatures(feats, sh)
 
-    `history` (a dask DataFrame of canonical calls, or None) counts as earlier events only.
-    The result is persisted on the workers; its partitions are premise groups, not time.
-    """
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class ClusterCalls:
+    """Canonical calls read and validated on the workers: the frame and what was refused."""
+
+    calls: Any  # dask DataFrame of accepted canonical rows
+    rejected: Any  # dask scalar: rows that break the schema (not used)
+    files: int
+
+
+ROWS_PER_TASK = 500_000  # rows read and validated per task: row groups of a big file split
+
+
+def _validated_part(
+    path: str, row_groups: list[int] | None, keys: dict[str, str]
+) -> tuple[pd.DataFrame, int]:
+    import pyarrow.parquet as pq
+
+    from risk_model.schema import validate_frame
+
+    if row_groups is None:
+        raw = pd.read_parquet(path)
+    else:
+        raw = pq.ParquetFile(path).read_row_groups(row_groups).to_pandas()
+    for key, value in keys.items():  # a dataset partitioned by a real column (district=...)
+        raw[key] = value
+    res = validate_frame(raw)
+    return res.accepted, len(res.quarantined)
+
+
+def read_tasks(path: Path) -> list[tuple[str, list[int] | None, dict[str, str]]]:
+    """(file, row groups, hive keys) per read task: a file at a time, a big file by its row
+    groups (~ROWS_PER_TASK rows each), so a single 4M-row file still reads in parallel."""
+    import pyarrow.parquet as pq
+
+    from risk_model.dataset import DERIVED_KEYS, parquet_files
+
+    tasks = []
+    for f in parquet_files(path):
+        rel = f.relative_to(path) if path.is_dir() else Path(f.name)
+        keys = dict(
+            part.split("=", 1)
+            for part in rel.parts[:-1]
+            if "=" in part and part.split("=", 1)[0] not in DERIVED_KEYS
+        )
+        meta = pq.ParquetFile(f).metadata
+        if meta.num_rows <= ROWS_PER_TASK or meta.num_row_groups < 2:
+            tasks.append((str(f), None, keys))
+            continue
+        group: list[int] = []
+        rows = 0
+        for g in range(meta.num_row_groups):
+            group.append(g)
+            rows += meta.row_group(g).num_rows
+            if rows >= ROWS_PER_TASK:
+                tasks.append((str(f), group, keys))
+                group, rows = [], 0
+        if group:
+            tasks.append((str(f), group, keys))
+    return tasks
+
+
+def read_calls(path: Path) -> ClusterCalls:
+    """Canonical calls from a Parquet file or dataset folder, read and validated on the workers
+    as `train` validates a file (rows that still break the schema are counted and left out)."""
+    import dask
     import dask.dataframe as dd
 
-    sample = _meta_sample(calls)
-    if sample.empty:
-        sample = calls._meta
-    # `call_level`'s array dtypes (text: object) from real rows; the frame may hold text as
-    # pandas strings, and pass 3 turns it back.
-    dtypes = {k: np.asarray(v).dtype for k, v in call_level(sample, cfg).items()}
-    meta_own = own_frame(sample, cfg, 0, carry).iloc[:0]
-    own = calls.map_partitions(own_frame, cfg, 0, tuple(carry), meta=meta_own)
-    if history is not None:
-        past = history.map_partitions(own_frame, cfg, 1, tuple(carry), meta=meta_own)
-        own = dd.concat([past, own])
-    workers = max(1, len(client.scheduler_info().get("workers", {})))
-    if partitions is None:
-        rows = int(own.map_partitions(len).sum().compute())
-        partitions = max(2 * workers, math.ceil(rows / ROWS_PER_PARTITION))
-    else:
-        rows = -1
-    shuffled = own.shuffle(on=SHUFFLE_KEY, npartitions=partitions).persist()
-    log.info("features: %s rows shuffled by premise into %d partitions", f"{rows:,}", partitions)
-    counts_meta = partition_area_counts(meta_own)
-    counts = shuffled.map_partitions(partition_area_counts, meta=counts_meta).compute()
-    area = AreaDays.from_counts(sum_area_days([counts]))
-    log.info("features: area history from %s (area, day) totals", f"{area.rows:,}")
-    [area_future] = client.scatter([area], broadcast=True)
-    meta_feats = partition_features(
-        own_frame(sample, cfg, 0, carry), cfg, area, dtypes, tuple(carry)
-    ).iloc[:0]
-    feats = shuffled.map_partitions(
-        partition_features, cfg, area_future, dtypes, tuple(carry), meta=meta_feats
-    ).persist()
-    return ClusterFeatures(feats, area, partitions, rows)
+    from risk_model.errors import UserError
+    from risk_model.schema import validate_frame
 
-
-__all__ = [
-    "OWN_EVENT_COLUMNS",
-    "ClusterFeatures",
-    "cluster_features",
-    "own_frame",
-    "partition_area_counts",
-    "partition_events",
-    "partition_features",
-]
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        raise UserError(
+            f"{path}: the cluster path reads Parquet: `risk-model ingest --partition-by month` "
+            "writes the calls as a dataset folder"
+        )
+    if not path.exists():
+        raise UserError(f"data file not found: {path}")
+    tasks = read_tasks(path)
+    if not tasks:
+        raise UserError(f"{path} is a folder without any .parquet file; give a file or a dataset")
+    # The accepted rows' dtypes, from real rows of the first task.
+    first, _ = _validated_part(*tasks[0])
+    meta = validate_frame(first.head(0)).accepted if first.empty else first.iloc[:0]
+    parts = [dask.delayed(_validated_part, nout=2)(*t) for t in tasks]
+    calls = dd.from_delayed([p[0] for p in parts], meta=meta, verify_meta=False)
+    rejected = dask.delayed(sum)([p[1] for p in parts])
+    return ClusterCalls(calls, rejected, len(tasks))
