@@ -171,6 +171,12 @@ def train(
         help="Let this input (e.g. call_type, narrative) pass the leakage guard; repeatable. "
         "The override is recorded with the model (see docs/model.md).",
     ),
+    dask: str | None = typer.Option(
+        None,
+        "--dask",
+        help="Run on a Dask cluster: a scheduler address (tcp://host:8786) or local:N to start "
+        "N local worker processes (docs/cluster.md). --data is then a Parquet file or dataset.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Build point-in-time features, train on earlier time, test on later time, log to MLflow."""
@@ -188,6 +194,12 @@ def train(
             allowed = tuple(dict.fromkeys([*settings.leakage.allow, *allow_leak]))
             leakage = settings.leakage.model_copy(update={"allow": allowed})
             settings = settings.model_copy(update={"leakage": leakage})
+        if dask:
+            from risk_model.training.cluster import train_on_cluster
+
+            return train_on_cluster(
+                data, settings, dask, experiment=experiment, register=register, truth=truth
+            )
         return train_run(data, settings, experiment=experiment, register=register, truth=truth)
 
     _run(run, as_json)

@@ -44,6 +44,9 @@ def connect(address: str, memory_limit: str | None = None) -> Iterator[Any]:
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise UserError(f"--dask needs dask[distributed] installed: {exc}") from None
     _dask_settings()
+    # The scheduler and nanny of a local cluster log every worker start and stop at INFO.
+    for name in ("distributed", "bokeh"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     m = LOCAL.match(address.strip())
     cluster = None
     if m:
@@ -55,7 +58,7 @@ def connect(address: str, memory_limit: str | None = None) -> Iterator[Any]:
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: a second cluster never clashes
             memory_limit=memory_limit or "auto",
             silence_logs=logging.ERROR,
         )
@@ -85,7 +88,7 @@ def connect(address: str, memory_limit: str | None = None) -> Iterator[Any]:
             "dask: %d workers, %d threads, dashboard %s",
             len(workers),
             sum(client.nthreads().values()),
-            client.dashboard_link if cluster is None else "off",
+            client.dashboard_link,
         )
         yield client
     finally:

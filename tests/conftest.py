@@ -95,3 +95,53 @@ def dask_client():
 
     with connect("local:2", memory_limit="3GiB") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def cluster_trained(dask_client, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The same simulated year trained twice: `train` on the single file, and `train --dask` on
+    the monthly dataset ingest writes, on the 2-worker LocalCluster (tracking store of its own).
+
+    Tests that use it carry `pytest.mark.xdist_group("dask")`."""
+    from risk_model.config import EvaluationConfig, ModelConfig, Settings
+    from risk_model.dataset import write_partitioned
+    from risk_model.simulate import simulate_to_file
+    from risk_model.training.cluster import train_on_cluster
+    from risk_model.training.pipeline import train
+
+    root = tmp_path_factory.mktemp("cluster-trained")
+    data = root / "calls.parquet"
+    simulate_to_file(data, calls=120_000, seed=21, start="2025-01-01", days=365)
+    dataset = root / "dataset"
+    write_partitioned(pd.read_parquet(data), dataset, "month")
+    settings = Settings(
+        model=ModelConfig(n_estimators=600, early_stopping_rounds=40, learning_rate=0.06),
+        evaluation=EvaluationConfig(bootstrap=50),
+    )
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    try:
+        single = train(data, settings, experiment="single", register="single")
+        cluster = train_on_cluster(
+            dataset,
+            settings,
+            experiment="cluster",
+            register="cluster",
+            truth=root / "calls.truth.parquet",
+            client=dask_client,
+        )
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old
+    return {
+        "root": root,
+        "data": data,
+        "dataset": dataset,
+        "settings": settings,
+        "tracking_uri": tracking_uri,
+        "single": single,
+        "cluster": cluster,
+    }

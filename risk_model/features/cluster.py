@@ -263,7 +263,8 @@ def cluster_features(
 
 @dataclass
 class ClusterCalls:
-    """Canonical calls read and validated on the workers: the frame and what was refused."""
+    """Canonical calls read and validated on the workers (held there): the frame and what was
+    refused."""
 
     calls: Any  # dask DataFrame of accepted canonical rows
     rejected: Any  # dask scalar: rows that break the schema (not used)
@@ -345,7 +346,8 @@ def read_calls(path: Path) -> ClusterCalls:
     # The accepted rows' dtypes, from real rows of the first task.
     first, _ = _validated_part(*tasks[0])
     meta = validate_frame(first.head(0)).accepted if first.empty else first.iloc[:0]
-    parts = [dask.delayed(_validated_part, nout=2)(*t) for t in tasks]
+    # Read once, on the workers: the frame and the reject counts both come from these results.
+    parts = dask.persist(*[dask.delayed(_validated_part, nout=2)(*t) for t in tasks])
     calls = dd.from_delayed([p[0] for p in parts], meta=meta, verify_meta=False)
     rejected = dask.delayed(sum)([p[1] for p in parts])
     return ClusterCalls(calls, rejected, len(tasks))

@@ -35,9 +35,19 @@ class FeatureEncoder:
         return tuple(n for n in self.feature_names if n in CATEGORICAL)
 
     def fit(self, frame: Mapping[str, Any]) -> FeatureEncoder:
+        return self.fit_counts(
+            {
+                name: pd.Series(np.asarray(frame[name], dtype=object)).value_counts(dropna=True)
+                for name in self.categorical
+            }
+        )
+
+    def fit_counts(self, value_counts: Mapping[str, pd.Series]) -> FeatureEncoder:
+        """Fit from each categorical feature's value counts (value -> calls): what a cluster
+        sums across partitions, so the vocabulary is the one `fit` learns on the whole frame."""
         self.vocab_: dict[str, list[str]] = {}
         for name in self.categorical:
-            counts = pd.Series(np.asarray(frame[name], dtype=object)).value_counts(dropna=True)
+            counts = value_counts[name]
             keep = counts[counts >= self.min_count]
             # Frequency order, ties by name: stable codes for the same data.
             ordered = sorted(keep.items(), key=lambda kv: (-kv[1], str(kv[0])))

@@ -113,8 +113,11 @@ class CallTypeRate:
 
     def fit(self, call_type: np.ndarray, y: np.ndarray) -> CallTypeRate:
         frame = pd.DataFrame({"t": np.asarray(call_type, dtype=object), "y": np.asarray(y, float)})
-        self.overall_ = float(frame["y"].mean())
-        g = frame.groupby("t", dropna=False)["y"].agg(["sum", "count"])
+        return self.fit_counts(frame.groupby("t", dropna=False)["y"].agg(["sum", "count"]))
+
+    def fit_counts(self, g: pd.DataFrame) -> CallTypeRate:
+        """Fit from per-call-type `sum` (harmed) and `count` (calls): a cluster's summed totals."""
+        self.overall_ = float(g["sum"].sum() / g["count"].sum())
         m = self.prior_strength
         self.rates_ = ((g["sum"] + m * self.overall_) / (g["count"] + m)).to_dict()
         return self

@@ -152,20 +152,45 @@ def fit_all(feats: pd.DataFrame, y: np.ndarray, window: np.ndarray, settings: Se
         encoder.categorical_indices(),
         settings.model,
     )
-    x_ca = encoder.transform(feats[masks["calibration"]])
-    m_ca = booster.predict(x_ca, raw_score=True)
-    y_ca = y[masks["calibration"]]
-    calibrator = Calibrator(settings.calibration.method).fit(m_ca, y_ca)
-    conformal = MondrianConformal(settings.conformal.alpha).fit(m_ca, y_ca)
-    base_rate = float(np.mean(y[masks["train"]]))
-    model = CallRiskModel(settings, encoder, booster, calibrator, conformal, base_rate)
-
     ctr = CallTypeRate().fit(train["call_type"].to_numpy(), y[masks["train"]])
-    lr_rows = np.flatnonzero(masks["train"])
+    return finish_fit(
+        settings,
+        encoder,
+        booster,
+        feats[masks["calibration"]],
+        y[masks["calibration"]],
+        float(np.mean(y[masks["train"]])),
+        ctr,
+        feats,
+        y,
+        masks["train"],
+    )
+
+
+def finish_fit(
+    settings: Settings,
+    encoder: FeatureEncoder,
+    booster: Any,
+    calibration: pd.DataFrame,
+    y_cal: np.ndarray,
+    base_rate: float,
+    ctr: CallTypeRate,
+    lr_feats: pd.DataFrame,
+    lr_y: np.ndarray,
+    lr_mask: np.ndarray,
+) -> Fitted:
+    """After the booster: calibration and conformal on the calibration window, the model, and
+    the logistic baseline on (up to LOGISTIC_MAX_ROWS of) the `lr_mask` rows. Shared by the
+    single-machine fit and the cluster's (training/cluster.py), whose later windows are here."""
+    m_ca = booster.predict(encoder.transform(calibration), raw_score=True)
+    calibrator = Calibrator(settings.calibration.method).fit(m_ca, y_cal)
+    conformal = MondrianConformal(settings.conformal.alpha).fit(m_ca, y_cal)
+    model = CallRiskModel(settings, encoder, booster, calibrator, conformal, base_rate)
+    lr_rows = np.flatnonzero(lr_mask)
     if len(lr_rows) > LOGISTIC_MAX_ROWS:  # the baseline saturates long before; keep runs fast
         rng = np.random.default_rng(settings.model.seed)
         lr_rows = np.sort(rng.choice(lr_rows, LOGISTIC_MAX_ROWS, replace=False))
-    logistic = logistic_baseline(feats.iloc[lr_rows], y[lr_rows], seed=settings.model.seed)
+    logistic = logistic_baseline(lr_feats.iloc[lr_rows], lr_y[lr_rows], seed=settings.model.seed)
     return Fitted(model, ctr, logistic)
 
 
@@ -258,11 +283,21 @@ def train(
     backtests = backtest(feats, y, calls, split, settings, truth_series)
     t_eval = time.perf_counter()
     importance = explain_globally(fitted.model, feats, split.test_mask, settings)
-    describe_model(fitted.model, calls, data, split, settings, register, truth_path)
+    inside = calls["received_at"][~split.placement.outlier]
+    describe_model(
+        fitted.model,
+        events_frame(calls, settings.features),
+        (str(inside.min()), str(inside.max())),
+        data,
+        split,
+        settings,
+        register,
+        truth_path,
+    )
     run_id, logged_model_uri = log_run(
         experiment,
         run_name,
-        calls,
+        calls.iloc[-3:],
         settings,
         rejected,
         fitted.model,
@@ -453,7 +488,8 @@ def explain_globally(
 
 def describe_model(
     model: CallRiskModel,
-    calls: pd.DataFrame,
+    history: pd.DataFrame,
+    span: tuple[str, str],
     data: Path,
     split: Split,
     settings: Settings,
@@ -465,7 +501,7 @@ def describe_model(
     data was simulated: every answer of such a model says so)."""
     from risk_model import tracking
 
-    model.history = events_frame(calls, settings.features)
+    model.history = history  # the calls as events (features.build.events_frame)
     model.metadata.update(
         {
             "name": register or tracking.DEFAULT_MODEL_NAME,
@@ -477,8 +513,8 @@ def describe_model(
             "code_version": __version__,
             "data_file": str(data),
             "data_sha256": file_digest(data),
-            "history_from": str(calls["received_at"][~split.placement.outlier].min()),
-            "history_until": str(calls["received_at"][~split.placement.outlier].max()),
+            "history_from": span[0],  # the calls inside the bulk of the data
+            "history_until": span[1],
             "seen_areas": seen_areas(model.history),
             "trained_on_simulated": is_simulated(data, truth_path),
             "target": settings.target,
@@ -494,7 +530,7 @@ def describe_model(
 def log_run(
     experiment: str,
     run_name: str | None,
-    calls: pd.DataFrame,
+    example_calls: pd.DataFrame,
     settings: Settings,
     rejected: int,
     model: CallRiskModel,
@@ -549,8 +585,8 @@ def log_run(
             # The drift reference `risk-model monitor` compares live calls with.
             save_reference(tmpdir, test_features, evaluation.scores["model"])
             bundle = model.save(tmpdir / "bundle")
-            example = calls.iloc[-3:].drop(
-                columns=[c for c in calls.columns if c in OUTCOME_COLUMNS]
+            example = example_calls.drop(
+                columns=[c for c in example_calls.columns if c in OUTCOME_COLUMNS]
             )
             info = mlflow.pyfunc.log_model(
                 name="model",

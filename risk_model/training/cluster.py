@@ -1,0 +1,502 @@
+"""`risk-model train --dask`: the same run as `train`, with the heavy part on a Dask cluster.
+
+What runs where, and why:
+
+- On the workers: reading and validating the Parquet files, the features (features/cluster.py:
+  the single-machine engine per premise group, bit for bit the same), the train window's
+  category counts and call-type rates (exact sums), and LightGBM itself (`lightgbm.dask`, data
+  parallel: each worker holds its own partitions of the train window).
+- On the client: each call's time and label (16 bytes a call, for placing the windows exactly as
+  `train` does), then the later windows (validation, calibration, test: the small, recent part)
+  and a seeded sample of the train window (up to TRAIN_SAMPLE_ROWS, for the leakage check and
+  the logistic baseline). Calibration, conformal, evaluation, the audit, explanations, the
+  card and MLflow logging are `train`'s own functions on those rows.
+
+Early stopping: `lightgbm.dask` has none (a worker that stops alone leaves the others waiting).
+The trees are grown in chunks on the cluster, and after each chunk the client scores the
+validation window tree by tree and applies lightgbm's own rule (stop `early_stopping_rounds`
+after the best AUC); then, as `train` does, the model is refit on train + validation with
+that many trees. The logged model is the same artifact a single-machine run makes.
+
+Not done on a cluster: the backtests (each fold is a full refit; run `train` on a sample for
+them). The run summary says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from risk_model.config import ModelConfig, Settings
+from risk_model.errors import UserError
+from risk_model.features.cluster import cluster_features, partition_events, read_calls
+from risk_model.features.registry import FEATURE_NAMES, monotone_constraints
+from risk_model.model.encode import FeatureEncoder
+from risk_model.schema import OUTCOME_COLUMNS
+from risk_model.simulate import is_simulated
+from risk_model.training.leakage import validate_allow
+from risk_model.training.models import CallTypeRate, booster_params
+from risk_model.training.pipeline import (
+    Evaluation,
+    Split,
+    audit_test_window,
+    default_truth_path,
+    describe_model,
+    evaluate_window,
+    explain_globally,
+    finish_fit,
+    leakage_check,
+    load_truth,
+    log_run,
+    register_and_promote,
+    run_summary,
+    split_by_time,
+    target_labels,
+)
+
+log = logging.getLogger(__name__)
+
+TRAIN_SAMPLE_ROWS = 1_000_000  # train-window rows collected for the leakage check and baseline
+LABEL = "_y"
+WINDOW = "_window"
+LATER = ("validation", "calibration", "test")
+BACKTEST_SKIPPED = "not run on a cluster (each fold is a refit): run `train` on a sample"
+
+
+def train_on_cluster(
+    data: Path,
+    settings: Settings,
+    address: str | None = None,
+    experiment: str = "call-risk",
+    register: str | None = None,
+    truth: Path | None = None,
+    run_name: str | None = None,
+    client: Any = None,
+) -> dict[str, Any]:
+    """`train --dask ADDRESS`; `client` (an open distributed.Client) takes precedence."""
+    from risk_model.cluster import connect
+
+    validate_allow(settings.leakage.allow)
+    if client is not None:
+        ctx: Any = contextlib.nullcontext(client)
+    elif address:
+        ctx = connect(address)
+    else:
+        raise UserError("--dask needs a scheduler address or local:N")
+    with ctx as c:
+        return _train(c, Path(data), settings, experiment, register, truth, run_name)
+
+
+def _train(
+    client: Any,
+    data: Path,
+    settings: Settings,
+    experiment: str,
+    register: str | None,
+    truth: Path | None,
+    run_name: str | None,
+) -> dict[str, Any]:
+    import dask
+
+    t0 = time.perf_counter()
+    stages: dict[str, float] = {}
+    read = read_calls(data)
+    columns = list(read.calls.columns)
+    carry = tuple(c for c in (*OUTCOME_COLUMNS, "narrative") if c in columns)
+    target_labels(pd.DataFrame(columns=list(carry)), settings.target)  # needs its outcomes
+    calls = read.calls
+    rejected = int(read.rejected.compute())
+    if rejected:
+        log.warning(
+            "%s rows break the schema and are not used (run `risk-model ingest` first)",
+            f"{rejected:,}",
+        )
+    stages["read"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    cf = cluster_features(client, calls, settings.features, carry=carry)
+    feats = cf.features.map_partitions(_with_label, settings.target, meta=_label_meta(cf))
+    feats = feats.persist()
+    stages["features"] = time.perf_counter() - t
+    log.info(
+        "cluster: features for %s calls in %.1fs (%d premise groups)",
+        f"{cf.shuffled.rows:,}",
+        stages["features"],
+        cf.partitions,
+    )
+
+    # The windows, placed on every call's time and label exactly as `train` places them.
+    t = time.perf_counter()
+    tl = feats[["received_at", LABEL]].compute()
+    times = tl["received_at"].to_numpy(dtype="datetime64[us]")
+    y_all = tl[LABEL].to_numpy(dtype=float)
+    del tl
+    split = split_by_time(pd.DataFrame({"received_at": times}), y_all, settings)
+    bulk = _bulk_us(split.placement.report)
+    windows = split.windows
+    feats = feats.map_partitions(_with_window, windows, bulk, meta=_window_meta(feats)).persist()
+    counts = feats[WINDOW].value_counts().compute().to_dict()
+    for name in ("train", "validation", "calibration", "test"):
+        if int(counts.get(name, 0)) != split.counts[name]["calls"]:
+            raise RuntimeError(
+                f"window {name}: the workers count {counts.get(name)} calls, the client "
+                f"{split.counts[name]['calls']} ({counts})"
+            )
+
+    # Exact train-window totals: category counts for the encoder, call-type rates, base rate.
+    encoder = FeatureEncoder(min_count=settings.features.min_category_count)
+    stats = _sum_stats(
+        client.gather(
+            client.compute(
+                [dask.delayed(_train_stats)(p, encoder.categorical) for p in feats.to_delayed()]
+            )
+        )
+    )
+    encoder.fit_counts(stats["values"])
+    ctr = CallTypeRate().fit_counts(stats["call_type"])
+    base_rate = stats["harmed"] / stats["labelled"]
+
+    # The later windows and a train sample, to the client, in time order as `train` holds them.
+    n_train = split.counts["train"]["calls"]
+    share = min(1.0, TRAIN_SAMPLE_ROWS / max(n_train, 1))
+    local = feats.map_partitions(
+        _collect_rows, share, settings.model.seed, meta=feats._meta
+    ).compute()
+    local["call_id"] = local["call_id"].astype(object)
+    local = local.sort_values(["received_at", "call_id"], kind="stable").reset_index(drop=True)
+    y = local[LABEL].to_numpy(dtype=float)
+    window = local[WINDOW].to_numpy(dtype=object).astype(str)
+    stages["windows"] = time.perf_counter() - t
+    log.info(
+        "cluster: %s rows to the client (%s of the train window, share %.3f)",
+        f"{len(local):,}",
+        f"{int((window == 'train').sum()):,}",
+        share,
+    )
+    local_split = Split(split.placement, window, split.counts, window == "test")
+    leakage = leakage_check(local, local, y, local_split, settings)
+
+    t = time.perf_counter()
+    threads = min(client.nthreads().values())
+    booster = fit_booster(client, feats, local, encoder, settings.model, threads)
+    fitted = finish_fit(
+        settings,
+        encoder,
+        booster,
+        local[window == "calibration"],
+        y[window == "calibration"],
+        base_rate,
+        ctr,
+        local,
+        y,
+        window == "train",
+    )
+    stages["fit"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    truth_path = truth or default_truth_path(data)
+    truth_series = load_truth(truth_path)
+    test_mask = window == "test"
+    results, eval_frame, scores = evaluate_window(
+        fitted, local, y, test_mask, settings, truth_series
+    )
+    audit_table = audit_test_window(eval_frame, settings)
+    importance = explain_globally(fitted.model, local, test_mask, settings)
+    events = cf.shuffled.frame.map_partitions(
+        partition_events, meta=partition_events(cf.shuffled.sample.iloc[:0])
+    ).compute()
+    events = events.sort_values(["ts", "call_id"], kind="stable").reset_index(drop=True)
+    inside = times[~split.placement.outlier]
+    describe_model(
+        fitted.model,
+        events,
+        (str(pd.Timestamp(inside.min())), str(pd.Timestamp(inside.max()))),
+        data,
+        split,
+        settings,
+        register,
+        truth_path,
+    )
+    fitted.model.metadata["trained_on_simulated"] = is_simulated(data, truth_path)
+    workers = len(client.scheduler_info().get("workers", {}))
+    fitted.model.metadata["engine"] = {"dask_workers": workers, "partitions": cf.partitions}
+    stages["evaluate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    example = calls.tail(3)
+    run_id, logged_model_uri = log_run(
+        experiment,
+        run_name,
+        example,
+        settings,
+        rejected,
+        fitted.model,
+        split,
+        leakage,
+        Evaluation(results, eval_frame, scores, audit_table, []),
+        importance,
+        local.loc[test_mask],
+    )
+    _log_engine(run_id, workers, threads, cf.partitions, stages)
+    registered = None
+    if register:
+        registered = register_and_promote(
+            register, logged_model_uri, run_id, local, y, test_mask, results
+        )
+    stages["log"] = time.perf_counter() - t
+    seconds = round(time.perf_counter() - t0, 1)
+    log.info("cluster: done in %.1fs %s", seconds, {k: round(v, 1) for k, v in stages.items()})
+    out = run_summary(
+        run_id,
+        logged_model_uri,
+        results,
+        [],
+        split,
+        rejected,
+        leakage,
+        fitted.model.metadata["feature_hash"],
+        registered,
+        seconds=seconds,
+    )
+    out["backtest"] = BACKTEST_SKIPPED
+    out["cluster"] = {
+        "workers": workers,
+        "threads_per_worker": threads,
+        "partitions": cf.partitions,
+        "input_tasks": read.files,
+        "rows_to_client": len(local),
+        "train_sample_share": round(share, 4),
+        "seconds": {k: round(v, 1) for k, v in stages.items()},
+    }
+    return out
+
+
+# --------------------------------------------------------------------------- per partition
+
+
+def _with_label(part: pd.DataFrame, target: str) -> pd.DataFrame:
+    part = part.copy()
+    part[LABEL] = target_labels(part, target)
+    return part
+
+
+def _label_meta(cf: Any) -> pd.DataFrame:
+    meta = cf.features._meta.copy()
+    meta[LABEL] = np.array([], dtype=float)
+    return meta
+
+
+def _bulk_us(report: dict[str, object]) -> tuple[int, int]:
+    """The bulk of the data's [start, end] in microseconds (splits.find_outliers' bounds)."""
+    return tuple(  # type: ignore[return-value]
+        int(np.datetime64(pd.Timestamp(str(report[k])), "us").astype(np.int64))
+        for k in ("bulk_start", "bulk_end")
+    )
+
+
+def _with_window(part: pd.DataFrame, windows: Any, bulk: tuple[int, int]) -> pd.DataFrame:
+    """Each call's window, as `Placement.assign` gives it: outside the bulk, in none."""
+    part = part.copy()
+    times = part["received_at"].to_numpy(dtype="datetime64[us]")
+    name = windows.assign(times)
+    t = times.astype(np.int64)
+    name[(t < bulk[0]) | (t > bulk[1])] = ""
+    part[WINDOW] = np.asarray(name, dtype=object)
+    return part
+
+
+def _window_meta(feats: Any) -> pd.DataFrame:
+    meta = feats._meta.copy()
+    meta[WINDOW] = pd.Series([], dtype=object)
+    return meta
+
+
+def _train_stats(part: pd.DataFrame, categorical: tuple[str, ...]) -> dict[str, Any]:
+    """One partition's train-window totals (labelled calls, as `fit_all` uses)."""
+    y = part[LABEL].to_numpy(dtype=float)
+    mask = (part[WINDOW].to_numpy(dtype=object) == "train") & ~np.isnan(y)
+    train = part[mask]
+    values = {
+        name: pd.Series(train[name].to_numpy(dtype=object)).value_counts(dropna=True)
+        for name in categorical
+    }
+    ct = pd.DataFrame({"t": train["call_type"].to_numpy(dtype=object), "y": y[mask]})
+    return {
+        "values": values,
+        "call_type": ct.groupby("t", dropna=False)["y"].agg(["sum", "count"]),
+        "harmed": float(np.sum(y[mask])),
+        "labelled": int(mask.sum()),
+    }
+
+
+def _sum_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    names = parts[0]["values"].keys() if parts else ()
+    values = {}
+    for name in names:
+        s = pd.concat([p["values"][name] for p in parts])
+        values[name] = s.groupby(level=0).sum()
+    call_type = pd.concat([p["call_type"] for p in parts]).groupby(level=0, dropna=False).sum()
+    labelled = sum(p["labelled"] for p in parts)
+    if labelled == 0:
+        raise UserError("the train window has no labelled calls")
+    return {
+        "values": values,
+        "call_type": call_type,
+        "harmed": sum(p["harmed"] for p in parts),
+        "labelled": labelled,
+    }
+
+
+def _collect_rows(part: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """Labelled calls of the later windows, and a seeded share of the train window's, chosen
+    by a hash of the call_id: the same calls whatever the partitioning."""
+    y = part[LABEL].to_numpy(dtype=float)
+    win = part[WINDOW].to_numpy(dtype=object)
+    labelled = ~np.isnan(y)
+    keep = labelled & np.isin(win, LATER)
+    train = labelled & (win == "train")
+    if share >= 1.0:
+        keep |= train
+    elif train.any():
+        h = pd.util.hash_array(
+            part["call_id"].to_numpy(dtype=object), hash_key=f"{seed:016d}"[:16]
+        )
+        keep |= train & (h < np.uint64(share * float(2**64 - 1)))
+    return part[keep]
+
+
+# --------------------------------------------------------------------------- lightgbm.dask
+
+
+def _sklearn_params(params: dict[str, Any]) -> dict[str, Any]:
+    """booster_params (lightgbm's native names) as the scikit-learn wrapper's arguments."""
+    p = dict(params)
+    names = {
+        "min_data_in_leaf": "min_child_samples",
+        "bagging_fraction": "subsample",
+        "bagging_freq": "subsample_freq",
+        "feature_fraction": "colsample_bytree",
+        "lambda_l2": "reg_lambda",
+        "seed": "random_state",
+    }
+    return {names.get(k, k): v for k, v in p.items()}
+
+
+def _auc(score: np.ndarray, y: np.ndarray) -> float:
+    """ROC AUC with ties counted half (as lightgbm's metric): Mann-Whitney on average ranks."""
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _encoded(
+    part: pd.DataFrame, encoder: FeatureEncoder, windows: tuple[str, ...]
+) -> pd.DataFrame:
+    y = part[LABEL].to_numpy(dtype=float)
+    mask = np.isin(part[WINDOW].to_numpy(dtype=object), windows) & ~np.isnan(y)
+    x = encoder.transform(part[mask])
+    out = pd.DataFrame(x, columns=list(encoder.feature_names))
+    out[LABEL] = y[mask]
+    return out
+
+
+def fit_booster(
+    client: Any,
+    feats: Any,
+    local: pd.DataFrame,
+    encoder: FeatureEncoder,
+    cfg: ModelConfig,
+    threads: int,
+) -> Any:
+    """LightGBM on the cluster: trees in chunks with early stopping judged on the client's
+    validation window, then (as `train_booster`) a refit on train + validation with the best
+    number of trees, or the trees cut there."""
+    import lightgbm as lgb
+    from lightgbm import DaskLGBMClassifier
+
+    monotone = monotone_constraints(FEATURE_NAMES) if cfg.monotone else None
+    params = booster_params(cfg, monotone)
+    # lightgbm.dask gives each worker its own thread count; validation is judged on the client.
+    for key in ("num_threads", "metric"):
+        params.pop(key, None)
+    sk = _sklearn_params(params)
+    categorical = encoder.categorical_indices()
+    meta = _encoded(feats._meta, encoder, ("train",))
+
+    def matrix(windows: tuple[str, ...]) -> tuple[Any, Any]:
+        enc = feats.map_partitions(_encoded, encoder, windows, meta=meta).persist()
+        return enc[list(encoder.feature_names)], enc[LABEL]
+
+    va = local[(local[WINDOW] == "validation").to_numpy() & local[LABEL].notna().to_numpy()]
+    x_va = encoder.transform(va)
+    y_va = va[LABEL].to_numpy(dtype=float)
+    x_tr, y_tr = matrix(("train",))
+    chunk = max(4 * cfg.early_stopping_rounds, 200)
+    booster = None
+    margin = np.zeros(len(y_va))
+    best_auc, best_n, grown = -np.inf, 0, 0
+    while grown < cfg.n_estimators:
+        n = min(chunk, cfg.n_estimators - grown)
+        model = DaskLGBMClassifier(client=client, n_estimators=n, **sk)
+        with _quiet():
+            model.fit(x_tr, y_tr, categorical_feature=categorical, init_model=booster)
+        booster = model.booster_
+        stop = False
+        for k in range(grown, grown + n):
+            margin += booster.predict(x_va, raw_score=True, start_iteration=k, num_iteration=1)
+            auc = _auc(margin, y_va)
+            if auc > best_auc:
+                best_auc, best_n = auc, k + 1
+            elif k + 1 - best_n >= cfg.early_stopping_rounds:
+                stop = True
+                break
+        grown += n
+        log.info(
+            "lightgbm.dask: %d trees grown, best %d (validation AUC %.4f)", grown, best_n, best_auc
+        )
+        if stop:
+            break
+    best_n = max(best_n, 1)
+    if cfg.refit_on_validation:
+        x_all, y_all = matrix(("train", "validation"))
+        model = DaskLGBMClassifier(client=client, n_estimators=best_n, **sk)
+        with _quiet():
+            model.fit(x_all, y_all, categorical_feature=categorical)
+        log.info("lightgbm.dask: refit on train + validation with %d trees", best_n)
+        return model.booster_
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best_n))
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """lightgbm.dask warns that the wrapper's n_jobs is ignored: each worker's thread count is
+    used, which is what we want."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        yield
+
+
+def _log_engine(
+    run_id: str, workers: int, threads: int, partitions: int, stages: dict[str, float]
+) -> None:
+    from mlflow import MlflowClient
+
+    c = MlflowClient()
+    c.log_param(run_id, "engine", "dask")
+    c.log_param(run_id, "dask_workers", workers)
+    c.log_param(run_id, "dask_threads_per_worker", threads)
+    c.log_param(run_id, "dask_partitions", partitions)
+    for k, v in stages.items():
+        c.log_metric(run_id, f"cluster_seconds_{k}", round(v, 2))
