@@ -63,6 +63,9 @@ def connect(address: str, memory_limit: str | None = None) -> Iterator[Any]:
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
+        # Worker processes inherit this terminal: what their libraries print (LightGBM's network
+        # set-up, on fd 1) goes to stderr with the progress lines, keeping stdout for --json.
+        client.run(_stdout_to_stderr)
     else:
         if "://" not in address and ":" not in address:
             raise UserError(
@@ -95,6 +98,14 @@ def connect(address: str, memory_limit: str | None = None) -> Iterator[Any]:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _stdout_to_stderr() -> None:
+    import os
+    import sys
+
+    sys.stdout.flush()
+    os.dup2(2, 1)
 
 
 def _worker_version() -> str:

@@ -323,14 +323,9 @@ def read_tasks(path: Path) -> list[tuple[str, list[int] | None, dict[str, str]]]
     return tasks
 
 
-def read_calls(path: Path) -> ClusterCalls:
-    """Canonical calls from a Parquet file or dataset folder, read and validated on the workers
-    as `train` validates a file (rows that still break the schema are counted and left out)."""
-    import dask
-    import dask.dataframe as dd
-
+def check_input(path: Path) -> Path:
+    """Refuses what the cluster path cannot read, before a cluster is started for it."""
     from risk_model.errors import UserError
-    from risk_model.schema import validate_frame
 
     path = Path(path)
     if path.suffix.lower() == ".csv":
@@ -340,6 +335,19 @@ def read_calls(path: Path) -> ClusterCalls:
         )
     if not path.exists():
         raise UserError(f"data file not found: {path}")
+    return path
+
+
+def read_calls(path: Path) -> ClusterCalls:
+    """Canonical calls from a Parquet file or dataset folder, read and validated on the workers
+    as `train` validates a file (rows that still break the schema are counted and left out)."""
+    import dask
+    import dask.dataframe as dd
+
+    from risk_model.errors import UserError
+    from risk_model.schema import validate_frame
+
+    path = check_input(path)
     tasks = read_tasks(path)
     if not tasks:
         raise UserError(f"{path} is a folder without any .parquet file; give a file or a dataset")

@@ -36,7 +36,12 @@ from scipy.stats import rankdata
 
 from risk_model.config import ModelConfig, Settings
 from risk_model.errors import UserError
-from risk_model.features.cluster import cluster_features, partition_events, read_calls
+from risk_model.features.cluster import (
+    check_input,
+    cluster_features,
+    partition_events,
+    read_calls,
+)
 from risk_model.features.registry import FEATURE_NAMES, monotone_constraints
 from risk_model.model.encode import FeatureEncoder
 from risk_model.schema import OUTCOME_COLUMNS
@@ -63,7 +68,7 @@ from risk_model.training.pipeline import (
 
 log = logging.getLogger(__name__)
 
-TRAIN_SAMPLE_ROWS = 1_000_000  # train-window rows collected for the leakage check and baseline
+TRAIN_SAMPLE_ROWS = 500_000  # train rows to the client: the leakage check and the baseline
 LABEL = "_y"
 WINDOW = "_window"
 LATER = ("validation", "calibration", "test")
@@ -84,6 +89,7 @@ def train_on_cluster(
     from risk_model.cluster import connect
 
     validate_allow(settings.leakage.allow)
+    check_input(data)
     if client is not None:
         ctx: Any = contextlib.nullcontext(client)
     elif address:
@@ -122,6 +128,9 @@ def _train(
 
     t = time.perf_counter()
     cf = cluster_features(client, calls, settings.features, carry=carry)
+    # What the shuffle moved (the row-local columns of every call, in memory): the figure that
+    # sizes a cluster (docs/cluster.md).
+    shuffle_bytes = int(cf.shuffled.frame.memory_usage(deep=True).sum().compute())
     feats = cf.features.map_partitions(_with_label, settings.target, meta=_label_meta(cf))
     feats = feats.persist()
     stages["features"] = time.perf_counter() - t
@@ -272,6 +281,7 @@ def _train(
         "partitions": cf.partitions,
         "input_tasks": read.files,
         "rows_to_client": len(local),
+        "shuffle_bytes": shuffle_bytes,
         "train_sample_share": round(share, 4),
         "seconds": {k: round(v, 1) for k, v in stages.items()},
     }
@@ -282,9 +292,7 @@ def _train(
 
 
 def _with_label(part: pd.DataFrame, target: str) -> pd.DataFrame:
-    part = part.copy()
-    part[LABEL] = target_labels(part, target)
-    return part
+    return part.assign(**{LABEL: target_labels(part, target)})  # copy-on-write: no data copied
 
 
 def _label_meta(cf: Any) -> pd.DataFrame:
@@ -303,13 +311,11 @@ def _bulk_us(report: dict[str, object]) -> tuple[int, int]:
 
 def _with_window(part: pd.DataFrame, windows: Any, bulk: tuple[int, int]) -> pd.DataFrame:
     """Each call's window, as `Placement.assign` gives it: outside the bulk, in none."""
-    part = part.copy()
     times = part["received_at"].to_numpy(dtype="datetime64[us]")
     name = windows.assign(times)
     t = times.astype(np.int64)
     name[(t < bulk[0]) | (t > bulk[1])] = ""
-    part[WINDOW] = np.asarray(name, dtype=object)
-    return part
+    return part.assign(**{WINDOW: np.asarray(name, dtype=object)})
 
 
 def _window_meta(feats: Any) -> pd.DataFrame:
@@ -423,6 +429,10 @@ def fit_booster(
     number of trees, or the trees cut there."""
     import lightgbm as lgb
     from lightgbm import DaskLGBMClassifier
+
+    # lightgbm.dask's own messages ("Finding random open ports...") print to stdout unless a
+    # logger is registered: send them to the log (stderr), keeping stdout for --json.
+    lgb.register_logger(logging.getLogger("lightgbm"))
 
     monotone = monotone_constraints(FEATURE_NAMES) if cfg.monotone else None
     params = booster_params(cfg, monotone)
