@@ -116,7 +116,13 @@ def main() -> None:
     parser.add_argument("--single", action="store_true", help="also time `risk-model train`")
     parser.add_argument("--keep", help="keep the working directory here")
     args = parser.parse_args()
+    import logging
+
     import pandas as pd
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+    )
 
     from risk_model.dataset import write_partitioned
     from risk_model.simulate import simulate_to_file
@@ -132,13 +138,16 @@ def main() -> None:
         if not dataset.exists():
             write_partitioned(pd.read_parquet(data), dataset, "month")
         truth = tmp / "calls.truth.parquet"
-        runs = []
         if args.single:
-            runs.append(single_run(data, tmp))
+            print(json.dumps({"calls": n, **_with_load(single_run(data, tmp))}), flush=True)
         for w in args.workers:
-            runs.append(cluster_run(dataset, truth, w, tmp))
-        for r in runs:
-            print(json.dumps({"calls": n, **r}), flush=True)
+            run = _with_load(cluster_run(dataset, truth, w, tmp))
+            print(json.dumps({"calls": n, **run}), flush=True)
+
+
+def _with_load(run: dict) -> dict:
+    """The 1-minute load average at the end of a run: on a shared host, how busy it was."""
+    return {**run, "load_1min": round(os.getloadavg()[0], 2)}
 
 
 if __name__ == "__main__":

@@ -45,7 +45,6 @@ from risk_model.features.cluster import (
 from risk_model.features.registry import FEATURE_NAMES, monotone_constraints
 from risk_model.model.encode import FeatureEncoder
 from risk_model.schema import OUTCOME_COLUMNS
-from risk_model.simulate import is_simulated
 from risk_model.training.leakage import validate_allow
 from risk_model.training.models import CallTypeRate, booster_params
 from risk_model.training.pipeline import (
@@ -233,7 +232,6 @@ def _train(
         register,
         truth_path,
     )
-    fitted.model.metadata["trained_on_simulated"] = is_simulated(data, truth_path)
     workers = len(client.scheduler_info().get("workers", {}))
     fitted.model.metadata["engine"] = {"dask_workers": workers, "partitions": cf.partitions}
     stages["evaluate"] = time.perf_counter() - t

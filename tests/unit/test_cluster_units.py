@@ -1,0 +1,75 @@
+"""The cluster path's small parts, without a cluster: its AUC equals scikit-learn's (ties half),
+the train sample is the same calls whatever the partitioning, its lightgbm arguments are the
+single-machine parameters, and addresses are checked before anything starts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
+
+from risk_model.cluster import connect
+from risk_model.config import ModelConfig
+from risk_model.errors import UserError
+from risk_model.training.cluster import LABEL, WINDOW, _auc, _collect_rows, _sklearn_params
+from risk_model.training.models import booster_params
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scores=st.lists(st.integers(0, 6), min_size=2, max_size=60),
+    seed=st.integers(0, 1000),
+)
+def test_auc_equals_sklearn_with_ties(scores: list[int], seed: int) -> None:
+    y = np.random.default_rng(seed).integers(0, 2, len(scores))
+    if y.min() == y.max():
+        return
+    s = np.asarray(scores, dtype=float)
+    assert _auc(s, y) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+def test_train_sample_is_the_same_calls_whatever_the_partitioning() -> None:
+    n = 5000
+    frame = pd.DataFrame(
+        {
+            "call_id": [f"C{i}" for i in range(n)],
+            LABEL: np.where(np.arange(n) % 7 == 0, np.nan, (np.arange(n) % 11 == 0) * 1.0),
+            WINDOW: np.where(np.arange(n) < 4000, "train", "test").astype(object),
+        }
+    )
+    whole = set(_collect_rows(frame, 0.3, seed=7)["call_id"])
+    parts = [frame.iloc[i::3] for i in range(3)]
+    split = set().union(*(set(_collect_rows(p, 0.3, seed=7)["call_id"]) for p in parts))
+    assert whole == split
+    train = frame[(frame[WINDOW] == "train") & frame[LABEL].notna()]
+    taken = train["call_id"].isin(whole).mean()
+    assert 0.25 < taken < 0.35
+    # every labelled later-window call is collected; unlabelled calls never are
+    later = frame[(frame[WINDOW] == "test") & frame[LABEL].notna()]
+    assert set(later["call_id"]) <= whole
+    assert not set(frame.loc[frame[LABEL].isna(), "call_id"]) & whole
+
+
+def test_lightgbm_arguments_are_the_single_machine_parameters() -> None:
+    from lightgbm import LGBMClassifier
+
+    params = booster_params(ModelConfig(), None)
+    sk = _sklearn_params(params)
+    model = LGBMClassifier(**sk)
+    got = model.get_params()
+    assert got["min_child_samples"] == params["min_data_in_leaf"]
+    assert got["subsample"] == params["bagging_fraction"]
+    assert got["colsample_bytree"] == params["feature_fraction"]
+    assert got["reg_lambda"] == params["lambda_l2"]
+    assert got["random_state"] == params["seed"]
+    for key in ("max_bin", "cat_smooth", "min_data_per_group", "deterministic"):
+        assert got[key] == params[key]
+
+
+@pytest.mark.parametrize("address", ["local:0", "local:999", "no-port-no-scheme"])
+def test_bad_addresses_fail_before_starting_anything(address: str) -> None:
+    with pytest.raises(UserError, match="--dask"), connect(address):
+        pass
