@@ -113,6 +113,7 @@ def _train(
     t0 = time.perf_counter()
     stages: dict[str, float] = {}
     read = read_calls(data)
+    input_tasks = read.files
     columns = list(read.calls.columns)
     carry = tuple(c for c in (*OUTCOME_COLUMNS, "narrative") if c in columns)
     target_labels(pd.DataFrame(columns=list(carry)), settings.target)  # needs its outcomes
@@ -132,12 +133,21 @@ def _train(
     shuffle_bytes = int(cf.shuffled.frame.memory_usage(deep=True).sum().compute())
     feats = cf.features.map_partitions(_with_label, settings.target, meta=_label_meta(cf))
     feats = feats.persist()
+    # The model's premise history snapshot (every call as an event) and an input example, taken
+    # now so the workers can drop the shuffled rows and the raw calls (their text included).
+    events = cf.shuffled.frame.map_partitions(
+        partition_events, meta=partition_events(cf.shuffled.sample.iloc[:0])
+    ).compute()
+    events = events.sort_values(["ts", "call_id"], kind="stable").reset_index(drop=True)
+    example = calls.tail(3)
+    partitions, rows_shuffled = cf.partitions, cf.shuffled.rows
+    del cf, calls, read
     stages["features"] = time.perf_counter() - t
     log.info(
         "cluster: features for %s calls in %.1fs (%d premise groups)",
-        f"{cf.shuffled.rows:,}",
+        f"{rows_shuffled:,}",
         stages["features"],
-        cf.partitions,
+        partitions,
     )
 
     # The windows, placed on every call's time and label exactly as `train` places them.
@@ -217,10 +227,6 @@ def _train(
     )
     audit_table = audit_test_window(eval_frame, settings)
     importance = explain_globally(fitted.model, local, test_mask, settings)
-    events = cf.shuffled.frame.map_partitions(
-        partition_events, meta=partition_events(cf.shuffled.sample.iloc[:0])
-    ).compute()
-    events = events.sort_values(["ts", "call_id"], kind="stable").reset_index(drop=True)
     inside = times[~split.placement.outlier]
     describe_model(
         fitted.model,
@@ -233,11 +239,10 @@ def _train(
         truth_path,
     )
     workers = len(client.scheduler_info().get("workers", {}))
-    fitted.model.metadata["engine"] = {"dask_workers": workers, "partitions": cf.partitions}
+    fitted.model.metadata["engine"] = {"dask_workers": workers, "partitions": partitions}
     stages["evaluate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    example = calls.tail(3)
     run_id, logged_model_uri = log_run(
         experiment,
         run_name,
@@ -251,7 +256,7 @@ def _train(
         importance,
         local.loc[test_mask],
     )
-    _log_engine(run_id, workers, threads, cf.partitions, stages)
+    _log_engine(run_id, workers, threads, partitions, stages)
     registered = None
     if register:
         registered = register_and_promote(
@@ -276,8 +281,8 @@ def _train(
     out["cluster"] = {
         "workers": workers,
         "threads_per_worker": threads,
-        "partitions": cf.partitions,
-        "input_tasks": read.files,
+        "partitions": partitions,
+        "input_tasks": input_tasks,
         "rows_to_client": len(local),
         "shuffle_bytes": shuffle_bytes,
         "train_sample_share": round(share, 4),
