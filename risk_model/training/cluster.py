@@ -13,10 +13,11 @@ What runs where, and why:
   card and MLflow logging are `train`'s own functions on those rows.
 
 Early stopping: `lightgbm.dask` has none (a worker that stops alone leaves the others waiting).
-The trees are grown in chunks on the cluster, and after each chunk the client scores the
-validation window tree by tree and applies lightgbm's own rule (stop `early_stopping_rounds`
-after the best AUC); then, as `train` does, the model is refit on train + validation with
-that many trees. The logged model is the same artifact a single-machine run makes.
+The trees are grown in chunks on the cluster (a first chunk, then only as many as could still
+decide), and after each chunk the client scores the validation window tree by tree and applies
+lightgbm's own rule (stop `early_stopping_rounds` after the best AUC); then, as `train` does,
+the model is refit on train + validation with that many trees. The logged model is the same
+artifact a single-machine run makes.
 
 Not done on a cluster: the backtests (each fold is a full refit; run `train` on a sample for
 them). The run summary says so.
@@ -459,7 +460,10 @@ def fit_booster(
     margin = np.zeros(len(y_va))
     best_auc, best_n, grown = -np.inf, 0, 0
     while grown < cfg.n_estimators:
-        n = min(chunk, cfg.n_estimators - grown)
+        # The first chunk; after it, only as many trees as could still decide: up to
+        # `early_stopping_rounds` past the best so far (more chunks if the best moves on).
+        need = chunk if booster is None else best_n + cfg.early_stopping_rounds - grown
+        n = min(max(need, 1), chunk, cfg.n_estimators - grown)
         model = DaskLGBMClassifier(client=client, n_estimators=n, **sk)
         with _quiet():
             model.fit(x_tr, y_tr, categorical_feature=categorical, init_model=booster)
