@@ -43,6 +43,30 @@ def _agency_shaped(calls: pd.DataFrame, seed: int) -> pd.DataFrame:
     return validate_frame(calls).accepted.reset_index(drop=True)
 
 
+def _with_tied_incidents(history: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The history with a twin for some violent calls known only to the day: same premise, same
+    day, another violent call type, and the rows shuffled. A precaution quoting that premise
+    lists the two in the order one machine holds them (by received_at, then file order), the
+    order the cluster must keep too."""
+    from risk_model.config import FeatureConfig
+    from risk_model.features.build import events_frame
+
+    ev = events_frame(history, FeatureConfig())
+    violent = (ev["violent"] == 1) & (ev["weapon"] == 0) & (ev["assault"] + ev["injury"] == 0)
+    types = sorted(set(ev.loc[violent.to_numpy(), "call_type"]))
+    pick = (
+        violent.to_numpy()
+        & history["received_until"].notna().to_numpy()
+        & history["address"].notna().to_numpy()
+    )
+    twins = history[pick].copy()
+    twins["call_id"] = twins["call_id"] + "-twin"
+    twins["call_type"] = [types[(types.index(t) + 1) % len(types)] for t in twins["call_type"]]
+    assert len(twins) > 100 and len(types) > 1
+    both = pd.concat([history, twins], ignore_index=True)
+    return both.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
 @pytest.fixture(scope="module")
 def case(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A model trained on Jan-Sep; Nov-Dec calls to score (shuffled, in a 3-file dataset);
@@ -56,7 +80,7 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> dict:
     at = calls["received_at"]
     calls[at < pd.Timestamp("2025-10-01")].to_parquet(root / "train.parquet", index=False)
     history = calls[(at >= pd.Timestamp("2025-08-01")) & (at < pd.Timestamp("2025-11-04"))]
-    history.to_parquet(root / "history.parquet", index=False)
+    _with_tied_incidents(history, seed=22).to_parquet(root / "history.parquet", index=False)
     new = calls[at >= pd.Timestamp("2025-11-01")].drop(
         columns=["officer_assaulted", "officer_injured", "outcome_known_at"]
     )
