@@ -63,9 +63,10 @@ def score_file_dask(
         raise UserError("--dask: give a scheduler address (tcp://host:8786) or local:N")
     # Fail fast, before any cluster starts: the inputs (read lazily: nothing is read yet) and
     # the model. Text stays plain objects, as `cluster.connect` sets for the whole session.
+    # Paths are made absolute: the workers read and write them, from their own directories.
     with dask.config.set({"dataframe.convert-string": False}):
-        calls = read_calls(input_path)
-        history = read_calls(history_path) if history_path is not None else None
+        calls = read_calls(Path(input_path).absolute())
+        history = None if history_path is None else read_calls(Path(history_path).absolute())
     model, ref = tracking.load_model(model_uri)
 
     def run(c: Any) -> dict[str, Any]:
@@ -177,7 +178,7 @@ def _score(
             raise RuntimeError(f"cluster scoring returned {len(out):,} rows for {rows:,} calls")
         _write(out.drop(columns=ROW).reset_index(drop=True), out_path)
     else:
-        scored.to_parquet(str(out_path), write_index=False)
+        scored.to_parquet(str(Path(out_path).absolute()), write_index=False)
     return {
         "rows_scored": rows,
         "out": str(out_path),
