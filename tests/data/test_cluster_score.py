@@ -4,6 +4,7 @@ A small model is trained here (a few seconds) on simulated calls made to look li
 (calls known only to the day, late outcome reports, calls without an address); newer calls of
 the same city are then scored on one machine and on the session's LocalCluster of 2 workers,
 with the model's own history snapshot and with a `--history` file that overlaps the new calls.
+First, in process: the snapshot's rows as the shuffle carries them are the events they came from.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import pytest
 from risk_model.errors import UserError
 from risk_model.schema import validate_frame
 from risk_model.simulate import simulate
-
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dask")]
 
 COLUMNS = ["call_id", "risk_score", "risk_tier", "decision", "reasons", "precautions", "warnings"]
 
@@ -129,6 +128,59 @@ def _same_csv(one: Path, cluster: Path) -> pd.DataFrame:
     return ref
 
 
+# --------------------------------------------------------------------------- in process
+
+
+def test_snapshot_rows_are_the_events_they_came_from() -> None:
+    """A model's snapshot (an events frame) made `own_frame`-shaped and read back: the same
+    events, and as role-1 rows the features `build_features(calls, history=snapshot)` gives."""
+    from risk_model.config import FeatureConfig
+    from risk_model.features.build import (
+        AreaDays,
+        area_day_counts,
+        build_features,
+        call_level,
+        events_frame,
+    )
+    from risk_model.features.cluster import (
+        ROLE,
+        SHUFFLE_KEY,
+        events_own_frame,
+        own_frame,
+        partition_events,
+        partition_features,
+    )
+
+    cfg = FeatureConfig()
+    calls, _ = simulate(calls=4_000, seed=31, start="2025-01-01", days=120)
+    calls = _agency_shaped(calls, seed=31)
+    old, new = calls.iloc[:3_000], calls.iloc[2_900:].reset_index(drop=True)  # 100 in both
+    new = new.drop(columns=["officer_assaulted", "officer_injured", "outcome_known_at"])
+    snapshot = events_frame(old, cfg)
+    like = own_frame(new, cfg, 0, ("_row",)).iloc[:0]
+    rows = events_own_frame(snapshot.assign(_row=np.arange(len(snapshot))), cfg, like, ("_row",))
+    assert list(rows.columns) == list(like.columns) and (rows[ROLE] == 1).all()
+    assert rows["_row"].tolist() == list(range(len(snapshot)))
+    premise = rows["_premise"].to_numpy(dtype=object)
+    assert (rows[SHUFFLE_KEY][pd.notna(premise)] == premise[pd.notna(premise)]).all()
+    back = partition_events(rows)
+    pd.testing.assert_frame_equal(back, snapshot, check_exact=True, check_dtype=False)
+    assert back.dtypes.astype(str).tolist() == snapshot.dtypes.astype(str).tolist()
+
+    frame = pd.concat([rows, own_frame(new.assign(_row=np.arange(len(new))), cfg, 0, ("_row",))])
+    area = AreaDays.from_counts(area_day_counts(partition_events(frame)))
+    dtypes = {k: np.asarray(v).dtype for k, v in call_level(new, cfg).items()}
+    got = partition_features(frame, cfg, area, dtypes, ("_row",))
+    ref = build_features(new, cfg, history=snapshot)
+    assert got["_row"].tolist() == list(range(len(new)))
+    pd.testing.assert_frame_equal(ref, got.drop(columns="_row"), check_exact=True)
+
+
+# --------------------------------------------------------------------------- on a LocalCluster
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("dask")
 @pytest.mark.parametrize("with_history", [False, True], ids=["model-snapshot", "history-file"])
 def test_cluster_csv_equals_single_machine(case: dict, dask_client, with_history: bool) -> None:
     from risk_model.offline import score_file
@@ -153,6 +205,8 @@ def test_cluster_csv_equals_single_machine(case: dict, dask_client, with_history
     assert set(ref["decision"]) == {"high", "low", "cant_tell"}
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("dask")
 def test_cluster_folder_out_reads_back_in_input_order(case: dict, dask_client) -> None:
     from risk_model.offline import score_file
     from risk_model.offline_cluster import ROW, score_file_dask
@@ -182,6 +236,8 @@ def test_cluster_folder_out_reads_back_in_input_order(case: dict, dask_client) -
         score_file_dask(uri, case["input"], out, client=dask_client)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("dask")
 def test_cluster_refuses_csv_and_rows_breaking_the_schema(case: dict, dask_client) -> None:
     from risk_model.offline_cluster import score_file_dask
 
@@ -202,6 +258,8 @@ def test_cluster_refuses_csv_and_rows_breaking_the_schema(case: dict, dask_clien
     assert not (root / "x.csv").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("dask")
 def test_cli_unreachable_scheduler_is_one_line(case: dict, monkeypatch) -> None:
     from typer.testing import CliRunner
 
