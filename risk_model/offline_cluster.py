@@ -78,7 +78,7 @@ def score_file_dask(
         return run(c)
 
 
-def _numbered(client: Any, calls: Any) -> tuple[Any, int]:
+def _numbered(calls: Any) -> tuple[Any, int]:
     """The calls persisted (read and validated once) with their global row number as `_row`:
     partition lengths give each partition its first row."""
     lengths = [int(n) for n in calls.map_partitions(len).compute()]
@@ -129,7 +129,7 @@ def _score(
         raise UserError(
             f"{input_path}: {rejected:,} rows break the schema; run `risk-model ingest` first"
         )
-    frame, rows = _numbered(client, frame)
+    frame, rows = _numbered(frame)
     log.info("score: %s calls from %s", f"{rows:,}", input_path)
     past = past_events = None
     if history is not None:
@@ -140,7 +140,7 @@ def _score(
                 "first)",
                 f"{hist_rejected:,}",
             )
-        past, hist_rows = _numbered(client, hist_frame)
+        past, hist_rows = _numbered(hist_frame)
         log.info("history: %s calls", f"{hist_rows:,}")
     elif model.history is not None:
         snapshot = model.history.assign(**{ROW: np.arange(len(model.history), dtype=np.int64)})
