@@ -214,8 +214,19 @@ def score(
         None, "--history", help="Earlier calls (canonical); default: the model's own snapshot."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
+    dask: str | None = typer.Option(
+        None,
+        "--dask",
+        help="Score on a Dask cluster: scheduler address (tcp://host:8786) or local:N; "
+        "--out may then be a folder (a Parquet dataset). Same answers (docs/cluster.md).",
+    ),
 ) -> None:
     """Score calls offline: features from history strictly before each call."""
+    if dask is not None:
+        from risk_model.offline_cluster import score_file_dask
+
+        _run(lambda: score_file_dask(model, input, out, history, address=dask), as_json)
+        return
     from risk_model.offline import score_file
 
     _run(

@@ -15,7 +15,9 @@ Three passes over the calls, each a plain function applied per partition:
 Premise windows see only the same premise's calls and area windows only whole previous days, so
 each call's features equal the single-machine builder's bit for bit (tests/data/
 test_cluster_features.py holds a LocalCluster to that). For `score --dask --history`, history
-calls travel the same way marked `_role` = 1: they count as events and get no features.
+calls travel the same way marked `_role` = 1: they count as events and get no features;
+without `--history` the model's training-time snapshot (an events frame) does, its rows made
+`own_frame`-shaped by `events_own_frame`.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from risk_model.features.build import (
     History,
     area_day_counts,
     call_level,
+    frame_outcome_us,
     nullable_us,
     own_events,
     sum_area_days,
     with_history,
 )
-from risk_model.features.call import known_at_us
+from risk_model.features.call import NO_INTERVAL, known_at_us
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +71,81 @@ def own_frame(
     for c in carry:
         frame[c] = calls[c].to_numpy() if c in calls.columns else None
     frame[ROLE] = np.int8(role)
-    premise = own["_premise"]
-    frame[SHUFFLE_KEY] = np.where(
-        pd.isna(premise), "#" + frame["call_id"].to_numpy(dtype=object), premise
-    ).astype(object)
+    frame[SHUFFLE_KEY] = shuffle_key(frame["call_id"].to_numpy(dtype=object), own["_premise"])
     return frame
+
+
+def shuffle_key(call_ids: np.ndarray, premise: np.ndarray) -> np.ndarray:
+    """The premise; a call without one goes by its call_id (it has no premise history)."""
+    return np.where(pd.isna(premise), "#" + call_ids, premise).astype(object)
+
+
+EVENT_OWN_COLUMNS = {  # own_frame column: events_frame column it comes from
+    "_ev_ts": "ts",
+    "_ts": "received_us",
+    "_violent": "violent",
+    "_weapon": "weapon",
+    "_assault": "assault",
+    "_injury": "injury",
+    "call_type": "call_type",
+    "_premise": "premise",
+    "_beat": "beat",
+    "_district": "district",
+}
+
+
+def events_own_frame(
+    ev: pd.DataFrame, cfg: FeatureConfig, like: pd.DataFrame, carry: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Pass 1 for history given as an events frame (`features.build.events_frame`: the model's
+    training-time snapshot): `own_frame`-shaped role-1 rows, `like`'s columns and dtypes.
+
+    Why not canonical calls: an events frame keeps only what later calls' features and the
+    precaution quotes need, so it cannot be turned back into calls for `own_frame`. It needs no
+    such thing either: a role-1 row is only ever read as an event, by `own_events` (times, keys,
+    event flags, outcome time) and `partition_events` (those, `_known_us`, `call_type`). Those
+    columns come from the events frame as `History.from_frame` and `FramePremiseHistory` read
+    them on one machine (outcome time by `frame_outcome_us`, an old frame's missing
+    `received_us` equal to `ts`); every other column is empty (None, NaN or 0), and the shuffle
+    key is `own_frame`'s, so a history event meets its premise's calls in one partition.
+    """
+    n = len(ev)
+    ts = ev["ts"].to_numpy(dtype=np.int64)
+    cols: dict[str, Any] = {}
+    for name in like.columns:
+        dtype = like[name].dtype
+        source = EVENT_OWN_COLUMNS.get(name)
+        if source is not None and source in ev.columns:
+            values = ev[source].to_numpy()
+        elif name == "_ts":  # a frame written before intervals existed
+            values = ts
+        elif name in carry:
+            values = ev[name].to_numpy() if name in ev.columns else np.full(n, None, object)
+        elif dtype.kind in "iub":
+            values = np.zeros(n, dtype=dtype)
+        elif dtype.kind == "f":
+            values = np.full(n, np.nan, dtype=dtype)
+        else:
+            values = np.full(n, None, dtype=object)
+        if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+            values = np.asarray(values).astype(dtype)
+        elif isinstance(values, np.ndarray) and values.dtype == object:
+            values = values.copy()
+            values[pd.isna(values)] = None
+        cols[name] = values
+    cols["call_id"] = ev["call_id"].astype(str).to_numpy(dtype=object)
+    cols["received_at"] = cols["_ts"].astype("datetime64[us]")
+    cols["_outcome_ts"] = frame_outcome_us(ev, cfg)
+    if "outcome_known_us" in ev.columns:
+        known = ev["outcome_known_us"].astype("Int64")
+        cols["_known_us"] = known.fillna(NO_INTERVAL).to_numpy(dtype=np.int64)
+    else:
+        cols["_known_us"] = np.full(n, NO_INTERVAL, dtype=np.int64)
+    cols[ROLE] = np.full(n, 1, dtype=np.int8)
+    cols[SHUFFLE_KEY] = shuffle_key(cols["call_id"], cols["_premise"])
+    frame = pd.DataFrame(cols, index=ev.index)[list(like.columns)]
+    other = {c: like[c].dtype for c in like.columns if frame[c].dtype != like[c].dtype}
+    return frame.astype(other) if other else frame
 
 
 def own_columns(frame: pd.DataFrame, dtypes: dict[str, np.dtype]) -> dict[str, np.ndarray]:
@@ -198,10 +271,13 @@ def shuffle_calls(
     carry: Sequence[str] = (),
     history: Any = None,
     partitions: int | None = None,
+    history_events: Any = None,
 ) -> Shuffled:
     """Passes 1 and 2: row-local columns, the shuffle by premise, the area totals.
 
-    `history` (a dask DataFrame of canonical calls, or None) counts as earlier events only.
+    `history` (a dask DataFrame of canonical calls, or None) counts as earlier events only;
+    so does `history_events` (a dask DataFrame of `events_frame` rows, such as a model's
+    training-time snapshot: see `events_own_frame`).
     """
     import dask.dataframe as dd
 
@@ -212,9 +288,15 @@ def shuffle_calls(
     dtypes = {k: np.asarray(v).dtype for k, v in call_level(sample, cfg).items()}
     meta_own = own_frame(sample, cfg, 0, carry).iloc[:0]
     own = calls.map_partitions(own_frame, cfg, 0, carry, meta=meta_own)
+    pasts = []
     if history is not None:
-        past = history.map_partitions(own_frame, cfg, 1, carry, meta=meta_own)
-        own = dd.concat([past, own])
+        pasts.append(history.map_partitions(own_frame, cfg, 1, carry, meta=meta_own))
+    if history_events is not None:
+        pasts.append(
+            history_events.map_partitions(events_own_frame, cfg, meta_own, carry, meta=meta_own)
+        )
+    if pasts:
+        own = dd.concat([*pasts, own])
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     own = own.persist()
     rows = int(own.map_partitions(len).sum().compute())

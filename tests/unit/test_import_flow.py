@@ -27,7 +27,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("training", ("risk_model.training",)),
     ("service", ("risk_model.service",)),
     ("serving", ("serving",)),
-    ("cli", ("risk_model.cli", "risk_model.offline")),
+    ("cli", ("risk_model.cli", "risk_model.offline", "risk_model.offline_cluster")),
 )
 RANK = {name: i for i, (name, _) in enumerate(STAGES)}
 
