@@ -201,6 +201,8 @@ def _train(
     )
     local_split = Split(split.placement, window, split.counts, window == "test")
     leakage = leakage_check(local, local, y, local_split, settings)
+    if "narrative" in local.columns:  # read by the leakage check only; the largest text by far
+        local = local.drop(columns=["narrative"])
 
     t = time.perf_counter()
     threads = min(client.nthreads().values())
