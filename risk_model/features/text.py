@@ -305,10 +305,13 @@ def _apply_chunk(args: tuple[Callable[[Any], Any], list[Any]]) -> list[Any]:
 
 
 def _apply_parallel(func: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    workers = os.cpu_count() or 1
-    if len(items) < _PARALLEL_MIN or workers < 2:
-        return [func(v) for v in items]
     import multiprocessing as mp
+
+    workers = os.cpu_count() or 1
+    # A daemonic process may not start children: a Dask worker is one (and there the cluster
+    # already spreads the work over the cores).
+    if len(items) < _PARALLEL_MIN or workers < 2 or mp.current_process().daemon:
+        return [func(v) for v in items]
     from concurrent.futures import ProcessPoolExecutor
 
     size = -(-len(items) // workers)
