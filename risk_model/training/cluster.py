@@ -26,6 +26,7 @@ them). The run summary says so.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -65,6 +66,7 @@ from risk_model.training.pipeline import (
     split_by_time,
     target_labels,
 )
+from risk_model.training.splits import Placement
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +160,9 @@ def _train(
     y_all = tl[LABEL].to_numpy(dtype=float)
     del tl
     split = split_by_time(pd.DataFrame({"received_at": times}), y_all, settings)
-    bulk = _bulk_us(split.placement.report)
-    windows = split.windows
-    feats = feats.map_partitions(_with_window, windows, bulk, meta=_window_meta(feats)).persist()
+    # The placement without its per-call mask (the client's calls): assign needs only bounds.
+    placement = dataclasses.replace(split.placement, outlier=np.zeros(0, dtype=bool))
+    feats = feats.map_partitions(_with_window, placement, meta=_window_meta(feats)).persist()
     counts = feats[WINDOW].value_counts().compute().to_dict()
     for name in ("train", "validation", "calibration", "test"):
         if int(counts.get(name, 0)) != split.counts[name]["calls"]:
@@ -307,21 +309,9 @@ def _label_meta(cf: Any) -> pd.DataFrame:
     return meta
 
 
-def _bulk_us(report: dict[str, object]) -> tuple[int, int]:
-    """The bulk of the data's [start, end] in microseconds (splits.find_outliers' bounds)."""
-    return tuple(  # type: ignore[return-value]
-        int(np.datetime64(pd.Timestamp(str(report[k])), "us").astype(np.int64))
-        for k in ("bulk_start", "bulk_end")
-    )
-
-
-def _with_window(part: pd.DataFrame, windows: Any, bulk: tuple[int, int]) -> pd.DataFrame:
-    """Each call's window, as `Placement.assign` gives it: outside the bulk, in none."""
-    times = part["received_at"].to_numpy(dtype="datetime64[us]")
-    name = windows.assign(times)
-    t = times.astype(np.int64)
-    name[(t < bulk[0]) | (t > bulk[1])] = ""
-    return part.assign(**{WINDOW: np.asarray(name, dtype=object)})
+def _with_window(part: pd.DataFrame, placement: Placement) -> pd.DataFrame:
+    """Each call's window, as `Placement.assign` gives it (outside the bulk: none)."""
+    return part.assign(**{WINDOW: placement.assign(part["received_at"])})
 
 
 def _window_meta(feats: Any) -> pd.DataFrame:

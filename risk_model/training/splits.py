@@ -135,15 +135,20 @@ class Placement:
     windows: TimeWindows
     outlier: np.ndarray  # bool per call: outside the bulk, in no window
     report: dict[str, object]
+    bulk_us: tuple[int, int]  # the bulk of the data, [start, end] in microseconds
 
     def assign(self, times: pd.Series | np.ndarray) -> np.ndarray:
-        """Window name per call ('' outside every window and for every outlier)."""
+        """Window name per call ('' outside every window and outside the bulk): for the calls
+        the windows were placed on, or any others (a cluster partition's)."""
         out = self.windows.assign(times)
-        out[self.outlier] = ""
+        t = np.asarray(times, dtype="datetime64[us]").astype(np.int64)
+        out[(t < self.bulk_us[0]) | (t > self.bulk_us[1])] = ""
         return out
 
 
-def find_outliers(times: np.ndarray, cfg: SplitConfig) -> tuple[np.ndarray, dict[str, object]]:
+def find_outliers(
+    times: np.ndarray, cfg: SplitConfig
+) -> tuple[np.ndarray, dict[str, object], tuple[int, int]]:
     """Calls dated far before or after the bulk: outside [q - margin, q' + margin] where q, q' are
     the `outlier_quantile` and 1 - `outlier_quantile` times (a typo'd year, a 1970 default)."""
     t = np.asarray(times, dtype="datetime64[us]").astype(np.int64)
@@ -163,7 +168,7 @@ def find_outliers(times: np.ndarray, cfg: SplitConfig) -> tuple[np.ndarray, dict
         report["earliest"] = as_ts(t[early].min())
     if late.any():
         report["latest"] = as_ts(t[late].max())
-    return early | late, report
+    return early | late, report, (start, end)
 
 
 def _floor_day(t: pd.Timestamp, after: pd.Timestamp | None) -> pd.Timestamp:
@@ -231,14 +236,14 @@ def place_windows(
     y = np.asarray(y, dtype=float)
     if len(t) == 0:
         raise UserError("the data holds no calls")
-    outlier, report = find_outliers(t, cfg)
+    outlier, report, bulk_us = find_outliers(t, cfg)
     labelled = ~np.isnan(y) & ~outlier
     if cfg.placement == "span":
         inside = t[~outlier]
         windows = make_windows(inside.min(), inside.max(), cfg)
     else:
         windows = _calls_windows(t, labelled, cfg)
-    placement = Placement(windows, outlier, report)
+    placement = Placement(windows, outlier, report, bulk_us)
     if check_size:
         window = placement.assign(t)
         for name, (lo, hi) in windows.bounds().items():
