@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import pytest
@@ -119,9 +121,11 @@ def cluster_trained(dask_client, tmp_path_factory: pytest.TempPathFactory) -> di
         evaluation=EvaluationConfig(bootstrap=50),
     )
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    try:
+    # MLflow writes artifacts under ./mlruns of the working directory: the fixture's own.
+    with (
+        mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": tracking_uri}),
+        contextlib.chdir(root),
+    ):
         single = train(data, settings, experiment="single", register="single")
         cluster = train_on_cluster(
             dataset,
@@ -131,11 +135,6 @@ def cluster_trained(dask_client, tmp_path_factory: pytest.TempPathFactory) -> di
             truth=root / "calls.truth.parquet",
             client=dask_client,
         )
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old
     return {
         "root": root,
         "data": data,

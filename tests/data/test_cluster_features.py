@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from agency_shape import agency_shaped
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,40 +23,16 @@ from risk_model.features.build import (
     events_frame,
     sum_area_days,
 )
-from risk_model.schema import validate_frame
 from risk_model.simulate import simulate
 
 CFG = FeatureConfig()
 
 
-def _canonical(calls: pd.DataFrame) -> pd.DataFrame:
-    return (
-        validate_frame(calls)
-        .accepted.sort_values("received_at", kind="stable")
-        .reset_index(drop=True)
-    )
-
-
 def _real_shaped(n: int, seed: int) -> pd.DataFrame:
-    """Simulated calls made to look like an agency's: a share known only to the day, outcome
-    report times days later, some without an address."""
+    """A simulated city's calls in agency shape (`agency_shape.py`), in time order."""
     calls, _ = simulate(calls=n, seed=seed, start="2025-01-01", days=240)
-    calls = calls.copy()
-    rng = np.random.default_rng(seed)
-    day_only = rng.random(len(calls)) < 0.15
-    received = pd.to_datetime(calls["received_at"])
-    calls["received_until"] = pd.NaT
-    calls.loc[day_only, "received_until"] = received[day_only].dt.floor("D") + pd.Timedelta("1D")
-    calls.loc[day_only, "received_at"] = received[day_only].dt.floor("D")
-    harmed = (calls["officer_assaulted"] == 1) | (calls["officer_injured"] == 1)
-    late = harmed & (rng.random(len(calls)) < 0.6)
-    calls["outcome_known_at"] = pd.NaT
-    calls.loc[late, "outcome_known_at"] = received[late] + pd.to_timedelta(
-        rng.integers(1, 20, late.sum()), unit="D"
-    )
-    no_address = rng.random(len(calls)) < 0.05
-    calls.loc[no_address, ["address", "latitude", "longitude"]] = None
-    return _canonical(calls)
+    shaped = agency_shaped(calls, seed)
+    return shaped.sort_values("received_at", kind="stable").reset_index(drop=True)
 
 
 def _same(ref: pd.DataFrame, got: pd.DataFrame) -> None:

@@ -9,37 +9,20 @@ First, in process: the snapshot's rows as the shuffle carries them are the event
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import pytest
+from agency_shape import agency_shaped
 
 from risk_model.errors import UserError
-from risk_model.schema import validate_frame
 from risk_model.simulate import simulate
 
 COLUMNS = ["call_id", "risk_score", "risk_tier", "decision", "reasons", "precautions", "warnings"]
-
-
-def _agency_shaped(calls: pd.DataFrame, seed: int) -> pd.DataFrame:
-    calls = calls.copy()
-    rng = np.random.default_rng(seed)
-    received = pd.to_datetime(calls["received_at"])
-    day_only = rng.random(len(calls)) < 0.15
-    calls["received_until"] = pd.NaT
-    calls.loc[day_only, "received_until"] = received[day_only].dt.floor("D") + pd.Timedelta("1D")
-    calls.loc[day_only, "received_at"] = received[day_only].dt.floor("D")
-    harmed = (calls["officer_assaulted"] == 1) | (calls["officer_injured"] == 1)
-    late = harmed & (rng.random(len(calls)) < 0.6)
-    calls["outcome_known_at"] = pd.NaT
-    calls.loc[late, "outcome_known_at"] = received[late] + pd.to_timedelta(
-        rng.integers(1, 20, late.sum()), unit="D"
-    )
-    no_address = rng.random(len(calls)) < 0.05
-    calls.loc[no_address, ["address", "latitude", "longitude"]] = None
-    return validate_frame(calls).accepted.reset_index(drop=True)
 
 
 def _with_tied_incidents(history: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -75,7 +58,7 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     root = tmp_path_factory.mktemp("cluster-score")
     calls, _ = simulate(calls=32_000, seed=21, start="2025-01-01", days=365)
-    calls = _agency_shaped(calls, seed=21)
+    calls = agency_shaped(calls, seed=21)
     at = calls["received_at"]
     calls[at < pd.Timestamp("2025-10-01")].to_parquet(root / "train.parquet", index=False)
     history = calls[(at >= pd.Timestamp("2025-08-01")) & (at < pd.Timestamp("2025-11-04"))]
@@ -95,25 +78,17 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ),
         evaluation=EvaluationConfig(bootstrap=0),
     )
-    old_uri = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    cwd = os.getcwd()
-    os.chdir(root)  # MLflow writes artifacts under ./mlruns of the working directory
-    try:
-        train(root / "train.parquet", settings, experiment="cluster-score", register="cs")
-    finally:
-        os.chdir(cwd)
-    yield {
-        "root": root,
-        "model_uri": "models:/cs/1",
-        "input": dataset,
-        "history": root / "history.parquet",
-        "new": new,
-    }
-    if old_uri is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = old_uri
+    with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}):
+        # MLflow writes artifacts under ./mlruns of the working directory
+        with contextlib.chdir(root):
+            train(root / "train.parquet", settings, experiment="cluster-score", register="cs")
+        yield {
+            "root": root,
+            "model_uri": "models:/cs/1",
+            "input": dataset,
+            "history": root / "history.parquet",
+            "new": new,
+        }
 
 
 def _as_text(path: Path) -> pd.DataFrame:
@@ -153,7 +128,7 @@ def test_snapshot_rows_are_the_events_they_came_from() -> None:
 
     cfg = FeatureConfig()
     calls, _ = simulate(calls=4_000, seed=31, start="2025-01-01", days=120)
-    calls = _agency_shaped(calls, seed=31)
+    calls = agency_shaped(calls, seed=31)
     old, new = calls.iloc[:3_000], calls.iloc[2_900:].reset_index(drop=True)  # 100 in both
     new = new.drop(columns=["officer_assaulted", "officer_injured", "outcome_known_at"])
     snapshot = events_frame(old, cfg)

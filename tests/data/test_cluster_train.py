@@ -10,6 +10,7 @@ by its test metrics, not its trees.
 from __future__ import annotations
 
 import os
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -25,15 +26,8 @@ BRIER_RELATIVE_TOLERANCE = 0.05
 def _load(tracking_uri: str, uri: str):
     from risk_model import tracking
 
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    try:
+    with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": tracking_uri}):
         return tracking.load_model(uri)[0]
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old
 
 
 def test_same_windows_leakage_figures_and_inputs(cluster_trained: dict) -> None:
