@@ -87,21 +87,38 @@ def events_frame(
     feats = feats if feats is not None else call_features(call_columns(calls), cfg)
     assault, injury = outcome_events(calls, len(calls))
     known = known_at_us(calls, len(calls))
+    own = {
+        **feats,
+        "_assault": assault,
+        "_injury": injury,
+        "_outcome_ts": outcome_time(known, feats["_ev_ts"], cfg),
+    }
+    return events_from_own(own, calls["call_id"], known)
+
+
+def events_from_own(own: Any, call_ids: Any, known_us: Any) -> pd.DataFrame:
+    """The events frame of calls given as `call_level`'s columns (a mapping of arrays, or a frame
+    of them as the cluster path holds them) and their given outcome-known times (NO_INTERVAL:
+    not given)."""
+
+    def col(name: str, dtype: Any) -> np.ndarray:
+        return np.asarray(own[name]).astype(dtype, copy=False)
+
     return pd.DataFrame(
         {
-            "call_id": calls["call_id"].astype(str).to_numpy(dtype=object),
-            "ts": feats["_ev_ts"],
-            "received_us": feats["_ts"],
-            "outcome_us": outcome_time(known, feats["_ev_ts"], cfg),
-            "outcome_known_us": nullable_us(known),
-            "premise": feats["_premise"],
-            "beat": feats["_beat"],
-            "district": feats["_district"],
-            "call_type": feats["call_type"],
-            "violent": feats["_violent"],
-            "weapon": feats["_weapon"],
-            "assault": assault,
-            "injury": injury,
+            "call_id": pd.Series(np.asarray(call_ids, dtype=object)).astype(str).to_numpy(object),
+            "ts": col("_ev_ts", np.int64),
+            "received_us": col("_ts", np.int64),
+            "outcome_us": col("_outcome_ts", np.int64),
+            "outcome_known_us": nullable_us(np.asarray(known_us, dtype=np.int64)),
+            "premise": col("_premise", object),
+            "beat": col("_beat", object),
+            "district": col("_district", object),
+            "call_type": col("call_type", object),
+            "violent": col("_violent", np.int8),
+            "weapon": col("_weapon", np.int8),
+            "assault": col("_assault", np.int8),
+            "injury": col("_injury", np.int8),
         }
     )
 
@@ -111,6 +128,19 @@ def nullable_us(us: np.ndarray) -> pd.arrays.IntegerArray:
     out = pd.array(us, dtype="Int64")
     out[us == NO_INTERVAL] = pd.NA
     return out
+
+
+KEY_COLUMNS = ("premise", "beat", "district")
+
+
+def none_for_missing(values: np.ndarray) -> np.ndarray:
+    """An object array with every missing value (NaN, pd.NA) as None, as the engines hold keys
+    and text; copied only when something changes."""
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()
+        values[missing] = None
+    return values
 
 
 def frame_outcome_us(ev: pd.DataFrame, cfg: FeatureConfig | None = None) -> np.ndarray:
@@ -125,18 +155,10 @@ def frame_outcome_us(ev: pd.DataFrame, cfg: FeatureConfig | None = None) -> np.n
 def event_table(ev: pd.DataFrame, cfg: FeatureConfig | None = None) -> EventTable:
     """An events frame as the arrays the history engine reads."""
 
-    def keys(col: str) -> np.ndarray:
-        arr = ev[col].to_numpy(dtype=object)
-        mask = pd.isna(arr)
-        if mask.any():
-            arr = arr.copy()
-            arr[mask] = None
-        return arr
-
     return EventTable(
         ts=ev["ts"].to_numpy(dtype=np.int64),
         outcome_ts=frame_outcome_us(ev, cfg),
-        keys={k: keys(k) for k in ("premise", "beat", "district")},
+        keys={k: none_for_missing(ev[k].to_numpy(dtype=object)) for k in KEY_COLUMNS},
         events={
             "call": np.ones(len(ev), dtype=np.int8),
             **{

@@ -38,8 +38,9 @@ from risk_model.features.build import (
     History,
     area_day_counts,
     call_level,
+    events_from_own,
     frame_outcome_us,
-    nullable_us,
+    none_for_missing,
     own_events,
     sum_area_days,
     with_history,
@@ -130,8 +131,7 @@ def events_own_frame(
         if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
             values = np.asarray(values).astype(dtype)
         elif isinstance(values, np.ndarray) and values.dtype == object:
-            values = values.copy()
-            values[pd.isna(values)] = None
+            values = none_for_missing(values)
         cols[name] = values
     cols["call_id"] = ev["call_id"].astype(str).to_numpy(dtype=object)
     cols["received_at"] = cols["_ts"].astype("datetime64[us]")
@@ -155,12 +155,7 @@ def own_columns(frame: pd.DataFrame, dtypes: dict[str, np.dtype]) -> dict[str, n
     for name, dtype in dtypes.items():
         col = frame[name]
         if dtype.kind == "O":
-            arr = col.to_numpy(dtype=object)
-            missing = pd.isna(arr)
-            if missing.any():
-                arr = arr.copy()
-                arr[missing] = None
-            out[name] = arr
+            out[name] = none_for_missing(col.to_numpy(dtype=object))
         else:
             out[name] = col.to_numpy(dtype=dtype)
     return out
@@ -174,23 +169,7 @@ def partition_events(frame: pd.DataFrame) -> pd.DataFrame:
         hist_ids = set(frame.loc[frame[ROLE] == 1, "call_id"])
         keep = (frame[ROLE] == 1).to_numpy() | ~frame["call_id"].isin(hist_ids).to_numpy()
         frame = frame[keep]
-    return pd.DataFrame(
-        {
-            "call_id": frame["call_id"].to_numpy(dtype=object),
-            "ts": frame["_ev_ts"].to_numpy(dtype=np.int64),
-            "received_us": frame["_ts"].to_numpy(dtype=np.int64),
-            "outcome_us": frame["_outcome_ts"].to_numpy(dtype=np.int64),
-            "outcome_known_us": nullable_us(frame["_known_us"].to_numpy(dtype=np.int64)),
-            "premise": frame["_premise"].to_numpy(dtype=object),
-            "beat": frame["_beat"].to_numpy(dtype=object),
-            "district": frame["_district"].to_numpy(dtype=object),
-            "call_type": frame["call_type"].to_numpy(dtype=object),
-            "violent": frame["_violent"].to_numpy(dtype=np.int8),
-            "weapon": frame["_weapon"].to_numpy(dtype=np.int8),
-            "assault": frame["_assault"].to_numpy(dtype=np.int8),
-            "injury": frame["_injury"].to_numpy(dtype=np.int8),
-        }
-    )
+    return events_from_own(frame, frame["call_id"], frame["_known_us"])
 
 
 def partition_area_counts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -286,7 +265,8 @@ def shuffle_calls(
     # `call_level`'s array dtypes (text: object) from real rows; the frame may hold text as
     # pandas strings, and pass 3 turns it back.
     dtypes = {k: np.asarray(v).dtype for k, v in call_level(sample, cfg).items()}
-    meta_own = own_frame(sample, cfg, 0, carry).iloc[:0]
+    sample_own = own_frame(sample, cfg, 0, carry)
+    meta_own = sample_own.iloc[:0]
     own = calls.map_partitions(own_frame, cfg, 0, carry, meta=meta_own)
     pasts = []
     if history is not None:
@@ -316,7 +296,7 @@ def shuffle_calls(
         area_future,
         dtypes,
         carry,
-        own_frame(sample, cfg, 0, carry),
+        sample_own,
         partitions,
         rows,
     )
@@ -371,6 +351,24 @@ def _validated_part(
         raw[key] = value
     res = validate_frame(raw)
     return res.accepted, len(res.quarantined)
+
+
+def _validated_head(
+    path: str, row_groups: list[int] | None, keys: dict[str, str], rows: int = 64
+) -> pd.DataFrame:
+    """`_validated_part`'s accepted rows for a file's first `rows` rows: its dtypes, cheaply."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from risk_model.schema import validate_frame
+
+    pf = pq.ParquetFile(path)
+    batch = next(pf.iter_batches(batch_size=rows, row_groups=row_groups), None)
+    table = pf.schema_arrow.empty_table() if batch is None else pa.Table.from_batches([batch])
+    raw = table.to_pandas()
+    for key, value in keys.items():
+        raw[key] = value
+    return validate_frame(raw).accepted
 
 
 def read_tasks(path: Path) -> list[tuple[str, list[int] | None, dict[str, str]]]:
@@ -433,8 +431,8 @@ def read_calls(path: Path) -> ClusterCalls:
     tasks = read_tasks(path)
     if not tasks:
         raise UserError(f"{path} is a folder without any .parquet file; give a file or a dataset")
-    # The accepted rows' dtypes, from real rows of the first task.
-    first, _ = _validated_part(*tasks[0])
+    # The accepted rows' dtypes, from the first rows of the first file (read again on a worker).
+    first = _validated_head(*tasks[0])
     meta = validate_frame(first.head(0)).accepted if first.empty else first.iloc[:0]
     # Read once, on the workers: the frame and the reject counts both come from these results.
     parts = dask.persist(*[dask.delayed(_validated_part, nout=2)(*t) for t in tasks])
