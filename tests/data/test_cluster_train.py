@@ -82,14 +82,20 @@ def test_answers_have_the_same_shape(cluster_trained: dict) -> None:
     uri = cluster_trained["tracking_uri"]
     single = _load(uri, cluster_trained["single"]["model_uri"])
     cluster = _load(uri, cluster_trained["cluster"]["model_uri"])
-    calls = pd.read_parquet(cluster_trained["data"]).sort_values("received_at").tail(40)
-    calls = calls.drop(columns=["officer_assaulted", "officer_injured"])
+    calls_all = pd.read_parquet(cluster_trained["data"]).sort_values("received_at")
+    calls_all = calls_all.drop(columns=["officer_assaulted", "officer_injured"])
+    calls = calls_all.tail(40)
     a = single.score_calls(calls)
     b = cluster.score_calls(calls)
     assert list(a.columns) == list(b.columns)
     assert (a["call_id"].to_numpy() == b["call_id"].to_numpy()).all()
     assert np.isfinite(b["risk_score"]).all()
     assert set(b["decision"]) <= {"high", "low", "cant_tell"}
-    # Scores of the two models on the same calls rank alike.
-    rho = pd.Series(a["risk_score"]).corr(pd.Series(b["risk_score"]), method="spearman")
+    # Scores of the two models on the same calls rank alike: over the last 5,000 calls, since
+    # 40 calls alone gave rank correlations of 0.73-0.89 between equally good runs (a flaky
+    # check), 2,000 gave 0.83-0.91.
+    recent = calls_all.tail(5_000)
+    sa = single.score_calls(recent, explain=False)["risk_score"]
+    sb = cluster.score_calls(recent, explain=False)["risk_score"]
+    rho = pd.Series(sa).corr(pd.Series(sb), method="spearman")
     assert rho > 0.8
