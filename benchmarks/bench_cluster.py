@@ -18,8 +18,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -85,21 +83,9 @@ def cluster_run(dataset: Path, truth: Path, workers: int, tmp: Path) -> dict:
 
 
 def single_run(data: Path, tmp: Path) -> dict:
-    exe = Path(sys.executable).with_name("risk-model")
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [str(exe), "train", "--data", str(data), "--json"],
-        cwd=tmp,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow-single.db'}"},
-        check=False,
-    )
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        sys.stderr.write(proc.stderr[-3000:])
-        raise SystemExit(proc.returncode)
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    from bench_train import run_train  # benchmarks/ is this script's folder
+
+    wall, r = run_train(data, tmp, db="mlflow-single.db")
     return {
         "engine": "single machine",
         "seconds": round(wall, 1),

@@ -21,6 +21,29 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+
+def run_train(
+    data: Path, tmp: Path, *extra: str, db: str = "mlflow.db"
+) -> tuple[float, dict[str, Any]]:
+    """`risk-model train --data DATA --json [extra]` as an analyst runs it, in `tmp` with its own
+    tracking store: (wall seconds, the JSON summary). Exits with the run's code on failure."""
+    exe = Path(sys.executable).with_name("risk-model")
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [str(exe), "train", "--data", str(data), "--json", *extra],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / db}"},
+        check=False,
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(proc.returncode)
+    return wall, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -36,21 +59,7 @@ def main() -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     data = tmp / "calls.parquet"
     simulate_to_file(data, calls=args.calls, seed=args.seed, days=args.days)
-    exe = Path(sys.executable).with_name("risk-model")
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [str(exe), "train", "--data", str(data), "--json", "--register", "call-risk"],
-        cwd=tmp,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"},
-        check=False,
-    )
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        sys.stderr.write(proc.stderr[-4000:])
-        raise SystemExit(proc.returncode)
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    wall, r = run_train(data, tmp, "--register", "call-risk")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6
     m, b, o = r["metrics"], r["baselines"]["call_type_rate"], r.get("oracle", {})
     alpha = 0.1
