@@ -51,6 +51,7 @@ from risk_model.model.precautions import load_rules
 from risk_model.service.assessor import LiveAssessor, StoreUnavailable, merge_repeated_calls
 from risk_model.service.audit import dumps
 from risk_model.service.monitor_latest import prometheus_text, read_latest
+from risk_model.service.readiness import WorkerReadiness
 from risk_model.service.settings import (
     ServiceSettings,
     load_assessor,
@@ -146,6 +147,11 @@ class CallRisk:
         self.rules = load_rules(self.settings.precautions)
         self.assessor: LiveAssessor | None = None
         self.load_error: str | None = None
+        # Readiness counts every worker of the server, not only the one asked
+        # (risk_model/service/readiness.py).
+        self.workers = WorkerReadiness.for_this_worker()
+        if self.workers is not None:
+            self.workers.loading()
         self._background = ThreadPoolExecutor(1, thread_name_prefix="call-risk-background")
         self._loader = threading.Thread(target=self._load, name="call-risk-load", daemon=True)
         self._loader.start()
@@ -164,6 +170,8 @@ class CallRisk:
             gc.collect()
             gc.freeze()
             self.assessor = assessor
+            if self.workers is not None:
+                self.workers.loaded()
         except UserError as exc:
             self.load_error = str(exc)
             log.error("cannot start: %s", exc)
@@ -172,6 +180,12 @@ class CallRisk:
             log.exception("cannot start")
         else:
             log.info("ready in %.1fs", time.perf_counter() - t0)
+
+    @bentoml.on_shutdown
+    def _withdraw(self) -> None:
+        """A stopping worker no longer counts as loaded."""
+        if self.workers is not None:
+            self.workers.withdraw()
 
     def __metrics__(self, content: str) -> str:
         """BentoML's `/metrics` (under `bentoml serve`) plus the latest monitor verdict's gauges
@@ -210,6 +224,13 @@ class CallRisk:
                     503, f"{exc}; not ready until a write succeeds again"
                 ) from None
             log.info("writes succeed again; ready")
+        if self.workers is not None and (waiting := self.workers.not_ready()):
+            loaded = self.workers.count - len(waiting)
+            raise HTTPException(
+                503,
+                f"{loaded} of {self.workers.count} workers have loaded the model; the model is "
+                "still loading in the others; try again in a moment",
+            )
         return True
 
     def _not_ready_reason(self) -> str:

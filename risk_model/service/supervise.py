@@ -158,7 +158,7 @@ def die_with_server(poll_s: float = POLL_S, grace_s: float = GRACE_S) -> threadi
     if os.getpid() == server_pid:
         return None
     if os.getppid() != server_pid:
-        if _alive(server_pid):  # not its direct child: leave it to whoever started it
+        if pid_alive(server_pid):  # not its direct child: leave it to whoever started it
             return None
         _stop(grace_s)  # the server died before this worker got here
         return None
@@ -174,7 +174,8 @@ def die_with_server(poll_s: float = POLL_S, grace_s: float = GRACE_S) -> threadi
     return thread
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (owned by anyone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -73,17 +73,6 @@ def model_dir(service_data: dict, tmp_path_factory: pytest.TempPathFactory) -> P
     )
 
 
-def post(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
-    """POST, retried while a worker is still loading: /readyz may have been answered by the
-    other worker."""
-    deadline = time.monotonic() + 60
-    while True:
-        resp = client.post(path, json=body)
-        if "still loading" not in resp.text or time.monotonic() > deadline:
-            return resp
-        time.sleep(0.2)
-
-
 # ------------------------------------------------------------------ refused starts
 
 
@@ -257,7 +246,7 @@ def test_kill_9_mid_ingest_stops_the_workers_and_loses_nothing_acknowledged(
         serve_process(port, args, env=env, cwd=tmp_path, log=log),
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
     ):
-        again = post(client, "/ingest", {"calls": [{**EXAMPLE_CALL, "call_id": "K-after"}]})
+        again = client.post("/ingest", json={"calls": [{**EXAMPLE_CALL, "call_id": "K-after"}]})
         assert again.status_code == 200 and again.json()["inserted"] == 1
     assert acknowledged <= _stored_ids(db)
 
@@ -306,7 +295,7 @@ def _fill(directory: Path) -> Path:
 
 def _score(client: httpx.Client, call_id: str) -> httpx.Response:
     body = {"call": {**EXAMPLE_CALL, "call_id": call_id, "narrative": "X" * 2000}}
-    return post(client, "/score", body)
+    return client.post("/score", json=body)
 
 
 def test_a_full_disk_answers_503_and_readiness_tells_the_truth(
@@ -337,10 +326,9 @@ def test_a_full_disk_answers_503_and_readiness_tells_the_truth(
         assert "audit log" in failed.json()["error"] and "full" in failed.json()["error"]
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "full" in ready.json()["error"], ready.text
-        ingest = post(
-            client,
+        ingest = client.post(
             "/ingest",
-            {"calls": [{**EXAMPLE_CALL, "call_id": f"FULL-I{i}"} for i in range(1000)]},
+            json={"calls": [{**EXAMPLE_CALL, "call_id": f"FULL-I{i}"} for i in range(1000)]},
         )
         assert ingest.status_code in (200, 503), ingest.text
         ingested = ingest.status_code == 200

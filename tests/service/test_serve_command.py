@@ -16,6 +16,7 @@ import httpx
 import pytest
 from service_helpers import service_env
 
+from risk_model.service.readiness import server_directory
 from risk_model.service.serve_process import ServerDidNotStart, free_port, serve_process
 from serving.api_models import EXAMPLE_CALL
 
@@ -78,14 +79,16 @@ def test_a_server_that_exits_is_reported_with_its_log(service_data: dict, tmp_pa
 
 
 @contextmanager
-def served(env: dict[str, str], cwd: Path, port: int) -> Iterator[httpx.Client]:
+def served(
+    env: dict[str, str], cwd: Path, port: int
+) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
     """`risk-model serve` in its own process group, ready; stopped with SIGTERM afterwards."""
     args = ["--history-db", env["CALL_RISK_HISTORY_DB"]]
     with (
-        serve_process(port, args, env=env, cwd=cwd, log=cwd / f"serve-{port}.log"),
+        serve_process(port, args, env=env, cwd=cwd, log=cwd / f"serve-{port}.log") as proc,
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
     ):
-        yield client
+        yield client, proc
 
 
 @pytest.mark.slow
@@ -103,7 +106,18 @@ def test_serve_end_to_end_and_the_history_survives_a_restart(
         "officer_assaulted": True,
     }
     probe = {**EXAMPLE_CALL, "received_at": "2025-12-28T21:00:00", "address": address}
-    with served(env, tmp_path, port) as client:
+    with served(env, tmp_path, port) as (client, proc):
+        # Ready means every worker has loaded (both markers), so no call, on any connection
+        # and whichever worker takes it, is answered "still loading".
+        markers = server_directory(proc.pid)
+        assert sorted(p.name for p in markers.iterdir()) == ["worker-1.ready", "worker-2.ready"]
+        for i in range(8):
+            fresh = httpx.post(
+                f"http://127.0.0.1:{port}/score",
+                json={"call": {**probe, "call_id": f"E2E-FRESH-{i}"}},
+                timeout=30,
+            )
+            assert fresh.status_code == 200, fresh.text
         assert client.get("/healthz").status_code == 200
         first = client.post("/score", json={"call": {**probe, "call_id": "E2E-2"}})
         assert first.status_code == 200, first.text
@@ -111,8 +125,9 @@ def test_serve_end_to_end_and_the_history_survives_a_restart(
         assert client.post("/ingest", json={"calls": [prior]}).json()["inserted"] == 1
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    assert not markers.exists(), "the stopped workers left their readiness markers behind"
 
-    with served(env, tmp_path, port) as client:
+    with served(env, tmp_path, port) as (client, _):
         again = client.post("/score", json={"call": {**probe, "call_id": "E2E-3"}}).json()
     ids = {p["id"] for p in again["precautions"]}
     assert "premise_caution" in ids

@@ -64,3 +64,22 @@ def test_history_and_audit_survive_a_restart(service_data: dict, tmp_path: Path)
         assert audit.entry("RS-2")["features"]["prem_assaults_365d"] == 1
         assert audit.entry("RS-AUDIT") is not None
         assert (Path(env["CALL_RISK_HISTORY_DB"]).parent / "audit.db").exists()
+
+
+def test_not_ready_until_every_worker_has_loaded(service_data: dict, tmp_path: Path) -> None:
+    """With several workers, a loaded worker still answers 503 while another is loading, so a
+    200 from /readyz means a call sent anywhere is scored."""
+    import bentoml
+
+    from risk_model.service.readiness import WorkerReadiness
+
+    markers = tmp_path / "markers"
+    with running_service(service_env(service_data, tmp_path)) as client:
+        service = bentoml.get_current_service()
+        service.workers = WorkerReadiness(markers, 1, 2)
+        service.workers.loaded()
+        waiting = client.get("/readyz")
+        assert waiting.status_code == 503
+        assert "1 of 2 workers have loaded the model" in waiting.json()["error"]
+        WorkerReadiness(markers, 2, 2).loaded()
+        assert client.get("/readyz").status_code == 200
