@@ -181,12 +181,6 @@ class CallRisk:
         else:
             log.info("ready in %.1fs", time.perf_counter() - t0)
 
-    @bentoml.on_shutdown
-    def _withdraw(self) -> None:
-        """A stopping worker no longer counts as loaded."""
-        if self.workers is not None:
-            self.workers.withdraw()
-
     def __metrics__(self, content: str) -> str:
         """BentoML's `/metrics` (under `bentoml serve`) plus the latest monitor verdict's gauges
         from monitor_latest.json beside the audit log (risk_model.service.monitor_latest)."""

@@ -7,7 +7,8 @@ see 200 from a loaded worker and then send a call to one still loading, which an
 "still loading" (seen in CI: a clean-clone run failed on it). So each worker leaves a marker
 file, holding its process id, once it is loaded; a worker is ready only when the markers of all
 workers of the same server are there and their processes are alive. A worker that dies is not
-ready until circus has restarted it and the new process has loaded.
+ready until circus has restarted it and the new process has loaded. The folders of stopped
+servers are removed by the next server to start (`sweep_stopped_servers`).
 
 The markers live in a directory of the temporary folder named after the server process (the
 workers' parent) and its start time, so a later server that happens to get the same process id
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from risk_model.service.supervise import pid_alive
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "call-risk"
+PREFIX = "call-risk-ready-"
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,9 @@ class WorkerReadiness:
         return self.directory / f"worker-{index}.ready"
 
     def loading(self) -> None:
-        """Called as the worker starts: a restarted worker's old marker no longer counts."""
+        """Called as the worker starts: a restarted worker's old marker no longer counts, and
+        the folders of servers that have stopped go."""
+        sweep_stopped_servers(self.directory.parent)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.marker(self.index).unlink(missing_ok=True)
 
@@ -64,16 +69,6 @@ class WorkerReadiness:
         tmp = self.marker(self.index).with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(str(os.getpid()))
         tmp.replace(self.marker(self.index))
-
-    def withdraw(self) -> None:
-        """Called as the worker stops (best effort): its marker goes with it."""
-        path = self.marker(self.index)
-        try:
-            if path.read_text().strip() == str(os.getpid()):
-                path.unlink()
-            self.directory.rmdir()  # the last worker out removes the directory
-        except OSError:
-            pass
 
     def not_ready(self) -> list[int]:
         """The workers (1-based) that have not loaded, or whose process is gone."""
@@ -96,10 +91,30 @@ def configured_workers(service_name: str = SERVICE_NAME) -> int:
     return max(1, int(workers))
 
 
-def server_directory(server_pid: int) -> Path:
+def server_directory(server_pid: int, parent: Path | None = None) -> Path:
     """Where the workers of the server with process id `server_pid` leave their markers."""
     started = _start_time(server_pid)
-    return Path(tempfile.gettempdir()) / f"call-risk-ready-{server_pid}-{started}"
+    return (parent or Path(tempfile.gettempdir())) / f"{PREFIX}{server_pid}-{started}"
+
+
+def sweep_stopped_servers(parent: Path) -> list[Path]:
+    """Removes the marker folders of servers no longer running; returns them.
+
+    Markers are not removed as a worker stops: uvicorn ends a worker by re-raising SIGTERM (no
+    exit handlers run), and BentoML's shutdown hooks fail when the service never started. A
+    stopped server's markers are harmless anyway (their processes are gone, and the folder
+    name holds the server's start time), so the next server to start clears them.
+    """
+    removed = []
+    for folder in parent.glob(f"{PREFIX}*-*"):
+        pid = folder.name.removeprefix(PREFIX).split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        if pid_alive(int(pid)) and server_directory(int(pid), parent) == folder:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def _start_time(pid: int) -> str:

@@ -125,9 +125,9 @@ def test_serve_end_to_end_and_the_history_survives_a_restart(
         assert client.post("/ingest", json={"calls": [prior]}).json()["inserted"] == 1
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-    assert not markers.exists(), "the stopped workers left their readiness markers behind"
 
     with served(env, tmp_path, port) as (client, _):
+        assert not markers.exists(), "the next server did not clear the stopped one's markers"
         again = client.post("/score", json={"call": {**probe, "call_id": "E2E-3"}}).json()
     ids = {p["id"] for p in again["precautions"]}
     assert "premise_caution" in ids

@@ -42,21 +42,19 @@ def test_a_dead_or_restarted_worker_is_not_ready(tmp_path: Path) -> None:
     assert one.not_ready() == [2]
 
 
-def test_withdraw_removes_only_its_own_marker_and_the_last_removes_the_folder(
-    tmp_path: Path,
-) -> None:
-    folder = tmp_path / "server"
-    one, two = WorkerReadiness(folder, 1, 2), WorkerReadiness(folder, 2, 2)
-    one.loaded()
-    two.loaded()
-    two.marker(2).write_text(str(os.getpid() + 10**6))  # someone else's marker in slot 2
-    two.withdraw()
-    assert two.marker(2).exists()
-    two.loaded()
-    two.withdraw()
-    assert not two.marker(2).exists() and folder.exists()
-    one.withdraw()
-    assert not folder.exists()
+def test_a_starting_worker_clears_only_the_folders_of_stopped_servers(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    stopped = tmp_path / f"call-risk-ready-{dead}-123"
+    reused = tmp_path / f"call-risk-ready-{os.getppid()}-1"  # a live pid, another start time
+    live = server_directory(os.getppid(), tmp_path)
+    unrelated = tmp_path / "call-risk-ready-notes"
+    for folder in (stopped, reused, live, unrelated):
+        folder.mkdir()
+        (folder / "worker-1.ready").write_text(str(dead))
+    WorkerReadiness(server_directory(os.getpid(), tmp_path), 1, 2).loading()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, unrelated.name, server_directory(os.getpid(), tmp_path).name]
+    )
 
 
 def test_the_folder_names_the_server_and_its_start_time() -> None:
