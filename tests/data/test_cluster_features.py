@@ -133,3 +133,50 @@ def test_cluster_features_with_history_equal_scoring(dask_client) -> None:
         partitions=4,
     )
     _same(ref, res.features.compute())
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("dask")
+def test_a_call_id_repeated_across_files_is_kept_once_as_train_keeps_it(
+    dask_client, tmp_path
+) -> None:
+    """Each file is validated on its own worker; a call_id in two files is still kept once,
+    where it first comes with a valid row, as `train` reading the whole folder keeps it."""
+    from risk_model.features.cluster import read_calls
+    from risk_model.training.pipeline import load_calls
+
+    calls, _ = simulate(calls=3_000, seed=3, start="2025-01-01", days=90)
+    calls = calls.sort_values("received_at", kind="stable").reset_index(drop=True)
+    one, two, three = calls.iloc[:1000].copy(), calls.iloc[1000:2000].copy(), calls.iloc[2000:]
+    three = three.copy()
+    # A: valid in file 1, again (other content) in file 2 -> file 1's row.
+    a = one.iloc[[5]].assign(call_type="REPEATED IN FILE 2")
+    # B: broken in file 1 (no time), valid in file 2 -> file 2's row.
+    b_id = two["call_id"].iloc[7]
+    one.loc[one.index[9], "call_id"] = b_id
+    one.loc[one.index[9], "received_at"] = pd.NaT
+    # C: in files 2 and 3 -> file 2's; D: twice within file 3 -> the first.
+    c = two.iloc[[11]].assign(priority=1)
+    d = three.iloc[[3]].assign(priority=5)
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    for i, part in enumerate([one, pd.concat([two, a]), pd.concat([three, c, d])]):
+        part.to_parquet(folder / f"part-{i}.parquet", index=False)
+
+    expected, expected_rejected = load_calls(folder, in_time_order=False)
+    read = read_calls(folder)
+    got = read.calls.compute()
+    assert int(read.rejected.compute()) == expected_rejected == 1 + 3  # B's broken row, A C D
+    assert len(got) == len(expected) == 3_000 - 1  # the row that lent B its id is gone
+    key = ["call_id"]
+    ref = expected.sort_values(key).reset_index(drop=True)
+    got = got.sort_values(key).reset_index(drop=True)
+    for col in ref.columns:
+        if ref[col].dtype == object and got[col].dtype != object:
+            got[col] = got[col].astype(object).where(got[col].notna(), None)
+    pd.testing.assert_frame_equal(ref, got[ref.columns], check_exact=True)
+    kept = got.set_index("call_id")
+    assert kept.loc[a["call_id"].iloc[0], "call_type"] != "REPEATED IN FILE 2"
+    assert kept.loc[b_id, "received_at"] == two["received_at"].iloc[7]
+    assert kept.loc[c["call_id"].iloc[0], "priority"] == two["priority"].iloc[11]
+    assert kept.loc[d["call_id"].iloc[0], "priority"] == three["priority"].iloc[3]
