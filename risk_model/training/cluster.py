@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -447,6 +448,7 @@ def fit_booster(
     x_va = encoder.transform(va)
     y_va = va[LABEL].to_numpy(dtype=float)
     x_tr, y_tr = matrix(("train",))
+    categorical = with_values(x_tr, categorical, encoder.feature_names)
     chunk = max(4 * cfg.early_stopping_rounds, 200)
     booster = None
     margin = np.zeros(len(y_va))
@@ -480,10 +482,35 @@ def fit_booster(
         x_all, y_all = matrix(("train", "validation"))
         model = DaskLGBMClassifier(client=client, n_estimators=best_n, **sk)
         with _quiet():
-            model.fit(x_all, y_all, categorical_feature=categorical)
+            model.fit(
+                x_all,
+                y_all,
+                categorical_feature=with_values(x_all, categorical, encoder.feature_names),
+            )
         log.info("lightgbm.dask: refit on train + validation with %d trees", best_n)
         return model.booster_
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best_n))
+
+
+def with_values(x: Any, categorical: list[int], names: Sequence[str]) -> list[int]:
+    """The categorical inputs that hold at least one value in `x` (a dask frame).
+
+    Distributed LightGBM crashes a worker process (the others then fail with "Socket recv
+    error, Connection reset by peer") while it builds the bins of a categorical input that is
+    missing on every row, as `source` and `premise_type` are in an export without those
+    columns (Dallas 2016). Such an input can never be split on, as categorical or not, so it is
+    passed as an ordinary one: the trees are the same.
+    """
+    if not categorical:
+        return categorical
+    counts = x[[names[i] for i in categorical]].count().compute()
+    empty = [names[i] for i in categorical if int(counts[names[i]]) == 0]
+    if empty:
+        log.info(
+            "lightgbm.dask: %s have no value in this data; not passed as categorical",
+            ", ".join(empty),
+        )
+    return [i for i in categorical if names[i] not in empty]
 
 
 @contextlib.contextmanager

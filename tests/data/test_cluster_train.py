@@ -99,3 +99,35 @@ def test_answers_have_the_same_shape(cluster_trained: dict) -> None:
     sb = cluster.score_calls(recent, explain=False)["risk_score"]
     rho = pd.Series(sa).corr(pd.Series(sb), method="spearman")
     assert rho > 0.8
+
+
+def test_an_export_without_source_or_premise_type_trains(dask_client, tmp_path) -> None:
+    """Real exports often lack whole columns (Dallas 2016 has no call source or premise type):
+    their categorical inputs are then missing on every row, which crashed a LightGBM worker
+    ("Socket recv error, Connection reset by peer"). The cluster run now trains as `train`."""
+    import contextlib
+
+    from risk_model.config import EvaluationConfig, ModelConfig, Settings
+    from risk_model.simulate import simulate
+    from risk_model.training.cluster import train_on_cluster
+    from risk_model.training.pipeline import train
+
+    calls, _ = simulate(calls=25_000, seed=4, start="2025-01-01", days=240)
+    data = tmp_path / "calls.parquet"
+    calls.drop(columns=["source", "premise_type"]).to_parquet(data, index=False)
+    settings = Settings(
+        model=ModelConfig(n_estimators=200, early_stopping_rounds=20, num_leaves=4, max_depth=2),
+        evaluation=EvaluationConfig(bootstrap=20),
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": uri}), contextlib.chdir(tmp_path):
+        single = train(data, settings, experiment="single")
+        cluster = train_on_cluster(data, settings, experiment="cluster", client=dask_client)
+    assert cluster["window_counts"] == single["window_counts"]
+    assert cluster["leakage"]["max_input_auc"] == pytest.approx(single["leakage"]["max_input_auc"])
+    # 25,000 calls is too few for the stated tolerance (measured on 120,000 and more): each
+    # model is only asked to rank calls as a model of this data does, well above chance.
+    assert single["metrics"]["auc"] > 0.7 and cluster["metrics"]["auc"] > 0.7
+    model = _load(uri, cluster["model_uri"])
+    scored = model.score_calls(calls.drop(columns=["source", "premise_type"]).tail(20))
+    assert np.isfinite(scored["risk_score"]).all()
