@@ -199,3 +199,33 @@ def test_trains_end_to_end_and_reports_no_signal_honestly(
     low, high = result["metrics"]["ci"]["auc"]
     assert 0.0 <= low <= result["metrics"]["auc"] <= high <= 1.0
     assert result["leakage"]["passed"] is True and result["leakage"]["overridden"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("dask")
+def test_the_cluster_path_trains_on_the_real_records_as_train_does(
+    dallas: dict, dask_client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train --dask` on the records as a monthly dataset: no source or premise-type column, so
+    two categorical inputs are missing on every row (this once crashed distributed LightGBM).
+    The same windows, leakage figure and baseline as `train` on the same rows."""
+    from risk_model.config import load_settings
+    from risk_model.dataset import write_partitioned
+    from risk_model.training.cluster import train_on_cluster
+    from risk_model.training.pipeline import train
+
+    dataset = tmp_path / "dataset"
+    write_partitioned(dallas["prepped"]["calls"], dataset, "month")
+    settings = load_settings(REPO / "pipelines" / "dallas.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/m.db")
+    single = train(dataset, settings, experiment="single")
+    cluster = train_on_cluster(dataset, settings, experiment="cluster", client=dask_client)
+    assert cluster["window_counts"] == single["window_counts"]
+    assert cluster["rows_rejected"] == single["rows_rejected"] == 0
+    assert cluster["leakage"]["max_input_auc"] == pytest.approx(single["leakage"]["max_input_auc"])
+    assert cluster["baselines"]["call_type_rate"]["auc"] == pytest.approx(
+        single["baselines"]["call_type_rate"]["auc"]
+    )
+    low, high = cluster["metrics"]["ci"]["auc"]
+    assert low <= cluster["metrics"]["auc"] <= high
