@@ -7,10 +7,11 @@ What runs where, and why:
   category counts and call-type rates (exact sums), and LightGBM itself (`lightgbm.dask`, data
   parallel: each worker holds its own partitions of the train window).
 - On the client: each call's time and label (16 bytes a call, for placing the windows exactly as
-  `train` does), then the later windows (validation, calibration, test: the small, recent part)
-  and a seeded sample of the train window (up to TRAIN_SAMPLE_ROWS, for the leakage check and
-  the logistic baseline). Calibration, conformal, evaluation, the audit, explanations, the
-  card and MLflow logging are `train`'s own functions on those rows.
+  `train` does), then the later windows (validation, calibration, test: the small, recent part;
+  each up to LATER_WINDOW_ROWS, a seeded sample past that) and a seeded sample of the train
+  window (up to TRAIN_SAMPLE_ROWS, for the leakage check and the logistic baseline).
+  Calibration, conformal, evaluation, the audit, explanations, the card and MLflow logging are
+  `train`'s own functions on those rows.
 
 Early stopping: `lightgbm.dask` has none (a worker that stops alone leaves the others waiting).
 The trees are grown in chunks on the cluster (a first chunk, then only as many as could still
@@ -72,6 +73,11 @@ from risk_model.training.splits import Placement
 log = logging.getLogger(__name__)
 
 TRAIN_SAMPLE_ROWS = 500_000  # train rows to the client: the leakage check and the baseline
+# Labelled calls of each later window (validation, calibration, test) collected to the client;
+# a bigger window comes as a seeded sample. At 2.8-4.8 KB a row on the client, the three take
+# at most ~9-14 GB; a million calls pins a calibration curve, a conformal quantile and a test
+# AUC far tighter than the differences that matter (docs/cluster.md).
+LATER_WINDOW_ROWS = 1_000_000
 LABEL = "_y"
 WINDOW = "_window"
 LATER = ("validation", "calibration", "test")
@@ -185,11 +191,12 @@ def _train(
     ctr = CallTypeRate().fit_counts(stats["call_type"])
     base_rate = stats["harmed"] / stats["labelled"]
 
-    # The later windows and a train sample, to the client, in time order as `train` holds them.
-    n_train = split.counts["train"]["calls"]
-    share = min(1.0, TRAIN_SAMPLE_ROWS / max(n_train, 1))
+    # The later windows and a train sample, to the client, in time order as `train` holds them;
+    # past LATER_WINDOW_ROWS a later window comes as a seeded sample (bounded client memory).
+    shares = sample_shares(split.counts)
+    share = shares["train"]
     local = feats.map_partitions(
-        _collect_rows, share, settings.model.seed, meta=feats._meta
+        _collect_rows, shares, settings.model.seed, meta=feats._meta
     ).compute()
     local["call_id"] = local["call_id"].astype(object)
     local = local.sort_values(["received_at", "call_id"], kind="stable").reset_index(drop=True)
@@ -202,6 +209,16 @@ def _train(
         f"{int((window == 'train').sum()):,}",
         share,
     )
+    for name in LATER:
+        if shares[name] < 1.0:
+            log.warning(
+                "cluster: the %s window has %s labelled calls; a seeded sample of %s (share "
+                "%.3f) is used for it on the client (cluster.LATER_WINDOW_ROWS)",
+                name,
+                f"{split.counts[name]['calls']:,}",
+                f"{int((window == name).sum()):,}",
+                shares[name],
+            )
     local_split = Split(split.placement, window, split.counts, window == "test")
     leakage = leakage_check(local, local, y, local_split, settings)
     if "narrative" in local.columns:  # read by the leakage check only; the largest text by far
@@ -292,6 +309,7 @@ def _train(
         "rows_to_client": len(local),
         "shuffle_bytes": shuffle_bytes,
         "train_sample_share": round(share, 4),
+        "sample_shares": {k: round(v, 4) for k, v in shares.items()},
         "seconds": {k: round(v, 1) for k, v in stages.items()},
     }
     return out
@@ -357,21 +375,31 @@ def _sum_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _collect_rows(part: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
-    """Labelled calls of the later windows, and a seeded share of the train window's, chosen
+def sample_shares(counts: dict[str, dict[str, int]]) -> dict[str, float]:
+    """The share of each window's labelled calls that goes to the client: the train window up
+    to TRAIN_SAMPLE_ROWS, each later window up to LATER_WINDOW_ROWS (all of it below that)."""
+    caps = {"train": TRAIN_SAMPLE_ROWS, **dict.fromkeys(LATER, LATER_WINDOW_ROWS)}
+    return {w: min(1.0, cap / max(counts[w]["calls"], 1)) for w, cap in caps.items()}
+
+
+def _collect_rows(part: pd.DataFrame, shares: dict[str, float], seed: int) -> pd.DataFrame:
+    """The labelled calls of each window, or a seeded share of them (`sample_shares`), chosen
     by a hash of the call_id: the same calls whatever the partitioning."""
     y = part[LABEL].to_numpy(dtype=float)
     win = part[WINDOW].to_numpy(dtype=object)
     labelled = ~np.isnan(y)
-    keep = labelled & np.isin(win, LATER)
-    train = labelled & (win == "train")
-    if share >= 1.0:
-        keep |= train
-    elif train.any():
-        h = pd.util.hash_array(
-            part["call_id"].to_numpy(dtype=object), hash_key=f"{seed:016d}"[:16]
-        )
-        keep |= train & (h < np.uint64(share * float(2**64 - 1)))
+    keep = np.zeros(len(part), dtype=bool)
+    h = None
+    for name, share in shares.items():
+        inside = labelled & (win == name)
+        if share >= 1.0:
+            keep |= inside
+        elif inside.any():
+            if h is None:
+                h = pd.util.hash_array(
+                    part["call_id"].to_numpy(dtype=object), hash_key=f"{seed:016d}"[:16]
+                )
+            keep |= inside & (h < np.uint64(share * float(2**64 - 1)))
     return part[keep]
 
 

@@ -131,3 +131,45 @@ def test_an_export_without_source_or_premise_type_trains(dask_client, tmp_path) 
     model = _load(uri, cluster["model_uri"])
     scored = model.score_calls(calls.drop(columns=["source", "premise_type"]).tail(20))
     assert np.isfinite(scored["risk_score"]).all()
+
+
+def test_big_later_windows_come_to_the_client_as_a_sample(
+    cluster_trained: dict, dask_client
+) -> None:
+    """Past LATER_WINDOW_ROWS labelled calls a later window reaches the client as a seeded
+    sample (bounded client memory at tens of millions of calls): the windows themselves and the
+    leakage guard's verdict are unchanged, and the full-window test AUC lies in the interval the
+    sampled run reports."""
+    import contextlib
+
+    from risk_model.training.cluster import train_on_cluster
+
+    root = cluster_trained["root"]
+    full = cluster_trained["cluster"]
+    later = ("validation", "calibration", "test")
+    cap = min(full["window_counts"][name]["calls"] for name in later) // 2
+    with (
+        mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": cluster_trained["tracking_uri"]}),
+        contextlib.chdir(root),
+        mock.patch("risk_model.training.cluster.LATER_WINDOW_ROWS", cap),
+    ):
+        sampled = train_on_cluster(
+            cluster_trained["dataset"],
+            cluster_trained["settings"],
+            experiment="cluster-sampled",
+            truth=root / "calls.truth.parquet",
+            client=dask_client,
+        )
+    assert sampled["window_counts"] == full["window_counts"]
+    shares = sampled["cluster"]["sample_shares"]
+    for name in later:
+        calls = full["window_counts"][name]["calls"]
+        assert calls > cap and shares[name] == pytest.approx(cap / calls, abs=1e-4)
+    n_train = full["window_counts"]["train"]["calls"]
+    assert sampled["cluster"]["rows_to_client"] < n_train + 3 * cap * 1.1
+    # The guard's verdict is the same; its figures are AUCs on the sampled later windows.
+    assert sampled["leakage"]["passed"] is full["leakage"]["passed"] is True
+    # The full-window test AUC lies in the interval the sampled run reports for itself, give or
+    # take the tolerance between two cluster runs (their trees differ).
+    low, high = sampled["metrics"]["ci"]["auc"]
+    assert low - AUC_TOLERANCE <= full["metrics"]["auc"] <= high + AUC_TOLERANCE

@@ -4,6 +4,8 @@ single-machine parameters, and addresses are checked before anything starts."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +16,15 @@ from sklearn.metrics import roc_auc_score
 from risk_model.cluster import connect
 from risk_model.config import ModelConfig
 from risk_model.errors import UserError
-from risk_model.training.cluster import LABEL, WINDOW, _auc, _collect_rows, _sklearn_params
+from risk_model.training.cluster import (
+    LABEL,
+    LATER,
+    WINDOW,
+    _auc,
+    _collect_rows,
+    _sklearn_params,
+    sample_shares,
+)
 from risk_model.training.models import booster_params
 
 
@@ -40,9 +50,10 @@ def test_train_sample_is_the_same_calls_whatever_the_partitioning() -> None:
             WINDOW: np.where(np.arange(n) < 4000, "train", "test").astype(object),
         }
     )
-    whole = set(_collect_rows(frame, 0.3, seed=7)["call_id"])
+    shares = {"train": 0.3, "test": 1.0}
+    whole = set(_collect_rows(frame, shares, seed=7)["call_id"])
     parts = [frame.iloc[i::3] for i in range(3)]
-    split = set().union(*(set(_collect_rows(p, 0.3, seed=7)["call_id"]) for p in parts))
+    split = set().union(*(set(_collect_rows(p, shares, seed=7)["call_id"]) for p in parts))
     assert whole == split
     train = frame[(frame[WINDOW] == "train") & frame[LABEL].notna()]
     taken = train["call_id"].isin(whole).mean()
@@ -51,6 +62,37 @@ def test_train_sample_is_the_same_calls_whatever_the_partitioning() -> None:
     later = frame[(frame[WINDOW] == "test") & frame[LABEL].notna()]
     assert set(later["call_id"]) <= whole
     assert not set(frame.loc[frame[LABEL].isna(), "call_id"]) & whole
+
+
+def test_later_windows_past_their_cap_come_as_a_sample_whatever_the_partitioning() -> None:
+    n = 9000
+    frame = pd.DataFrame(
+        {
+            "call_id": [f"C{i}" for i in range(n)],
+            LABEL: (np.arange(n) % 13 == 0) * 1.0,
+            WINDOW: np.repeat(["train", "validation", "calibration", "test"], n // 4),
+        }
+    )
+    counts = {w: {"calls": int((frame[WINDOW] == w).sum())} for w in ("train", *LATER)}
+    with (
+        mock.patch("risk_model.training.cluster.TRAIN_SAMPLE_ROWS", 1000),
+        mock.patch("risk_model.training.cluster.LATER_WINDOW_ROWS", 1125),
+    ):
+        shares = sample_shares(counts)
+    assert shares["validation"] == pytest.approx(0.5) and shares["train"] == pytest.approx(
+        1000 / 2250
+    )
+    whole = _collect_rows(frame, shares, seed=3)
+    parts = [frame.iloc[i::4] for i in range(4)]
+    split = pd.concat([_collect_rows(p, shares, seed=3) for p in parts])
+    assert set(whole["call_id"]) == set(split["call_id"])
+    taken = whole[WINDOW].value_counts()
+    for name in LATER:
+        assert 0.45 < taken[name] / counts[name]["calls"] < 0.55
+    # below the cap, the whole window
+    assert sample_shares({w: {"calls": 10} for w in ("train", *LATER)}) == dict.fromkeys(
+        ("train", *LATER), 1.0
+    )
 
 
 def test_lightgbm_arguments_are_the_single_machine_parameters() -> None:
