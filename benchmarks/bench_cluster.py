@@ -1,6 +1,8 @@
 """Benchmark: `train --dask` (features + training) by calls and workers, beside `train`.
 
     .venv/bin/python benchmarks/bench_cluster.py --calls 1000000 2000000 4000000 --workers 1 2
+    .venv/bin/python benchmarks/bench_cluster.py --calls 4000000 --workers 2 \
+        --later-window-rows 1000000 200000    # the client's memory with sampled later windows
 
 For each size, simulates a year of calls (not timed) and writes it as the monthly Parquet
 dataset `ingest --partition-by month` writes; then for each worker count starts a LocalCluster
@@ -57,15 +59,20 @@ class MemorySampler:
         self._thread.join()
 
 
-def cluster_run(dataset: Path, truth: Path, workers: int, tmp: Path) -> dict:
+def cluster_run(
+    dataset: Path, truth: Path, workers: int, tmp: Path, later_window_rows: int | None = None
+) -> dict:
     from risk_model.cluster import connect
-    from risk_model.config import Settings
+    from risk_model.config import ClusterConfig, Settings
     from risk_model.training.cluster import train_on_cluster
 
+    settings = Settings()
+    if later_window_rows is not None:
+        settings = Settings(cluster=ClusterConfig(later_window_rows=later_window_rows))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / f'mlflow-{workers}.db'}"
     with connect(f"local:{workers}") as client, MemorySampler() as mem:
         t0 = time.perf_counter()
-        out = train_on_cluster(dataset, Settings(), truth=truth, client=client)
+        out = train_on_cluster(dataset, settings, truth=truth, client=client)
         wall = time.perf_counter() - t0
     # Each worker process sits under a nanny process: the largest `workers` peaks are workers.
     peaks = sorted(mem.worker_peaks.values(), reverse=True)
@@ -78,6 +85,7 @@ def cluster_run(dataset: Path, truth: Path, workers: int, tmp: Path) -> dict:
         "shuffle_gb": round(out["cluster"]["shuffle_bytes"] / 1e9, 2),
         "partitions": out["cluster"]["partitions"],
         "rows_to_client": out["cluster"]["rows_to_client"],
+        "sample_shares": out["cluster"]["sample_shares"],
         "auc": round(out["metrics"]["auc"], 4),
     }
 
@@ -101,6 +109,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--single", action="store_true", help="also time `risk-model train`")
     parser.add_argument("--keep", help="keep the working directory here")
+    parser.add_argument(
+        "--later-window-rows",
+        type=int,
+        nargs="+",
+        default=[None],
+        help="settings cluster.later_window_rows, one run per value (default: the default)",
+    )
     args = parser.parse_args()
     import logging
 
@@ -127,8 +142,9 @@ def main() -> None:
         if args.single:
             print(json.dumps({"calls": n, **_with_load(single_run(data, tmp))}), flush=True)
         for w in args.workers:
-            run = _with_load(cluster_run(dataset, truth, w, tmp))
-            print(json.dumps({"calls": n, **run}), flush=True)
+            for cap in args.later_window_rows:
+                run = _with_load(cluster_run(dataset, truth, w, tmp, cap))
+                print(json.dumps({"calls": n, "later_window_rows": cap, **run}), flush=True)
 
 
 def _with_load(run: dict) -> dict:

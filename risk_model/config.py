@@ -214,6 +214,19 @@ class MonitorConfig(_Section):
     seed: int = 0
 
 
+class ClusterConfig(_Section):
+    """`train --dask`: how many labelled calls of each window reach the machine running the
+    command (the client). Past these, a window comes as a seeded sample chosen by a hash of the
+    call_id (docs/cluster.md): 2.8-4.8 KB a row on the client, so the defaults hold it to
+    ~3.5M rows, 10-17 GB."""
+
+    # The train window's sample: the leakage check and the logistic baseline read it.
+    train_sample_rows: int = Field(500_000, ge=1_000)
+    # Each of validation, calibration and test: a million calls pin a calibration curve, a
+    # conformal quantile and a test AUC far tighter than any difference that matters.
+    later_window_rows: int = Field(1_000_000, ge=1_000)
+
+
 class Settings(_Section):
     features: FeatureConfig = FeatureConfig()
     split: SplitConfig = SplitConfig()
@@ -225,6 +238,7 @@ class Settings(_Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     service: AnswerConfig = AnswerConfig()
     monitor: MonitorConfig = MonitorConfig()
+    cluster: ClusterConfig = ClusterConfig()
     target: Literal["harmed", "assaulted", "injured"] = "harmed"
 
     def digest(self) -> str:

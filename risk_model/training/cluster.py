@@ -8,8 +8,8 @@ What runs where, and why:
   parallel: each worker holds its own partitions of the train window).
 - On the client: each call's time and label (16 bytes a call, for placing the windows exactly as
   `train` does), then the later windows (validation, calibration, test: the small, recent part;
-  each up to LATER_WINDOW_ROWS, a seeded sample past that) and a seeded sample of the train
-  window (up to TRAIN_SAMPLE_ROWS, for the leakage check and the logistic baseline).
+  each up to `cluster.later_window_rows`, a seeded sample past that) and a seeded sample of the
+  train window (up to `cluster.train_sample_rows`, for the leakage check and the baseline).
   Calibration, conformal, evaluation, the audit, explanations, the card and MLflow logging are
   `train`'s own functions on those rows.
 
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from risk_model.config import ModelConfig, Settings
+from risk_model.config import ClusterConfig, ModelConfig, Settings
 from risk_model.errors import UserError
 from risk_model.features.cluster import (
     check_input,
@@ -72,12 +72,6 @@ from risk_model.training.splits import Placement
 
 log = logging.getLogger(__name__)
 
-TRAIN_SAMPLE_ROWS = 500_000  # train rows to the client: the leakage check and the baseline
-# Labelled calls of each later window (validation, calibration, test) collected to the client;
-# a bigger window comes as a seeded sample. At 2.8-4.8 KB a row on the client, the three take
-# at most ~9-14 GB; a million calls pins a calibration curve, a conformal quantile and a test
-# AUC far tighter than the differences that matter (docs/cluster.md).
-LATER_WINDOW_ROWS = 1_000_000
 LABEL = "_y"
 WINDOW = "_window"
 LATER = ("validation", "calibration", "test")
@@ -192,8 +186,8 @@ def _train(
     base_rate = stats["harmed"] / stats["labelled"]
 
     # The later windows and a train sample, to the client, in time order as `train` holds them;
-    # past LATER_WINDOW_ROWS a later window comes as a seeded sample (bounded client memory).
-    shares = sample_shares(split.counts)
+    # past `cluster.later_window_rows` a later window comes as a seeded sample (bounded memory).
+    shares = sample_shares(split.counts, settings.cluster)
     share = shares["train"]
     local = feats.map_partitions(
         _collect_rows, shares, settings.model.seed, meta=feats._meta
@@ -213,7 +207,7 @@ def _train(
         if shares[name] < 1.0:
             log.warning(
                 "cluster: the %s window has %s labelled calls; a seeded sample of %s (share "
-                "%.3f) is used for it on the client (cluster.LATER_WINDOW_ROWS)",
+                "%.3f) is used for it on the client (settings: cluster.later_window_rows)",
                 name,
                 f"{split.counts[name]['calls']:,}",
                 f"{int((window == name).sum()):,}",
@@ -375,10 +369,10 @@ def _sum_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def sample_shares(counts: dict[str, dict[str, int]]) -> dict[str, float]:
+def sample_shares(counts: dict[str, dict[str, int]], cfg: ClusterConfig) -> dict[str, float]:
     """The share of each window's labelled calls that goes to the client: the train window up
-    to TRAIN_SAMPLE_ROWS, each later window up to LATER_WINDOW_ROWS (all of it below that)."""
-    caps = {"train": TRAIN_SAMPLE_ROWS, **dict.fromkeys(LATER, LATER_WINDOW_ROWS)}
+    to `train_sample_rows`, each later window up to `later_window_rows` (all of it below)."""
+    caps = {"train": cfg.train_sample_rows, **dict.fromkeys(LATER, cfg.later_window_rows)}
     return {w: min(1.0, cap / max(counts[w]["calls"], 1)) for w, cap in caps.items()}
 
 

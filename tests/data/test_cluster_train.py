@@ -37,7 +37,8 @@ def test_same_windows_leakage_figures_and_inputs(cluster_trained: dict) -> None:
     assert cluster["rows_rejected"] == single["rows_rejected"] == 0
     assert cluster["outside_bulk"] == single["outside_bulk"]
     assert cluster["feature_hash"] == single["feature_hash"]
-    # The whole train window reached the client (under TRAIN_SAMPLE_ROWS): the same figures.
+    # The whole train window reached the client (under cluster.train_sample_rows): the same
+    # figures.
     assert cluster["cluster"]["train_sample_share"] == 1.0
     for key in ("max_input_auc", "call_type_auc"):
         assert cluster["leakage"][key] == pytest.approx(single["leakage"][key], abs=1e-12)
@@ -136,26 +137,29 @@ def test_an_export_without_source_or_premise_type_trains(dask_client, tmp_path) 
 def test_big_later_windows_come_to_the_client_as_a_sample(
     cluster_trained: dict, dask_client
 ) -> None:
-    """Past LATER_WINDOW_ROWS labelled calls a later window reaches the client as a seeded
-    sample (bounded client memory at tens of millions of calls): the windows themselves and the
+    """Past `cluster.later_window_rows` labelled calls a later window reaches the client as a
+    seeded sample (bounded client memory at tens of millions of calls): the windows and the
     leakage guard's verdict are unchanged, and the full-window test AUC lies in the interval the
     sampled run reports."""
     import contextlib
 
+    from risk_model.config import ClusterConfig
     from risk_model.training.cluster import train_on_cluster
 
     root = cluster_trained["root"]
     full = cluster_trained["cluster"]
     later = ("validation", "calibration", "test")
     cap = min(full["window_counts"][name]["calls"] for name in later) // 2
+    settings = cluster_trained["settings"].model_copy(
+        update={"cluster": ClusterConfig(later_window_rows=cap)}
+    )
     with (
         mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": cluster_trained["tracking_uri"]}),
         contextlib.chdir(root),
-        mock.patch("risk_model.training.cluster.LATER_WINDOW_ROWS", cap),
     ):
         sampled = train_on_cluster(
             cluster_trained["dataset"],
-            cluster_trained["settings"],
+            settings,
             experiment="cluster-sampled",
             truth=root / "calls.truth.parquet",
             client=dask_client,

@@ -4,8 +4,6 @@ single-machine parameters, and addresses are checked before anything starts."""
 
 from __future__ import annotations
 
-from unittest import mock
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from risk_model.cluster import connect
-from risk_model.config import ModelConfig
+from risk_model.config import ClusterConfig, ModelConfig
 from risk_model.errors import UserError
 from risk_model.training.cluster import (
     LABEL,
@@ -74,11 +72,7 @@ def test_later_windows_past_their_cap_come_as_a_sample_whatever_the_partitioning
         }
     )
     counts = {w: {"calls": int((frame[WINDOW] == w).sum())} for w in ("train", *LATER)}
-    with (
-        mock.patch("risk_model.training.cluster.TRAIN_SAMPLE_ROWS", 1000),
-        mock.patch("risk_model.training.cluster.LATER_WINDOW_ROWS", 1125),
-    ):
-        shares = sample_shares(counts)
+    shares = sample_shares(counts, ClusterConfig(train_sample_rows=1000, later_window_rows=1125))
     assert shares["validation"] == pytest.approx(0.5) and shares["train"] == pytest.approx(
         1000 / 2250
     )
@@ -90,9 +84,8 @@ def test_later_windows_past_their_cap_come_as_a_sample_whatever_the_partitioning
     for name in LATER:
         assert 0.45 < taken[name] / counts[name]["calls"] < 0.55
     # below the cap, the whole window
-    assert sample_shares({w: {"calls": 10} for w in ("train", *LATER)}) == dict.fromkeys(
-        ("train", *LATER), 1.0
-    )
+    small = {w: {"calls": 10} for w in ("train", *LATER)}
+    assert sample_shares(small, ClusterConfig()) == dict.fromkeys(("train", *LATER), 1.0)
 
 
 def test_lightgbm_arguments_are_the_single_machine_parameters() -> None:
