@@ -85,6 +85,7 @@ def cluster_run(
         "stages": out["cluster"]["seconds"],
         "worker_peak_gb": [round(p / 1e9, 2) for p in peaks[:workers]],
         "client_peak_gb": round(mem.client_peak / 1e9, 2),
+        "client_peak_gb_by_stage": out["cluster"]["client_peak_gb"],
         "shuffle_gb": round(out["cluster"]["shuffle_bytes"] / 1e9, 2),
         "partitions": out["cluster"]["partitions"],
         "rows_to_client": out["cluster"]["rows_to_client"],

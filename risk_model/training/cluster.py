@@ -116,6 +116,7 @@ def _train(
 
     t0 = time.perf_counter()
     stages: dict[str, float] = {}
+    peak_gb: dict[str, float] = {}  # the client's peak resident memory at the end of each stage
     read = read_calls(data)
     input_tasks = read.files
     columns = list(read.calls.columns)
@@ -129,6 +130,7 @@ def _train(
             f"{rejected:,}",
         )
     stages["read"] = time.perf_counter() - t0
+    peak_gb["read"] = _peak_gb()
 
     t = time.perf_counter()
     cf = cluster_features(client, calls, settings.features, carry=carry)
@@ -147,6 +149,7 @@ def _train(
     partitions, rows_shuffled = cf.partitions, cf.shuffled.rows
     del cf, calls, read
     stages["features"] = time.perf_counter() - t
+    peak_gb["features"] = _peak_gb()
     log.info(
         "cluster: features for %s calls in %.1fs (%d premise groups)",
         f"{rows_shuffled:,}",
@@ -197,6 +200,7 @@ def _train(
     y = local[LABEL].to_numpy(dtype=float)
     window = local[WINDOW].to_numpy(dtype=object).astype(str)
     stages["windows"] = time.perf_counter() - t
+    peak_gb["windows"] = _peak_gb()
     log.info(
         "cluster: %s rows to the client (%s of the train window, share %.3f)",
         f"{len(local):,}",
@@ -234,6 +238,7 @@ def _train(
         window == "train",
     )
     stages["fit"] = time.perf_counter() - t
+    peak_gb["fit"] = _peak_gb()
 
     t = time.perf_counter()
     truth_path = truth or default_truth_path(data)
@@ -258,6 +263,7 @@ def _train(
     workers = len(client.scheduler_info().get("workers", {}))
     fitted.model.metadata["engine"] = {"dask_workers": workers, "partitions": partitions}
     stages["evaluate"] = time.perf_counter() - t
+    peak_gb["evaluate"] = _peak_gb()
 
     t = time.perf_counter()
     run_id, logged_model_uri = log_run(
@@ -280,8 +286,14 @@ def _train(
             register, logged_model_uri, run_id, local, y, test_mask, results
         )
     stages["log"] = time.perf_counter() - t
+    peak_gb["log"] = _peak_gb()
     seconds = round(time.perf_counter() - t0, 1)
-    log.info("cluster: done in %.1fs %s", seconds, {k: round(v, 1) for k, v in stages.items()})
+    log.info(
+        "cluster: done in %.1fs %s; client peak memory by stage (GB) %s",
+        seconds,
+        {k: round(v, 1) for k, v in stages.items()},
+        peak_gb,
+    )
     out = run_summary(
         run_id,
         logged_model_uri,
@@ -305,6 +317,7 @@ def _train(
         "train_sample_share": round(share, 4),
         "sample_shares": {k: round(v, 4) for k, v in shares.items()},
         "seconds": {k: round(v, 1) for k, v in stages.items()},
+        "client_peak_gb": peak_gb,
     }
     return out
 
@@ -544,6 +557,14 @@ def _quiet() -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
         yield
+
+
+def _peak_gb() -> float:
+    """This process's peak resident memory so far, in GB (Linux reports KB): which stage
+    raises it is what sizes the machine running the command."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
 
 
 def _log_engine(
