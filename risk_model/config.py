@@ -217,8 +217,8 @@ class MonitorConfig(_Section):
 class ClusterConfig(_Section):
     """`train --dask`: how many labelled calls of each window reach the machine running the
     command (the client). Past these, a window comes as a seeded sample chosen by a hash of the
-    call_id (docs/cluster.md): 2.8-4.8 KB a row on the client, so the defaults hold it to
-    ~3.5M rows, 10-17 GB."""
+    call_id (docs/cluster.md): ~1.1 KB a row on the client (measured), so the defaults hold the
+    collected rows to ~3.5M, ~4 GB; the model's history snapshot (~0.94 KB a call) comes on top."""
 
     # The train window's sample: the leakage check and the logistic baseline read it.
     train_sample_rows: int = Field(500_000, ge=1_000)

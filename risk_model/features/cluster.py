@@ -341,16 +341,22 @@ def _validated_part(
 ) -> tuple[pd.DataFrame, int]:
     import pyarrow.parquet as pq
 
-    from risk_model.schema import validate_frame
-
     if row_groups is None:
         raw = pd.read_parquet(path)
     else:
         raw = pq.ParquetFile(path).read_row_groups(row_groups).to_pandas()
-    for key, value in keys.items():  # a dataset partitioned by a real column (district=...)
-        raw[key] = value
-    res = validate_frame(raw)
+    res = _validated(raw, keys)
     return res.accepted, len(res.quarantined)
+
+
+def _validated(raw: pd.DataFrame, keys: dict[str, str]) -> Any:
+    """A read task's rows with its hive keys as columns (a dataset partitioned by a real
+    column, district=...), checked as `train` checks a file."""
+    from risk_model.schema import validate_frame
+
+    for key, value in keys.items():
+        raw[key] = value
+    return validate_frame(raw)
 
 
 def _validated_head(
@@ -360,15 +366,10 @@ def _validated_head(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from risk_model.schema import validate_frame
-
     pf = pq.ParquetFile(path)
     batch = next(pf.iter_batches(batch_size=rows, row_groups=row_groups), None)
     table = pf.schema_arrow.empty_table() if batch is None else pa.Table.from_batches([batch])
-    raw = table.to_pandas()
-    for key, value in keys.items():
-        raw[key] = value
-    return validate_frame(raw).accepted
+    return _validated(table.to_pandas(), keys).accepted
 
 
 def read_tasks(path: Path) -> list[tuple[str, list[int] | None, dict[str, str]]]:

@@ -18,7 +18,6 @@ is one process, and readiness is its own.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tempfile
@@ -26,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from risk_model.service.supervise import pid_alive
-
-log = logging.getLogger(__name__)
 
 SERVICE_NAME = "call-risk"
 PREFIX = "call-risk-ready-"
