@@ -45,14 +45,14 @@ NAME = "call-risk"
 def set_up(workdir: Path, calls: int, seed: int, data: Path | None = None) -> Path:
     """Simulated year + small champion (each step only when missing). MLFLOW_TRACKING_URI, when
     set, names a store that may already hold a champion (else: a SQLite store in `workdir`)."""
+    from risk_model.batch.score import champion_info
     from risk_model.config import EvaluationConfig, ModelConfig, Settings
-    from risk_model.offline import champion_info
 
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'mlflow.db'}")
     data = data or workdir / "calls.parquet"
     if not data.exists():
-        from risk_model.simulate import simulate_to_file
+        from risk_model.simulate.files import simulate_to_file
 
         log.info("simulating %d calls", calls)
         simulate_to_file(data, calls=calls, seed=seed, start="2025-01-01", days=365)
@@ -93,7 +93,7 @@ CREATE INDEX audit_received ON audit (received_at);
 
 def previous_format_bytes(path: Path, entries: list[dict[str, Any]]) -> int:
     """The same entries as the previous format stored them: one JSON text per call."""
-    from risk_model.service.audit import dumps
+    from risk_model.service.audit_log import dumps
 
     path.unlink(missing_ok=True)
     con = sqlite3.connect(path)
@@ -128,12 +128,12 @@ def score_calls(workdir: Path, data: Path, n: int) -> tuple[Any, list[dict[str, 
     logged and the size figures."""
     import pandas as pd
 
-    from risk_model import tracking
+    from risk_model.batch.score import load_history_file
     from risk_model.features.store import SqliteHistoryStore
-    from risk_model.offline import load_history_file
+    from risk_model.model import tracking
     from risk_model.schema import CallRecord
     from risk_model.service.assessor import LiveAssessor
-    from risk_model.service.audit import AuditLog
+    from risk_model.service.audit_log import AuditLog
 
     calls = pd.read_parquet(data).sort_values("received_at", kind="stable")
     calls = calls.reset_index(drop=True)
@@ -183,7 +183,7 @@ def score_calls(workdir: Path, data: Path, n: int) -> tuple[Any, list[dict[str, 
         round(statistics.median(costs[False]) * 1e3, 3),
     ]
     # What the log stores: the compact numbers, not the words rendered from them.
-    from risk_model.service.audit import _compact_contributions
+    from risk_model.service.audit_log import _compact_contributions
 
     return assessor, [_compact_contributions(e) for e in entries], figures
 
@@ -275,7 +275,7 @@ def main() -> None:
     data = set_up(args.workdir, args.simulate, args.seed, args.data)
     assessor, entries, figures = score_calls(args.workdir, data, args.score)
     big = args.workdir / "audit_1m.db"
-    from risk_model.service.audit import AuditLog
+    from risk_model.service.audit_log import AuditLog
 
     audit = AuditLog(big)
     if audit.count() > args.calls:

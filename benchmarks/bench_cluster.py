@@ -65,9 +65,9 @@ class MemorySampler:
 def cluster_run(
     dataset: Path, truth: Path, workers: int, tmp: Path, later_window_rows: int | None = None
 ) -> dict:
-    from risk_model.cluster import connect
     from risk_model.config import ClusterConfig, Settings
-    from risk_model.training.cluster import train_on_cluster
+    from risk_model.dask_client import connect
+    from risk_model.training.dask_fit import train_on_cluster
 
     settings = Settings()
     if later_window_rows is not None:
@@ -130,7 +130,7 @@ def main() -> None:
     )
 
     from risk_model.dataset import write_partitioned
-    from risk_model.simulate import simulate_to_file
+    from risk_model.simulate.files import simulate_to_file
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="bench-cluster-"))
     for n in args.calls:

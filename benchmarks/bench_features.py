@@ -90,7 +90,7 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
-    from risk_model.simulate import simulate_to_file
+    from risk_model.simulate.files import simulate_to_file
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "calls.parquet"

@@ -100,7 +100,7 @@ def _entry(i: int, feats: dict[str, Any], score: float, when: str, labels: list[
 
 def set_up(workdir: Path, calls: int, written: int, seed: int = 0) -> dict[str, Any]:
     from risk_model.model.reference import reference_from
-    from risk_model.service.audit import AuditLog
+    from risk_model.service.audit_log import AuditLog
 
     workdir.mkdir(parents=True, exist_ok=True)
     audit_db, history_db = workdir / "audit.db", workdir / "history.db"
@@ -128,7 +128,7 @@ def set_up(workdir: Path, calls: int, written: int, seed: int = 0) -> dict[str, 
 
 
 def _fill_audit(audit_db: Path, calls: int, written: int, rng: np.random.Generator) -> dict:
-    from risk_model.service.audit import AuditLog
+    from risk_model.service.audit_log import AuditLog
 
     audit = AuditLog(audit_db)
     labels = [f"g{j}" for j in range(30)]
@@ -198,7 +198,7 @@ def _fill_history(audit_db: Path, history_db: Path, rng: np.random.Generator) ->
 
 CHILD = """
 import json, resource, sys, time
-from risk_model.service.monitor import monitor
+from risk_model.monitor.job import monitor
 args = json.loads(sys.argv[1])
 art = json.load(open(args["artifacts"]))
 t0 = time.perf_counter()

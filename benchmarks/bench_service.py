@@ -130,7 +130,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 def floor(env: dict[str, str], workdir: Path, calls: list[dict], seconds: float) -> dict:
     """In-process cost of the same assessment, without HTTP (validation + assess, audited)."""
     os.environ.update(env)
-    from risk_model.service.audit import AuditLog
+    from risk_model.service.audit_log import AuditLog
     from risk_model.service.settings import ServiceSettings, load_assessor
     from serving.api_models import CallIn
 

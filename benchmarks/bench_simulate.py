@@ -69,7 +69,8 @@ def signal_check(out: Path, train_share: float = 0.6) -> dict:
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
-    from risk_model.simulate import DEFAULT_CALL_TYPES, truth_path_for
+    from risk_model.simulate.files import truth_path_for
+    from risk_model.simulate.world import DEFAULT_CALL_TYPES
 
     calls = pd.read_parquet(out) if out.suffix == ".parquet" else pd.read_csv(out)
     truth = pd.read_parquet(truth_path_for(out))

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from risk_model.features import text
+from risk_model import text
 
 logger = logging.getLogger("bench_text")
 

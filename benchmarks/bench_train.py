@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--keep", help="keep the working directory here")
     args = parser.parse_args()
-    from risk_model.simulate import simulate_to_file
+    from risk_model.simulate.files import simulate_to_file
 
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="bench-train-"))
     tmp.mkdir(parents=True, exist_ok=True)

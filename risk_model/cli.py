@@ -80,7 +80,7 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Write a realistic synthetic CAD history with outcomes (and a side file of true risks)."""
-    from risk_model.simulate import simulate_to_file
+    from risk_model.simulate.files import simulate_to_file
 
     _run(
         lambda: simulate_to_file(
@@ -113,7 +113,7 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Validate and canonicalise an export: accepted rows to Parquet, rejects to quarantine."""
-    from risk_model.ingest import ingest_file
+    from risk_model.ingest.run import ingest_file
 
     _run(
         lambda: ingest_file(
@@ -140,7 +140,7 @@ def map_export(
     def run() -> dict[str, Any]:
         if not draft:
             raise UserError("only drafts exist: risk-model map --draft EXPORT --out MAPPING.yaml")
-        from risk_model.mapping_draft import draft_mapping
+        from risk_model.ingest.draft import draft_mapping
 
         return draft_mapping(export, out, outcomes=outcomes, sample=sample, force=force)
 
@@ -195,7 +195,7 @@ def train(
             leakage = settings.leakage.model_copy(update={"allow": allowed})
             settings = settings.model_copy(update={"leakage": leakage})
         if dask:
-            from risk_model.training.cluster import train_on_cluster
+            from risk_model.training.dask_fit import train_on_cluster
 
             return train_on_cluster(
                 data, settings, dask, experiment=experiment, register=register, truth=truth
@@ -223,11 +223,11 @@ def score(
 ) -> None:
     """Score calls offline: features from history strictly before each call."""
     if dask is not None:
-        from risk_model.offline_cluster import score_file_dask
+        from risk_model.batch.dask_score import score_file_dask
 
         _run(lambda: score_file_dask(model, input, out, history, address=dask), as_json)
         return
-    from risk_model.offline import score_file
+    from risk_model.batch.score import score_file
 
     _run(
         lambda: score_file(model_uri=model, input_path=input, out_path=out, history_path=history),
@@ -246,7 +246,7 @@ def load_history(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Bulk-load calls into the live history store the service reads; say what was loaded."""
-    from risk_model.offline import load_history_file
+    from risk_model.batch.score import load_history_file
 
     _run(lambda: load_history_file(data, db, config, model), as_json)
 
@@ -265,7 +265,7 @@ def audit_prune(
     def run() -> dict[str, Any]:
         if not audit_db.is_file():
             raise UserError(f"no audit log at {audit_db}")
-        from risk_model.service.audit import AuditLog
+        from risk_model.service.audit_log import AuditLog
 
         result = AuditLog(audit_db).prune(keep_days, vacuum=vacuum)
         log.info(
@@ -289,7 +289,7 @@ def review_link(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Print a review-page link with a read-only, expiring session (never the API token)."""
-    from risk_model.service.review_session import review_link as make_link
+    from risk_model.review.session import review_link as make_link
 
     _run(lambda: make_link(url, hours), as_json, quiet=True)
 
@@ -301,7 +301,7 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Print training runs side by side: model vs baselines on their test windows."""
-    from risk_model.offline import compare_runs
+    from risk_model.batch.score import compare_runs
 
     def run() -> dict[str, Any]:
         result = compare_runs(experiment, max_runs)
@@ -342,7 +342,7 @@ def champion(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Print the version of the registered champion; exit 1 when there is none."""
-    from risk_model.offline import champion_info
+    from risk_model.batch.score import champion_info
 
     _setup_logging(True)
     try:
@@ -384,8 +384,8 @@ def monitor(
 
     def run() -> dict[str, Any]:
         from risk_model.config import load_settings
-        from risk_model.service.monitor import monitor as run_monitor
-        from risk_model.service.monitor import render_text
+        from risk_model.monitor.job import monitor as run_monitor
+        from risk_model.monitor.job import render_text
 
         settings = load_settings(config)
         report = run_monitor(
@@ -398,7 +398,7 @@ def monitor(
             log_experiment=experiment if log_run else None,
         )
         if latest:  # beside the audit log, for the service's /monitor/metrics and Live view
-            from risk_model.service.monitor_latest import write_latest
+            from risk_model.monitor.latest import write_latest
 
             try:
                 report["latest_file"] = str(write_latest(report, audit_db))

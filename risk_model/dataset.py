@@ -10,6 +10,7 @@ drop it, so a dataset reads back with exactly the single file's columns and dtyp
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -20,6 +21,9 @@ import pandas as pd
 import pyarrow as pa
 
 from risk_model.errors import UserError
+from risk_model.schema import validate_frame
+
+log = logging.getLogger(__name__)
 
 # --partition-by choices and the received_at format each partition key is written with.
 PARTITION_FORMATS: dict[str, str] = {"month": "%Y-%m", "year": "%Y"}
@@ -221,3 +225,69 @@ def write_partitioned(
         existing_data_behavior="overwrite_or_ignore",
     )
     return partitions
+
+
+# The marker a simulated Parquet file carries in its schema metadata: `train` records it in the
+# model (`trained_on_simulated`), so every answer of a model trained on it says so.
+SIMULATED_KEY = b"risk_model.simulated"
+
+
+def mark_simulated(table: pa.Table) -> pa.Table:
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), SIMULATED_KEY: b"true"})
+
+
+def is_simulated(data: Path, truth: Path | None = None) -> bool:
+    """True for calls the simulator made: a Parquet file it wrote carries `SIMULATED_KEY`; a CSV
+    cannot, but only the simulator writes the oracle truth side file found beside it (`truth`).
+    """
+    if truth is not None and Path(truth).is_file():
+        return True
+    data = Path(data)
+    if data.suffix.lower() != ".parquet" or not data.is_file():
+        return False
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(data).metadata or {}
+    except (OSError, pa.ArrowInvalid):
+        return False
+    return meta.get(SIMULATED_KEY) == b"true"
+
+
+def load_calls(path: Path, in_time_order: bool = True) -> tuple[pd.DataFrame, int]:
+    """Canonical calls from Parquet or CSV, validated; returns (rows, rows rejected).
+
+    Training expects ingested data; rows that still break the schema are reported, not used.
+    Training wants the calls in time order; scoring keeps the file's order (`in_time_order=False`)
+    so an analyst's output lines up with the input row for row, as the pyfunc's does.
+    """
+    if path.is_dir():  # a Parquet dataset folder (`ingest --partition-by`)
+        suffix = ".parquet"
+    elif not path.is_file():
+        raise UserError(f"data file not found: {path}")
+    else:
+        suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            raw = read_canonical_parquet(path)
+        elif suffix == ".csv":
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        else:
+            raise UserError(f"{path}: expected a .parquet or .csv file")
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    try:
+        result = validate_frame(raw)
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    if len(result.quarantined):
+        top = result.quarantined["_reason"].value_counts().head(3).to_dict()
+        log.warning(
+            "%s rows break the schema and are not used (run `risk-model ingest` first): %s",
+            f"{len(result.quarantined):,}",
+            top,
+        )
+    calls = result.accepted
+    if in_time_order:
+        calls = calls.sort_values("received_at", kind="stable")
+    return calls.reset_index(drop=True), len(result.quarantined)

@@ -164,7 +164,7 @@ def parse_timestamp(value: Any, field: str = "received_at", tz: str | None = Non
     already agency local time. With an offset: if `tz` (the agency's IANA zone) is given the
     instant is converted to it; otherwise the wall-clock time as written is kept, which is right
     for exports that stamp local time with the local offset. Tables read with a mapping's own
-    formats go through `risk_model.ingest`, not here.
+    formats go through `risk_model.ingest.run`, not here.
     """
     if isinstance(value, pd.Timestamp | dt.datetime):
         if value is pd.NaT:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from risk_model.service.monitor_latest import prometheus_text, read_latest
+from risk_model.monitor.latest import prometheus_text, read_latest
 from risk_model.service.settings import ServiceSettings
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -11,19 +11,19 @@ static page (serving/static: vanilla JS, no CDN, works offline) and a few read-o
     GET /api/facets        distinct districts, call types, tiers, decisions in the audit log
     GET /api/calls         audited calls, filtered (since, until, district, call_type, tier,
                            decision), sorted (sort=time|score|score_asc), limit <= 1000
-    GET /api/calls/{id}    one call explained (risk_model.service.review_view.call_view), with
+    GET /api/calls/{id}    one call explained (risk_model.review.view.call_view), with
                            its full audit entry under "entry"
-    GET /api/model         the model report (risk_model.service.review_view.model_report),
+    GET /api/model         the model report (risk_model.review.view.model_report),
                            cached per run
     GET /api/vocab         the words for tiers, decisions and warning codes (risk_model.vocab),
                            so the page never spells them itself
 
-All wording and numbers come from risk_model.service.review_view; this module only wires HTTP
+All wording and numbers come from risk_model.review.view; this module only wires HTTP
 to it.
 The service mounts it with `ServiceReviewMount` (end of this module), which reads the running
 service's assessor, token and start-up error, so the page never imports the service.
 When CALL_RISK_API_TOKEN is set, every route needs `Authorization: Bearer <API token>`, or a
-review session (risk_model.service.review_session: signed, expiring, read-only) in the
+review session (risk_model.review.session: signed, expiring, read-only) in the
 `call_risk_review` cookie or as a bearer credential. Opening the page once with `?token=<API
 token>` exchanges the token for a session cookie and redirects to a clean address, so neither the
 address bar nor the cookie ever holds the API token. The service's gate never accepts a session,
@@ -51,9 +51,9 @@ from starlette.staticfiles import StaticFiles
 
 from risk_model import vocab
 from risk_model.errors import UserError
-from risk_model.service import review_view
-from risk_model.service.monitor_latest import read_latest
-from risk_model.service.review_session import SESSION_COOKIE, ReviewSessions, is_session
+from risk_model.monitor.latest import read_latest
+from risk_model.review import view as review_view
+from risk_model.review.session import SESSION_COOKIE, ReviewSessions, is_session
 from risk_model.service.settings import ENV_TOKEN, ServiceSettings, token_accepted
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ def create_review_app(
             (the JSON routes then answer 503 and the page says so).
         token: the API token; by default CALL_RISK_API_TOKEN at creation time (None = open).
         sessions: signs and checks review sessions; by default derived from the token and
-            CALL_RISK_REVIEW_SECRET / CALL_RISK_REVIEW_HOURS (risk_model.service.review_session).
+            CALL_RISK_REVIEW_SECRET / CALL_RISK_REVIEW_HOURS (risk_model.review.session).
         cache_dir: where MLflow artifacts are downloaded (default: a temporary directory).
     """
     secret = (os.environ.get(ENV_TOKEN) or None) if token is _UNSET else token

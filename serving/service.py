@@ -48,9 +48,9 @@ from starlette.responses import JSONResponse, Response
 
 from risk_model.errors import UserError
 from risk_model.model.precautions import load_rules
+from risk_model.monitor.latest import prometheus_text, read_latest
 from risk_model.service.assessor import LiveAssessor, StoreUnavailable, merge_repeated_calls
-from risk_model.service.audit import dumps
-from risk_model.service.monitor_latest import prometheus_text, read_latest
+from risk_model.service.audit_log import dumps
 from risk_model.service.readiness import WorkerReadiness
 from risk_model.service.settings import (
     ServiceSettings,
@@ -183,7 +183,7 @@ class CallRisk:
 
     def __metrics__(self, content: str) -> str:
         """BentoML's `/metrics` (under `bentoml serve`) plus the latest monitor verdict's gauges
-        from monitor_latest.json beside the audit log (risk_model.service.monitor_latest)."""
+        from monitor_latest.json beside the audit log (risk_model.monitor.latest)."""
         report, _why = read_latest(self.settings.audit_db)
         return content.rstrip("\n") + "\n" + prometheus_text(report)
 

@@ -12,7 +12,7 @@ from unittest import mock
 import pandas as pd
 import pytest
 
-from risk_model.simulate import simulate
+from risk_model.simulate.generate import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with (root / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
-            from risk_model.simulate import simulate_to_file
+            from risk_model.simulate.files import simulate_to_file
             from risk_model.training.pipeline import train
 
             data = root / "calls.parquet"
@@ -93,7 +93,7 @@ def dask_client():
 
     Tests that use it carry `pytest.mark.xdist_group("dask")`, so one xdist worker holds the
     one cluster for the session."""
-    from risk_model.cluster import connect
+    from risk_model.dask_client import connect
 
     with connect("local:2", memory_limit="3GiB") as client:
         yield client
@@ -107,8 +107,8 @@ def cluster_trained(dask_client, tmp_path_factory: pytest.TempPathFactory) -> di
     Tests that use it carry `pytest.mark.xdist_group("dask")`."""
     from risk_model.config import EvaluationConfig, ModelConfig, Settings
     from risk_model.dataset import write_partitioned
-    from risk_model.simulate import simulate_to_file
-    from risk_model.training.cluster import train_on_cluster
+    from risk_model.simulate.files import simulate_to_file
+    from risk_model.training.dask_fit import train_on_cluster
     from risk_model.training.pipeline import train
 
     root = tmp_path_factory.mktemp("cluster-trained")

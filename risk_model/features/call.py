@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from risk_model import text
 from risk_model.config import FeatureConfig
-from risk_model.features import text
 from risk_model.schema import (
     FEATURE_INPUT_COLUMNS,
     FLAG_COLUMNS,

@@ -2,7 +2,7 @@
 
 Quantile bins of the score and of every numeric feature, and the shares of each categorical
 feature's frequent values, on the training run's test window; `risk-model monitor`
-(risk_model/service/monitor.py) measures the population stability (PSI) of live calls against
+(risk_model/monitor/job.py) measures the population stability (PSI) of live calls against
 it. It lives with the model, not the monitor, because training writes it and training must not
 import the live service.
 """

@@ -1,7 +1,7 @@
 """Live assessment: what the service does per call, without HTTP.
 
 `LiveAssessor` ties the trained model, the history store, the precaution rules and the audit log
-(risk_model/service/audit.py) together. The BentoML service validates input and calls `assess` /
+(service/audit_log.py) together. The BentoML service validates input and calls `assess` /
 `ingest`; the benchmarks call the same methods to measure the in-process floor. No pandas frame
 is built on the scoring path.
 """
@@ -23,7 +23,7 @@ from risk_model.features.store import AppendResult, HistoryStore
 from risk_model.model.assessment import Assessed, ModelInfo
 from risk_model.model.bundle import CallRiskModel
 from risk_model.model.precautions import RuleFile, load_rules
-from risk_model.service.audit import AuditLog, expand_entry
+from risk_model.service.audit_log import AuditLog, expand_entry
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The audit log's compact record: what `AuditLog` (risk_model/service/audit.py) stores per call.
+"""The audit log's compact record: what `AuditLog` (service/audit_log.py) stores per call.
 
 The previous record was the whole audit entry as JSON text, ~4.2 KB a call: every feature name,
 every contribution label and every dictionary key repeated in every record, and the summary

@@ -1,6 +1,6 @@
 """`risk-model serve`: check everything the live service needs, then run BentoML in its place.
 
-Kept apart from the offline commands (risk_model/offline.py) because it starts the live side:
+Kept apart from the offline commands (risk_model/batch/score.py) because it starts the live side:
 settings from the environment, the start-up check in a child process, the review link.
 """
 
@@ -33,7 +33,7 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
     """
     from dataclasses import replace
 
-    from risk_model import tracking
+    from risk_model.model import tracking
     from risk_model.model.precautions import load_rules
     from risk_model.service.settings import ENV_AUDIT, ServiceSettings
     from risk_model.service.supervise import ENV_SERVER_PID, check_port, check_service
@@ -83,7 +83,7 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
         settings.audit_db,
     )
     if env.get("CALL_RISK_API_TOKEN"):
-        from risk_model.service.review_session import review_link
+        from risk_model.review.session import review_link
 
         # A supervisor's way in: a read-only, expiring session, never the API token itself.
         link = review_link(f"http://127.0.0.1:{port}", environ=env)

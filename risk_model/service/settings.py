@@ -9,7 +9,7 @@ command line can check them (and pin the model) before any server process starts
     CALL_RISK_PRECAUTIONS  the precaution rule file (default data/precautions.yaml)
     CALL_RISK_API_TOKEN    when set, every request needs `Authorization: Bearer <token>`
                            (the review page uses its own sessions:
-                           risk_model/service/review_session.py)
+                           risk_model/review/session.py)
     CALL_RISK_TIMEZONE     the agency's IANA time zone (e.g. America/Chicago): a received_at
                            with an offset is converted to it; unset, such times are refused
     MLFLOW_TRACKING_URI    the MLflow tracking store (default sqlite:///mlflow.db)
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from risk_model import tracking
 from risk_model.errors import UserError
+from risk_model.model import tracking
 from risk_model.model.precautions import DEFAULT_RULES
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def token_accepted(secret: str | None, authorization: str) -> bool:
     """True without a configured token; else only for `Authorization: Bearer <token>`.
 
     The API token is never taken from a cookie: a cookie is sent by the browser on its own, and
-    the review page's cookie holds a read-only session (risk_model.service.review_session),
+    the review page's cookie holds a read-only session (risk_model.review.session),
     never this token. Compared in constant time on the bytes as sent (header values are latin-1).
     """
     if not secret:
@@ -163,7 +163,7 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
     from risk_model.model.assessment import ModelInfo
     from risk_model.model.precautions import load_rules
     from risk_model.service.assessor import WRITE_ERRORS, LiveAssessor, StoreUnavailable
-    from risk_model.service.audit import AuditLog
+    from risk_model.service.audit_log import AuditLog
 
     rules = rules or load_rules(settings.precautions)
     os.environ[ENV_TRACKING] = settings.tracking_uri

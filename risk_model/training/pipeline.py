@@ -18,7 +18,7 @@ import pandas as pd
 
 from risk_model import __version__
 from risk_model.config import Settings
-from risk_model.dataset import data_digest, read_canonical_parquet
+from risk_model.dataset import data_digest, is_simulated, load_calls
 from risk_model.errors import UserError
 from risk_model.features.build import build_features, events_frame
 from risk_model.features.registry import FEATURE_NAMES, definitions_hash
@@ -27,10 +27,9 @@ from risk_model.model.bundle import CallRiskModel
 from risk_model.model.calibrate import Calibrator, MondrianConformal
 from risk_model.model.encode import FeatureEncoder
 from risk_model.model.reference import save_reference
-from risk_model.schema import OUTCOME_COLUMNS, validate_frame
-from risk_model.simulate import is_simulated
-from risk_model.training.audit import audit, audit_summary
+from risk_model.schema import OUTCOME_COLUMNS
 from risk_model.training.evaluate import bootstrap_intervals, core_metrics, decision_summary
+from risk_model.training.fairness import audit, audit_summary
 from risk_model.training.leakage import LeakageReport, check_leakage, enforce, validate_allow
 from risk_model.training.models import (
     CallTypeRate,
@@ -49,45 +48,6 @@ LOGISTIC_MAX_ROWS = 300_000
 
 
 # --------------------------------------------------------------------------- data
-
-
-def load_calls(path: Path, in_time_order: bool = True) -> tuple[pd.DataFrame, int]:
-    """Canonical calls from Parquet or CSV, validated; returns (rows, rows rejected).
-
-    Training expects ingested data; rows that still break the schema are reported, not used.
-    Training wants the calls in time order; scoring keeps the file's order (`in_time_order=False`)
-    so an analyst's output lines up with the input row for row, as the pyfunc's does.
-    """
-    if path.is_dir():  # a Parquet dataset folder (`ingest --partition-by`)
-        suffix = ".parquet"
-    elif not path.is_file():
-        raise UserError(f"data file not found: {path}")
-    else:
-        suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            raw = read_canonical_parquet(path)
-        elif suffix == ".csv":
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        else:
-            raise UserError(f"{path}: expected a .parquet or .csv file")
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    try:
-        result = validate_frame(raw)
-    except ValueError as exc:
-        raise UserError(f"{path}: {exc}") from None
-    if len(result.quarantined):
-        top = result.quarantined["_reason"].value_counts().head(3).to_dict()
-        log.warning(
-            "%s rows break the schema and are not used (run `risk-model ingest` first): %s",
-            f"{len(result.quarantined):,}",
-            top,
-        )
-    calls = result.accepted
-    if in_time_order:
-        calls = calls.sort_values("received_at", kind="stable")
-    return calls.reset_index(drop=True), len(result.quarantined)
 
 
 def target_labels(calls: pd.DataFrame, target: str) -> np.ndarray:
@@ -181,7 +141,7 @@ def finish_fit(
 ) -> Fitted:
     """After the booster: calibration and conformal on the calibration window, the model, and
     the logistic baseline on (up to LOGISTIC_MAX_ROWS of) the `lr_mask` rows. Shared by the
-    single-machine fit and the cluster's (training/cluster.py), whose later windows are here."""
+    single-machine fit and the cluster's (training/dask_fit.py), whose later windows are here."""
     m_ca = booster.predict(encoder.transform(calibration), raw_score=True)
     calibrator = Calibrator(settings.calibration.method).fit(m_ca, y_cal)
     conformal = MondrianConformal(settings.conformal.alpha).fit(m_ca, y_cal)
@@ -499,7 +459,7 @@ def describe_model(
     """Gives the model its premise history and the metadata that trace any later score back to
     the data, windows, feature definitions, settings and code that made it (and whether that
     data was simulated: every answer of such a model says so)."""
-    from risk_model import tracking
+    from risk_model.model import tracking
 
     model.history = history  # the calls as events (features.build.events_frame)
     model.metadata.update(
@@ -545,7 +505,7 @@ def log_run(
     scores), and the pyfunc (with its bundle). Returns (run id, the logged model's URI)."""
     import mlflow
 
-    from risk_model import tracking
+    from risk_model.model import tracking
 
     tracking.configure()
     mlflow.set_experiment(experiment)
@@ -680,7 +640,7 @@ def register_and_promote(
     import mlflow
     from mlflow import MlflowClient
 
-    from risk_model import tracking
+    from risk_model.model import tracking
 
     client = MlflowClient()
     mv = mlflow.register_model(model_uri, name)

@@ -18,7 +18,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from risk_model.agency_export import (
+from risk_model.cli import app
+from risk_model.simulate.agency_export import (
     CAD_COLUMNS,
     CAD_FILE,
     HARM_COLUMNS,
@@ -35,8 +36,7 @@ from risk_model.agency_export import (
     build_agency_export,
     incident_number,
 )
-from risk_model.cli import app
-from risk_model.simulate import simulate_to_file
+from risk_model.simulate.files import simulate_to_file
 
 REPO = Path(__file__).resolve().parents[2]
 N_CALLS = 30_000
@@ -265,7 +265,7 @@ def test_bad_export_directory_is_one_line(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def ingested(written, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from risk_model.ingest import ingest_file
+    from risk_model.ingest.run import ingest_file
 
     out = tmp_path_factory.mktemp("canonical")
     report = ingest_file(

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from risk_model.cli import app
-from risk_model.simulate import simulate_to_file
+from risk_model.simulate.files import simulate_to_file
 
 EXE = str(Path(sys.executable).with_name("risk-model"))
 

@@ -23,7 +23,7 @@ from risk_model.features.build import (
     events_frame,
     sum_area_days,
 )
-from risk_model.simulate import simulate
+from risk_model.simulate.generate import simulate
 
 CFG = FeatureConfig()
 
@@ -94,7 +94,7 @@ def test_premise_groups_with_city_totals_equal_the_builder(
 def test_cluster_features_equal_single_machine(dask_client) -> None:
     import dask.dataframe as dd
 
-    from risk_model.features.cluster import cluster_features
+    from risk_model.features.partitions import cluster_features
 
     calls = _real_shaped(30_000, seed=8)
     ref = build_features(calls, CFG)
@@ -118,7 +118,7 @@ def test_cluster_features_with_history_equal_scoring(dask_client) -> None:
     once, as `build_features(calls, history=events_frame(history))` does."""
     import dask.dataframe as dd
 
-    from risk_model.features.cluster import cluster_features
+    from risk_model.features.partitions import cluster_features
 
     calls = _real_shaped(20_000, seed=9)
     cut = calls["received_at"].quantile(0.8)
@@ -142,8 +142,8 @@ def test_a_call_id_repeated_across_files_is_kept_once_as_train_keeps_it(
 ) -> None:
     """Each file is validated on its own worker; a call_id in two files is still kept once,
     where it first comes with a valid row, as `train` reading the whole folder keeps it."""
-    from risk_model.features.cluster import read_calls
-    from risk_model.training.pipeline import load_calls
+    from risk_model.dataset import load_calls
+    from risk_model.features.partitions import read_calls
 
     calls, _ = simulate(calls=3_000, seed=3, start="2025-01-01", days=90)
     calls = calls.sort_values("received_at", kind="stable").reset_index(drop=True)

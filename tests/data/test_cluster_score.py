@@ -20,7 +20,7 @@ import pytest
 from agency_shape import agency_shaped
 
 from risk_model.errors import UserError
-from risk_model.simulate import simulate
+from risk_model.simulate.generate import simulate
 
 COLUMNS = ["call_id", "risk_score", "risk_tier", "decision", "reasons", "precautions", "warnings"]
 
@@ -117,7 +117,7 @@ def test_snapshot_rows_are_the_events_they_came_from() -> None:
         call_level,
         events_frame,
     )
-    from risk_model.features.cluster import (
+    from risk_model.features.partitions import (
         ROLE,
         SHUFFLE_KEY,
         events_own_frame,
@@ -158,8 +158,8 @@ def test_snapshot_rows_are_the_events_they_came_from() -> None:
 @pytest.mark.xdist_group("dask")
 @pytest.mark.parametrize("with_history", [False, True], ids=["model-snapshot", "history-file"])
 def test_cluster_csv_equals_single_machine(case: dict, dask_client, with_history: bool) -> None:
-    from risk_model.offline import score_file
-    from risk_model.offline_cluster import score_file_dask
+    from risk_model.batch.dask_score import score_file_dask
+    from risk_model.batch.score import score_file
 
     root, uri, history = case["root"], case["model_uri"], None
     if with_history:
@@ -183,8 +183,8 @@ def test_cluster_csv_equals_single_machine(case: dict, dask_client, with_history
 @pytest.mark.slow
 @pytest.mark.xdist_group("dask")
 def test_cluster_folder_out_reads_back_in_input_order(case: dict, dask_client) -> None:
-    from risk_model.offline import score_file
-    from risk_model.offline_cluster import ROW, score_file_dask
+    from risk_model.batch.dask_score import ROW, score_file_dask
+    from risk_model.batch.score import score_file
 
     root, uri = case["root"], case["model_uri"]
     one = root / "one-folder.csv"
@@ -214,7 +214,7 @@ def test_cluster_folder_out_reads_back_in_input_order(case: dict, dask_client) -
 @pytest.mark.slow
 @pytest.mark.xdist_group("dask")
 def test_cluster_refuses_csv_and_rows_breaking_the_schema(case: dict, dask_client) -> None:
-    from risk_model.offline_cluster import score_file_dask
+    from risk_model.batch.dask_score import score_file_dask
 
     root, uri = case["root"], case["model_uri"]
     csv = root / "new.csv"
@@ -238,10 +238,10 @@ def test_cluster_refuses_csv_and_rows_breaking_the_schema(case: dict, dask_clien
 def test_cli_unreachable_scheduler_is_one_line(case: dict, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    import risk_model.cluster
+    import risk_model.dask_client
     from risk_model.cli import app
 
-    monkeypatch.setattr(risk_model.cluster, "CONNECT_TIMEOUT_S", 2)
+    monkeypatch.setattr(risk_model.dask_client, "CONNECT_TIMEOUT_S", 2)
     out = case["root"] / "never.csv"
     args = ["score", "--model", case["model_uri"], "--input", str(case["input"])]
     args += ["--out", str(out), "--dask", "tcp://127.0.0.1:1", "--json"]

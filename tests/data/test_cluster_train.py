@@ -24,7 +24,7 @@ BRIER_RELATIVE_TOLERANCE = 0.05
 
 
 def _load(tracking_uri: str, uri: str):
-    from risk_model import tracking
+    from risk_model.model import tracking
 
     with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": tracking_uri}):
         return tracking.load_model(uri)[0]
@@ -109,8 +109,8 @@ def test_an_export_without_source_or_premise_type_trains(dask_client, tmp_path) 
     import contextlib
 
     from risk_model.config import EvaluationConfig, ModelConfig, Settings
-    from risk_model.simulate import simulate
-    from risk_model.training.cluster import train_on_cluster
+    from risk_model.simulate.generate import simulate
+    from risk_model.training.dask_fit import train_on_cluster
     from risk_model.training.pipeline import train
 
     calls, _ = simulate(calls=25_000, seed=4, start="2025-01-01", days=240)
@@ -144,7 +144,7 @@ def test_big_later_windows_come_to_the_client_as_a_sample(
     import contextlib
 
     from risk_model.config import ClusterConfig
-    from risk_model.training.cluster import train_on_cluster
+    from risk_model.training.dask_fit import train_on_cluster
 
     root = cluster_trained["root"]
     full = cluster_trained["cluster"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from risk_model.ingest import ingest_file, protected_reason
+from risk_model.ingest.run import ingest_file, protected_reason
 
 pytestmark = pytest.mark.dallas
 
@@ -27,7 +27,7 @@ LAYOUTS = {
 
 
 def _read_raw(path: Path) -> pd.DataFrame:
-    """The source as plain pandas reads it (independent of risk_model.ingest)."""
+    """The source as plain pandas reads it (independent of risk_model.ingest.run)."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     return df[df["UOF_NUMBER"] != "UOFNum"].reset_index(drop=True)
 
@@ -211,7 +211,7 @@ def test_the_cluster_path_trains_on_the_real_records_as_train_does(
     The same windows, leakage figure and baseline as `train` on the same rows."""
     from risk_model.config import load_settings
     from risk_model.dataset import write_partitioned
-    from risk_model.training.cluster import train_on_cluster
+    from risk_model.training.dask_fit import train_on_cluster
     from risk_model.training.pipeline import train
 
     dataset = tmp_path / "dataset"

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from risk_model.errors import UserError
-from risk_model.ingest import ingest_file, read_export
+from risk_model.ingest.run import ingest_file, read_export
 from risk_model.schema import CANONICAL_COLUMNS, validate_frame
 
 HEADER = [*CANONICAL_COLUMNS, "officer_injured", "disposition"]

@@ -24,7 +24,9 @@ from risk_model.schema import (
     OUTCOME_COLUMNS,
     validate_frame,
 )
-from risk_model.simulate import (
+from risk_model.simulate.files import simulate_to_file
+from risk_model.simulate.generate import simulate
+from risk_model.simulate.world import (
     ASSAULT_ON_OFFICER,
     CALL_COLUMNS,
     DEFAULT_CALL_TYPES,
@@ -32,8 +34,6 @@ from risk_model.simulate import (
     POST_DISPATCH_COLUMNS,
     TRUTH_COLUMNS,
     call_type_table,
-    simulate,
-    simulate_to_file,
 )
 
 N_CALLS = 200_000

@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from risk_model import vocab
-from risk_model.service.review_view import format_percent
+from risk_model.review.view import format_percent
 from risk_model.service.serve_process import free_port, serve_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("model")]

@@ -15,12 +15,12 @@ import pytest
 
 from risk_model import vocab
 from risk_model.config import FeatureConfig
+from risk_model.dataset import is_simulated, mark_simulated
 from risk_model.features.build import events_frame
 from risk_model.features.store import SqliteHistoryStore
-from risk_model.features.text import premise_key
 from risk_model.model.assessment import FramePremiseHistory, TrainingScope, call_warnings
 from risk_model.model.explain import reasons_for_row
-from risk_model.simulate import is_simulated, mark_simulated
+from risk_model.text import premise_key
 
 CFG = FeatureConfig()
 LABELS = ["call_type", "priority", "hour", "prem_calls_365d", "source", "weapon_reported"]

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from risk_model import tracking
 from risk_model.features.build import build_features, events_frame
+from risk_model.model import tracking
 from risk_model.schema import validate_frame
 
 pytestmark = pytest.mark.xdist_group("model")

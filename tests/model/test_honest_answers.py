@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from risk_model import tracking, vocab
+from risk_model import vocab
+from risk_model.batch.score import load_history_file
 from risk_model.features.build import build_features, events_frame
+from risk_model.model import tracking
 from risk_model.model.explain import PIN_MIN_CONTRIBUTION
 from risk_model.model.precautions import load_rules
-from risk_model.offline import load_history_file
 from risk_model.schema import OUTCOME_COLUMNS, validate_frame
 
 pytestmark = pytest.mark.xdist_group("model")

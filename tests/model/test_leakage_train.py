@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from risk_model.cli import app
-from risk_model.simulate import simulate
+from risk_model.simulate.generate import simulate
 
 pytestmark = pytest.mark.xdist_group("model")
 

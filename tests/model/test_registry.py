@@ -7,9 +7,9 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from risk_model import tracking
 from risk_model.cli import app
 from risk_model.config import EvaluationConfig, ModelConfig, Settings
+from risk_model.model import tracking
 from risk_model.training.pipeline import train
 
 pytestmark = pytest.mark.xdist_group("model")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from service_helpers import LIVE_CALLS, json_record
 
-from risk_model.offline import load_history_file
+from risk_model.batch.score import load_history_file
 from risk_model.schema import OUTCOME_COLUMNS, CallRecord
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from service_helpers import json_record, running_service
 
-from risk_model.offline import load_history_file
+from risk_model.batch.score import load_history_file
 from risk_model.schema import CallRecord
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dask")]

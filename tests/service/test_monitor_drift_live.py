@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from service_helpers import json_record
 
+from risk_model.batch.score import load_history_file
 from risk_model.config import MonitorConfig
-from risk_model.offline import load_history_file
+from risk_model.monitor.job import monitor
 from risk_model.schema import OUTCOME_COLUMNS, CallRecord, CallWithOutcome
 from risk_model.service.assessor import merge_repeated_calls
-from risk_model.service.monitor import monitor
 from risk_model.service.settings import ServiceSettings, load_assessor
-from risk_model.simulate import simulate
+from risk_model.simulate.generate import simulate
 
 pytestmark = pytest.mark.xdist_group("model")
 

@@ -13,14 +13,14 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from risk_model.service.monitor_latest import (
+from risk_model.monitor.latest import (
     LATEST_NAME,
     latest_path,
     prometheus_text,
     read_latest,
     write_latest,
 )
-from risk_model.service.review_session import ReviewSessions
+from risk_model.review.session import ReviewSessions
 from serving.monitor_metrics import PROMETHEUS_TYPE, create_metrics_app
 from serving.review import create_review_app
 

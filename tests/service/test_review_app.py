@@ -11,12 +11,12 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
+from risk_model.batch.score import load_history_file
 from risk_model.features.store import SqliteHistoryStore
-from risk_model.offline import load_history_file
+from risk_model.review import view as review_view
 from risk_model.schema import CallRecord
-from risk_model.service import review_view
 from risk_model.service.assessor import LiveAssessor
-from risk_model.service.audit import AuditLog
+from risk_model.service.audit_log import AuditLog
 from serving.review import COOKIE, create_review_app
 
 pytestmark = pytest.mark.xdist_group("model")
@@ -36,7 +36,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def live(trained: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A LiveAssessor on the trained champion, a history store of the 90 days before the scored
     calls, and an audit log holding 80 scored calls from several districts."""
-    from risk_model import tracking
+    from risk_model.model import tracking
 
     root = tmp_path_factory.mktemp("review")
     calls = pd.read_parquet(trained["data"])

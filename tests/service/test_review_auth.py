@@ -19,7 +19,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from risk_model.errors import UserError
-from risk_model.service.review_session import (
+from risk_model.review.session import (
     ENV_REVIEW_HOURS,
     ENV_REVIEW_SECRET,
     SESSION_COOKIE,

@@ -1,4 +1,4 @@
-"""Unit tests for risk_model.service.review_view: the review page's words and numbers, on tiny
+"""Unit tests for risk_model.review.view: the review page's words and numbers, on tiny
 inputs."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from risk_model.service import review_view as rd
+from risk_model.review import view as rd
 
 # ------------------------------------------------------------------ numbers in words
 

@@ -10,7 +10,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from risk_model import vocab
-from risk_model.service import review_view
+from risk_model.review import view as review_view
 from serving import review
 from serving.review import create_review_app
 

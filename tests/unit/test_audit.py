@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate
 
-from risk_model.training.audit import audit, audit_summary, audit_table, top_k_threshold
+from risk_model.training.fairness import audit, audit_summary, audit_table, top_k_threshold
 
 
 @pytest.fixture()

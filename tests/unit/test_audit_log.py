@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from risk_model.features.registry import FEATURE_NAMES
-from risk_model.service.audit import AuditLog, expand_entry
+from risk_model.service.audit_log import AuditLog, expand_entry
 
 DISTRICTS = ["NORTH", "SOUTH", "EAST", "WEST", "CENTRAL", "SOUTHEAST", "NORTHWEST"]
 TYPES = ["DOMESTIC DISTURBANCE", "THEFT", "ASSAULT", "MISCHIEF", "SUSPICIOUS PERSON", "ALARM"]
@@ -306,7 +306,7 @@ def test_an_interrupted_conversion_resumes_without_duplicates(
     """A crash between converting a batch and deleting it from the old table would convert it
     twice; both happen in one transaction, so a crash at the delete loses nothing and adds
     nothing."""
-    import risk_model.service.audit as audit_module
+    import risk_model.service.audit_log as audit_module
 
     rng = np.random.default_rng(7)
     path = tmp_path / "audit.db"

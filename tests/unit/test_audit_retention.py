@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from risk_model.cli import app
-from risk_model.service.audit import AuditLog
+from risk_model.service.audit_log import AuditLog
 
 
 def _entry(call_id: str) -> dict:

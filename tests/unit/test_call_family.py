@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from risk_model.features.text import FAMILIES, call_family, normalize_call_type
-from risk_model.simulate import DEFAULT_CALL_TYPES, simulate
+from risk_model.simulate.generate import simulate
+from risk_model.simulate.world import DEFAULT_CALL_TYPES
+from risk_model.text import FAMILIES, call_family, normalize_call_type
 
 # Every call type (and final call type) of simulate(calls=20000, seed=1), and every name in
 # DEFAULT_CALL_TYPES, with its family under the lexicon before the additions.

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from risk_model.cluster import connect
 from risk_model.config import ClusterConfig, ModelConfig
+from risk_model.dask_client import connect
 from risk_model.errors import UserError
-from risk_model.training.cluster import (
+from risk_model.training.dask_fit import (
     LABEL,
     LATER,
     WINDOW,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from risk_model.errors import UserError
-from risk_model.ingest import Mapping, apply_mapping, ingest_file, load_mapping
+from risk_model.ingest.run import Mapping, apply_mapping, ingest_file, load_mapping
 
 
 def mapping(fields: dict, **top) -> Mapping:

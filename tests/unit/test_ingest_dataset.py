@@ -17,15 +17,16 @@ from typer.testing import CliRunner
 from risk_model.cli import app
 from risk_model.dataset import (
     data_digest,
+    load_calls,
     parquet_files,
     partition_columns,
     read_canonical_parquet,
     write_partitioned,
 )
 from risk_model.errors import UserError
-from risk_model.ingest import ingest_file
-from risk_model.simulate import simulate_to_file
-from risk_model.training.pipeline import file_digest, load_calls
+from risk_model.ingest.run import ingest_file
+from risk_model.simulate.files import simulate_to_file
+from risk_model.training.pipeline import file_digest
 
 runner = CliRunner()
 CALLS = "calls.parquet"

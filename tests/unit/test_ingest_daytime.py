@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from risk_model.errors import UserError
-from risk_model.ingest import ingest_file, load_mapping
+from risk_model.ingest.run import ingest_file, load_mapping
 
 NAT = pd.NaT
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from risk_model.ingest import ingest_file
+from risk_model.ingest.run import ingest_file
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 BLOCK = re.compile(r"\*\*`([\w.]+)`\*\*[^\n]*(?:\n[^\n`]+)*\n+```\w*\n(.*?)```", re.DOTALL)

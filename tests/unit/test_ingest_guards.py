@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from risk_model.errors import UserError
-from risk_model.ingest import guard_reason, load_mapping
+from risk_model.ingest.run import guard_reason, load_mapping
 
 BASE = "fields:\n  call_id: ID\n  received_at: T\n  call_type: TYPE\n"
 

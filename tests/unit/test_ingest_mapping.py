@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from risk_model.errors import UserError
-from risk_model.ingest import (
+from risk_model.ingest.run import (
     Mapping,
     apply_mapping,
     ingest_file,

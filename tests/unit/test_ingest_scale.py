@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from risk_model.errors import UserError
-from risk_model.ingest import _unique_names, ingest_file, read_export
+from risk_model.ingest.run import _unique_names, ingest_file, read_export
 
 
 def wide_csv(path: Path, n_cols: int, n_rows: int = 3) -> Path:

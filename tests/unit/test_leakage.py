@@ -9,7 +9,7 @@ import pytest
 from risk_model.config import FeatureConfig, LeakageConfig, SplitConfig
 from risk_model.errors import UserError
 from risk_model.features.build import build_features
-from risk_model.simulate import simulate
+from risk_model.simulate.generate import simulate
 from risk_model.training.leakage import (
     LeakageReport,
     check_leakage,

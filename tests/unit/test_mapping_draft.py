@@ -11,14 +11,14 @@ from typer.testing import CliRunner
 
 from risk_model.cli import app
 from risk_model.errors import UserError
-from risk_model.ingest import FieldSpec, Mapping, ingest_file, load_mapping
-from risk_model.mapping_draft import (
+from risk_model.ingest.draft import (
     detect_time,
     draft_mapping,
     looks_personal,
     looks_post_incident,
     read_sample,
 )
+from risk_model.ingest.run import FieldSpec, Mapping, ingest_file, load_mapping
 
 runner = CliRunner()
 

@@ -20,7 +20,7 @@ from risk_model.model.reference import (
     psi_against,
     reference_from,
 )
-from risk_model.service.monitor import (
+from risk_model.monitor.job import (
     auc,
     average_precision,
     bootstrap_ranking,
@@ -214,7 +214,7 @@ def _audit_entry(
 def _files(tmp_path, n: int = 600, known: int = 500) -> np.ndarray:
     """An audit log of `n` calls (every other one unknown_call_type) and a history store with
     outcomes for the first `known`; returns those outcomes."""
-    from risk_model.service.audit import AuditLog
+    from risk_model.service.audit_log import AuditLog
 
     log = AuditLog(tmp_path / "audit.db")
     rng = np.random.default_rng(5)
@@ -269,7 +269,7 @@ def test_monitor_reads_both_files_and_reports(tmp_path) -> None:
 
 
 def test_missing_or_empty_files_are_one_line_errors(tmp_path) -> None:
-    from risk_model.service.audit import AuditLog
+    from risk_model.service.audit_log import AuditLog
 
     with pytest.raises(UserError, match="no audit log at"):
         monitor(tmp_path / "nope.db", tmp_path / "h.db", fetch=False)
@@ -378,7 +378,7 @@ def test_cli_writes_the_latest_report_beside_the_audit_log(tmp_path, monkeypatch
     from typer.testing import CliRunner
 
     from risk_model.cli import app
-    from risk_model.service.monitor_latest import LATEST_NAME, prometheus_text, read_latest
+    from risk_model.monitor.latest import LATEST_NAME, prometheus_text, read_latest
 
     monkeypatch.chdir(tmp_path)
     _files(tmp_path)
@@ -399,7 +399,7 @@ def test_cli_writes_the_latest_report_beside_the_audit_log(tmp_path, monkeypatch
 
 
 def test_each_model_version_is_judged_on_its_own_calls(tmp_path) -> None:
-    from risk_model.service.audit import AuditLog
+    from risk_model.service.audit_log import AuditLog
 
     log = AuditLog(tmp_path / "audit.db")
     # Version 1 scored 300 calls without warnings, version 2 (a challenger) 300 with.

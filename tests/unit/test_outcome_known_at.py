@@ -388,7 +388,7 @@ outcomes:
 
 
 def test_the_ingest_join_takes_the_earliest_harmed_report_time(tmp_path: Path) -> None:
-    from risk_model.ingest import ingest_file
+    from risk_model.ingest.run import ingest_file
 
     (tmp_path / "cad.csv").write_text(CAD, encoding="utf-8")
     (tmp_path / "reports.csv").write_text(REPORTS, encoding="utf-8")
@@ -434,7 +434,7 @@ def test_a_wrong_report_time_mapping_is_refused_in_one_line(
     tmp_path: Path, spec: str, message: str
 ) -> None:
     from risk_model.errors import UserError
-    from risk_model.ingest import load_mapping
+    from risk_model.ingest.run import load_mapping
 
     text = JOIN.replace(
         'outcome_known_at: {column: REPORTED, formats: ["%m/%d/%Y %H:%M", "%m/%d/%Y"]}',

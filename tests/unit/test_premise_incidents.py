@@ -10,8 +10,8 @@ import pandas as pd
 
 from risk_model.config import FeatureConfig
 from risk_model.features.store import PremiseIncident, SqliteHistoryStore
-from risk_model.features.text import premise_key
 from risk_model.model.assessment import incident_words
+from risk_model.text import premise_key
 
 CFG = FeatureConfig()
 ADDRESS = "100 MAIN ST"

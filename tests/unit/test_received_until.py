@@ -207,8 +207,8 @@ def test_live_store_takes_service_records_and_dates_day_only_incidents_by_day(
 ) -> None:
     from risk_model.features.build import online_features
     from risk_model.features.store import SqliteHistoryStore
-    from risk_model.features.text import premise_key
     from risk_model.model.assessment import incident_words
+    from risk_model.text import premise_key
 
     store = SqliteHistoryStore(tmp_path / "history.db", CFG)
     day_only = CallWithOutcome.model_validate(

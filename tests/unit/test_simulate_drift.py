@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from risk_model.cli import app
 from risk_model.errors import UserError
-from risk_model.simulate import simulate, simulate_to_file
-from risk_model.simulate_drift import REPEAT_SUFFIX, parse_drift
+from risk_model.simulate.drift import REPEAT_SUFFIX, parse_drift
+from risk_model.simulate.files import simulate_to_file
+from risk_model.simulate.generate import simulate
 
 N, SEED, DAYS = 200_000, 3, 120
 SINCE = pd.Timestamp("2025-03-01")

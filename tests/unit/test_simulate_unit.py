@@ -12,22 +12,19 @@ import pytest
 
 from risk_model.errors import UserError
 from risk_model.schema import CANONICAL_COLUMNS
-from risk_model.simulate import (
+from risk_model.simulate.files import simulate_to_file, truth_path_for
+from risk_model.simulate.generate import _ipf, _near_repeat, simulate
+from risk_model.simulate.world import (
     ASSAULT_SHARE_2H,
     CALL_COLUMNS,
     DEFAULT_CALL_TYPES,
     PHRASES,
     SimConfig,
     _draw,
-    _ipf,
     _join,
-    _near_repeat,
     _ordinal,
     call_type_table,
     leoka_comparison,
-    simulate,
-    simulate_to_file,
-    truth_path_for,
 )
 
 

@@ -1,4 +1,4 @@
-"""Text normalisers and the narrative lexicon (risk_model/features/text.py, docs/lexicon.md)."""
+"""Text normalisers and the narrative lexicon (risk_model/text.py, docs/lexicon.md)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from risk_model.features import text
-from risk_model.features.text import (
+from risk_model import text
+from risk_model.text import (
     FAMILIES,
     NARRATIVE_SIGNALS,
     VIOLENT_FAMILIES,

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from risk_model.features import text
+from risk_model import text
 
 WORDS = [
     "SUBJ",

@@ -10,7 +10,7 @@ import multiprocessing as mp
 
 import numpy as np
 
-from risk_model.features import text
+from risk_model import text
 
 
 def _keys_in_daemon(addresses: list[str], out: mp.Queue) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from risk_model.features import text
+from risk_model import text
 
 PIECES = [
     "1234",

@@ -479,8 +479,8 @@ class RunArtifacts:
 
 def run_id_for(metadata: dict[str, Any], name: str, version: str) -> str | None:
     """The MLflow run behind a loaded model: from its pinned URI, else from the registry."""
-    from risk_model import tracking
     from risk_model.errors import UserError
+    from risk_model.model import tracking
 
     uri = str(metadata.get("uri") or f"models:/{name}/{version}")
     try:
@@ -495,7 +495,7 @@ def fetch_artifacts(run_id: str, dest: Path) -> Path:
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
-    from risk_model import tracking
+    from risk_model.model import tracking
 
     tracking.configure()
     dest.mkdir(parents=True, exist_ok=True)

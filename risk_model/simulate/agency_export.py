@@ -346,7 +346,7 @@ def _nature(rng: np.random.Generator, call_type: pd.Series) -> np.ndarray:
 
 def _station_area() -> tuple[float, float, str, str]:
     """Coordinates, beat and district of the civic centre (the city grid's middle cell)."""
-    from risk_model.simulate import _DISTRICT_NAMES, BEAT_COLS, SimConfig, _district_of_cell
+    from risk_model.simulate.world import _DISTRICT_NAMES, BEAT_COLS, SimConfig, _district_of_cell
 
     cfg = SimConfig()
     col, row = BEAT_COLS // 2, 3
@@ -608,7 +608,7 @@ def _harm_rows(
     """Harm reports of the export's own calls: per-officer rows, or one row per report with one
     value per officer ("No | Yes | No"). Any row of a call says assaulted (injured) exactly when
     the canonical call was."""
-    from risk_model.simulate import DEFAULT_CALL_TYPES
+    from risk_model.simulate.world import DEFAULT_CALL_TYPES
 
     assaulted = calls["officer_assaulted"].fillna(False).to_numpy(dtype=bool)
     injured = calls["officer_injured"].fillna(False).to_numpy(dtype=bool)

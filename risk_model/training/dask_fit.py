@@ -2,7 +2,7 @@
 
 What runs where, and why:
 
-- On the workers: reading and validating the Parquet files, the features (features/cluster.py:
+- On the workers: reading and validating the Parquet files, the features (features/partitions.py:
   the single-machine engine per premise group, bit for bit the same), the train window's
   category counts and call-type rates (exact sums), and LightGBM itself (`lightgbm.dask`, data
   parallel: each worker holds its own partitions of the train window).
@@ -40,7 +40,7 @@ from scipy.stats import rankdata
 
 from risk_model.config import ClusterConfig, ModelConfig, Settings
 from risk_model.errors import UserError
-from risk_model.features.cluster import (
+from risk_model.features.partitions import (
     check_input,
     cluster_features,
     partition_events,
@@ -89,7 +89,7 @@ def train_on_cluster(
     client: Any = None,
 ) -> dict[str, Any]:
     """`train --dask ADDRESS`; `client` (an open distributed.Client) takes precedence."""
-    from risk_model.cluster import connect
+    from risk_model.dask_client import connect
 
     validate_allow(settings.leakage.allow)
     check_input(data)

@@ -286,7 +286,7 @@ def _run_artifacts(model_name: str, version: str, uri: str | None) -> dict[str, 
         import mlflow.artifacts
         from mlflow.exceptions import MlflowException
 
-        from risk_model import tracking
+        from risk_model.model import tracking
 
         tracking.configure()
         target = uri or (f"models:/{model_name}/{version}" if version.isdigit() else None)
@@ -550,7 +550,7 @@ def monitor(
     s, window = read_scored(Path(audit_db), Path(history_db), days, target)
     pinned = None
     if model_uri:
-        from risk_model import tracking
+        from risk_model.model import tracking
 
         tracking.configure()
         pinned = tracking.resolve(model_uri)
@@ -773,7 +773,7 @@ def log_to_mlflow(report: dict[str, Any], daily: pd.DataFrame, experiment: str) 
     import mlflow
     from mlflow.entities import Metric
 
-    from risk_model import tracking
+    from risk_model.model import tracking
 
     tracking.configure()
     mlflow.set_experiment(experiment)

@@ -47,9 +47,9 @@ def score_file_dask(
     """
     import dask
 
-    from risk_model import tracking
-    from risk_model.cluster import connect
-    from risk_model.features.cluster import read_calls
+    from risk_model.dask_client import connect
+    from risk_model.features.partitions import read_calls
+    from risk_model.model import tracking
 
     t0 = time.perf_counter()
     suffix = out_path.suffix.lower()
@@ -118,7 +118,7 @@ def _score(
 ) -> dict[str, Any]:
     import dask.dataframe as dd
 
-    from risk_model.features.cluster import shuffle_calls
+    from risk_model.features.partitions import shuffle_calls
     from risk_model.model.assessment import ModelInfo
     from risk_model.model.precautions import load_rules
 
@@ -171,7 +171,7 @@ def _score(
         meta=meta,
     )
     if out_path.suffix:
-        from risk_model.offline import _write
+        from risk_model.batch.score import _write
 
         out = scored.compute().sort_values(ROW, kind="stable")
         if len(out) != rows or not np.array_equal(out[ROW].to_numpy(), np.arange(rows)):
@@ -208,7 +208,7 @@ def single_machine_order(frame: pd.DataFrame, history_in_time_order: bool) -> pd
     are tied (same rank and time: calls known only to the day share their day's last moment):
     `FramePremiseHistory` keeps such ties in the order it was given them.
     """
-    from risk_model.features.cluster import ROLE
+    from risk_model.features.partitions import ROLE
 
     is_hist = frame[ROLE].to_numpy() == 1
     hist, calls = frame[is_hist], frame[~is_hist]
@@ -229,7 +229,7 @@ def assess_partition(
 ) -> pd.DataFrame:
     """One premise group, on a worker: `assess_calls`'s steps on its calls, then their
     assessment rows (SPEC §3 columns) and input row numbers, in input order."""
-    from risk_model.features.cluster import ROLE, partition_events, partition_features
+    from risk_model.features.partitions import ROLE, partition_events, partition_features
     from risk_model.model.assessment import FramePremiseHistory
     from risk_model.model.bundle import assessment_frame
 

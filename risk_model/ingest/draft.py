@@ -37,8 +37,7 @@ import numpy as np
 import pandas as pd
 
 from risk_model.errors import UserError
-from risk_model.features.text import call_family, normalize_call_type
-from risk_model.ingest import (
+from risk_model.ingest.run import (
     COMPRESSED_SUFFIXES,
     CSV_SUFFIXES,
     PARQUET_SUFFIXES,
@@ -49,6 +48,7 @@ from risk_model.ingest import (
     read_export,
 )
 from risk_model.schema import BOOL_FALSE, BOOL_TRUE
+from risk_model.text import call_family, normalize_call_type
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ def score_file(
     model_uri: str, input_path: Path, out_path: Path, history_path: Path | None = None
 ) -> dict[str, Any]:
     """`risk-model score`: the same scoring object the pyfunc and the service use."""
-    from risk_model import tracking
+    from risk_model.dataset import load_calls
+    from risk_model.model import tracking
     from risk_model.model.assessment import ModelInfo
-    from risk_model.training.pipeline import load_calls
 
     t0 = time.perf_counter()
     if out_path.suffix.lower() not in (".parquet", ".csv"):
@@ -70,8 +70,8 @@ def load_history_file(
     say what was loaded: its period, the share of calls with a known outcome and (with a
     model) the beats and districts that model never saw, whose calls will carry `unseen_area`.
     """
+    from risk_model.dataset import load_calls
     from risk_model.features.store import SqliteHistoryStore
-    from risk_model.training.pipeline import load_calls
 
     t0 = time.perf_counter()
     settings = load_settings(config)
@@ -104,7 +104,7 @@ def load_history_file(
 
 def _areas_unknown_to(model_uri: str, ev: pd.DataFrame) -> dict[str, Any]:
     """The loaded beats and districts the model never saw in training, counted and listed."""
-    from risk_model import tracking
+    from risk_model.model import tracking
 
     model, ref = tracking.load_model(model_uri)
     areas = model.scope.areas
@@ -127,7 +127,7 @@ def compare_runs(experiment: str, max_runs: int = 10) -> dict[str, Any]:
     """`risk-model compare`: newest runs side by side with their baselines."""
     import mlflow
 
-    from risk_model import tracking
+    from risk_model.model import tracking
 
     tracking.configure()
     exp = mlflow.get_experiment_by_name(experiment)
@@ -162,7 +162,7 @@ def compare_runs(experiment: str, max_runs: int = 10) -> dict[str, Any]:
 
 def champion_info(name: str) -> dict[str, Any] | None:
     """`risk-model champion`: the version behind `models:/<name>@champion`, or None."""
-    from risk_model import tracking
+    from risk_model.model import tracking
 
     uri = tracking.configure()
     mv = tracking.champion_version(name)
