@@ -106,3 +106,53 @@ def quiet_validation_tracebacks() -> None:
     logger = logging.getLogger("bentoml._internal.server.http_app")
     if not any(isinstance(f, _OneLineForBadInput) for f in logger.filters):
         logger.addFilter(_OneLineForBadInput())
+
+
+# The key under which the request's own path travels past BentoML's metrics middleware.
+_REAL_PATH = "call_risk.path"
+
+
+class _RealPath:
+    """Gives the app below BentoML's metrics middleware the request's own path back."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _REAL_PATH in scope:
+            scope = dict(scope)
+            scope["path"] = scope.pop(_REAL_PATH)
+        await self.app(scope, receive, send)
+
+
+def metrics_labelled_by_route(label: Callable[[str], str]) -> None:
+    """BentoML 1.4's traffic metrics label each request by its raw path, before any route or
+    credential is checked: every distinct path anyone sends, unauthenticated `GET /review/<x>`
+    included, added ~20 series to `/metrics` for the life of the process (5,000 such requests
+    made a 20.5 MB scrape that took 8-13 s). Here the metrics middleware sees `label(path)`
+    instead (the route's template; one label for every unknown path) and the app below it still
+    gets the real path; tests/service/test_metrics_labels.py checks the scrape stays the same
+    size after hundreds of distinct paths."""
+    from bentoml._internal.server.http import instruments
+
+    for middleware in (
+        instruments.HTTPTrafficMetricsMiddleware,
+        instruments.RunnerTrafficMetricsMiddleware,
+    ):
+        if getattr(middleware, "_call_risk_route_labels", False):
+            continue
+
+        def patched(plain: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+            async def __call__(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+                if not scope["type"].startswith(("http", "websocket")):
+                    return await plain(self, scope, receive, send)
+                if not isinstance(self.app, _RealPath):
+                    self.app = _RealPath(self.app)
+                path = scope.get("path", "")
+                scope = {**scope, "path": label(path), _REAL_PATH: path}
+                return await plain(self, scope, receive, send)
+
+            return __call__
+
+        middleware.__call__ = patched(middleware.__call__)  # type: ignore[method-assign]
+        middleware._call_risk_route_labels = True  # type: ignore[attr-defined]

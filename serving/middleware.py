@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from risk_model.service.settings import ServiceSettings, token_accepted
@@ -51,6 +52,52 @@ class _Turns:
 
 
 TURNS = _Turns()
+
+# BentoML's own routes, beside the service's API routes.
+BENTOML_ROUTES = frozenset(
+    {"/", "/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/schema.json"}
+)
+UNKNOWN_ROUTE = "{unknown}"
+
+
+class RouteLabels:
+    """The metrics label of a request path: its route's template (`/review/api/calls/{call_id}`),
+    or one label for every path no route serves (`/review/{unknown}`, `{unknown}`).
+
+    Metrics label requests before anything checks credentials or routes them, so a label taken
+    from the raw path lets anyone add series at will; a template keeps their number fixed.
+    """
+
+    def __init__(
+        self,
+        exact: Iterable[str],
+        mounts: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self.exact = frozenset(exact)
+        self.mounts = [
+            (prefix.rstrip("/"), [(t, _template_regex(prefix.rstrip("/") + t)) for t in tpls])
+            for prefix, tpls in sorted((mounts or {}).items(), key=lambda kv: -len(kv[0]))
+        ]
+
+    def __call__(self, path: str) -> str:
+        if path in self.exact:
+            return path
+        for prefix, templates in self.mounts:
+            if path == prefix or path.startswith(prefix + "/"):
+                for template, regex in templates:
+                    if regex.fullmatch(path):
+                        return prefix + template
+                return f"{prefix}/{UNKNOWN_ROUTE}"
+        return UNKNOWN_ROUTE
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    """`/api/calls/{call_id:path}` -> a regex; `{name}` matches one segment, `{name:path}` any."""
+    out, pos = "", 0
+    for m in re.finditer(r"\{(\w+)(:path)?\}", template):
+        out += re.escape(template[pos : m.start()]) + (".+" if m.group(2) else "[^/]+")
+        pos = m.end()
+    return re.compile(out + re.escape(template[pos:]))
 
 
 class CountSingles:

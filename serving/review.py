@@ -75,6 +75,19 @@ SIGNED_OUT = (
     "again (or ask for a new one)."
 )
 _UNSET: Any = object()
+# Every path the page serves, as templates: the service labels its metrics with these
+# (serving/middleware.py's RouteLabels), never with the raw path a request names.
+ROUTE_TEMPLATES = (
+    "",
+    "/",
+    "/api/facets",
+    "/api/calls",
+    "/api/calls/{call_id:path}",
+    "/api/model",
+    "/api/vocab",
+    "/api/monitor",
+    "/static/{path:path}",
+)
 
 # The page loads nothing from anywhere else: a CSP makes "no CDN" a property, not a promise.
 SECURITY_HEADERS = {

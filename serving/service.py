@@ -73,6 +73,7 @@ from serving.api_models import (
     set_agency_timezone,
 )
 from serving.bentoml_patch import (
+    metrics_labelled_by_route,
     quiet_validation_tracebacks,
     request_bodies_are_required,
     timeout_middleware_cancels_its_timer,
@@ -82,11 +83,13 @@ from serving.errors import error_response as _error
 from serving.errors import unavailable as _unavailable
 from serving.middleware import (  # noqa: F401 - MAX_BODY_BYTES, Gate: tests import them here
     API_ROUTES,
+    BENTOML_ROUTES,
     MAX_BODY_BYTES,
     REVIEW_PATH,
     TURNS,
     CountSingles,
     Gate,
+    RouteLabels,
 )
 
 log = logging.getLogger(__name__)
@@ -396,14 +399,19 @@ class CallRisk:
 # --------------------------------------------------------------------------- wiring
 
 
+_MOUNTED: dict[str, tuple[str, ...]] = {"/static_content": ("/{path:path}",)}
 if importlib.util.find_spec("serving.review") is not None:
-    from serving.review import ServiceReviewMount
+    from serving.review import ROUTE_TEMPLATES, ServiceReviewMount
 
     bentoml.asgi_app(ServiceReviewMount(), path=REVIEW_PATH, name="review")(CallRisk)
+    _MOUNTED[REVIEW_PATH] = ROUTE_TEMPLATES
 if importlib.util.find_spec("serving.monitor_metrics") is not None:
+    from serving.monitor_metrics import ROUTE_TEMPLATES as MONITOR_ROUTES
     from serving.monitor_metrics import create_metrics_app
 
     bentoml.asgi_app(create_metrics_app(), path="/monitor", name="monitor")(CallRisk)
+    _MOUNTED["/monitor"] = MONITOR_ROUTES
+metrics_labelled_by_route(RouteLabels(API_ROUTES | BENTOML_ROUTES, _MOUNTED))
 timeout_middleware_cancels_its_timer()
 request_bodies_are_required(API_ROUTES)
 CallRisk.add_asgi_middleware(Gate)
