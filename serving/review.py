@@ -55,6 +55,7 @@ from risk_model.monitor.latest import read_latest
 from risk_model.review import view as review_view
 from risk_model.review.session import SESSION_COOKIE, ReviewSessions, is_session
 from risk_model.service.settings import ENV_TOKEN, ServiceSettings, token_accepted
+from serving.middleware import FAILED_CREDENTIALS, client_address, too_many_failures
 
 if TYPE_CHECKING:
     from risk_model.service.assessor import LiveAssessor
@@ -224,6 +225,7 @@ def create_review_app(
     *,
     token: str | None = _UNSET,
     sessions: ReviewSessions | None = _UNSET,
+    key_file: Path | None = None,
     cache_dir: Path | None = None,
 ) -> Starlette:
     """The review page and its JSON routes, reading from whatever assessor the service holds.
@@ -232,16 +234,21 @@ def create_review_app(
         get_assessor: returns the service's LiveAssessor, or None while it is still loading
             (the JSON routes then answer 503 and the page says so).
         token: the API token; by default CALL_RISK_API_TOKEN at creation time (None = open).
-        sessions: signs and checks review sessions; by default derived from the token and
-            CALL_RISK_REVIEW_SECRET / CALL_RISK_REVIEW_HOURS (risk_model.review.session).
+        sessions: signs and checks review sessions; by default made for the token with
+            CALL_RISK_REVIEW_SECRET / CALL_RISK_REVIEW_HOURS, or the random key in `key_file`
+            (risk_model.review.session).
+        key_file: where the sessions' random key is kept (default: beside the audit log of
+            the service configured in the environment).
         cache_dir: where MLflow artifacts are downloaded (default: a temporary directory).
     """
     secret = (os.environ.get(ENV_TOKEN) or None) if token is _UNSET else token
     reports = _ModelReports(cache_dir)
     config_error: str | None = None
     try:
-        sessions = ReviewSessions.from_env(secret) if sessions is _UNSET else sessions
-    except UserError as exc:  # a bad CALL_RISK_REVIEW_HOURS: say so on every route
+        if sessions is _UNSET:
+            key = key_file or ServiceSettings.from_env().review_key
+            sessions = ReviewSessions.from_env(secret, key)
+    except UserError as exc:  # a bad setting or key file: say so on every route
         sessions, config_error = None, str(exc)
         log.error("review page: %s", exc)
 
@@ -258,7 +265,19 @@ def create_review_app(
             if session_ok(value) or token_accepted(secret, auth):
                 return True
         # The cookie only ever holds a session: the API token is not accepted from a cookie.
-        return session_ok(request.cookies.get(COOKIE, ""))
+        cookie = request.cookies.get(COOKIE, "")
+        if session_ok(cookie):
+            return True
+        if auth or cookie:  # a credential that failed: a guess, or an expired session
+            FAILED_CREDENTIALS.failed(client_address(request.scope))
+        return False
+
+    def throttled(request: Request) -> Response | None:
+        """429 while this address has too many failed credentials (tokens, sessions, links)."""
+        if not secret:
+            return None
+        wait = FAILED_CREDENTIALS.retry_after(client_address(request.scope))
+        return None if wait is None else too_many_failures(wait)
 
     def page_base(request: Request) -> str:
         return request.scope.get("root_path", "").rstrip("/") + "/"
@@ -274,6 +293,8 @@ def create_review_app(
     def page(request: Request) -> Response:
         if config_error:
             return text(503, f"The review page is misconfigured: {config_error}")
+        if (refused := throttled(request)) is not None:
+            return refused
         link_token = request.query_params.get("token")
         base = page_base(request)
         if link_token is not None:
@@ -287,6 +308,7 @@ def create_review_app(
                 elif sessions is not None and token_accepted(secret, f"Bearer {link_token}"):
                     cookie, max_age = sessions.issue(), sessions.seconds  # never the token
                 else:
+                    FAILED_CREDENTIALS.failed(client_address(request.scope))
                     return text(
                         401, "This review link is not valid or has expired. Ask for a new link."
                     )
@@ -317,6 +339,8 @@ def create_review_app(
     def assessor_or_error(request: Request) -> LiveAssessor | JSONResponse:
         if config_error:
             return _error(503, f"the review page is misconfigured: {config_error}")
+        if (refused := throttled(request)) is not None:
+            return refused  # type: ignore[return-value]
         if not authorized(request):
             return _error(401, SIGNED_OUT, "authorization")
         assessor = get_assessor()
@@ -332,6 +356,8 @@ def create_review_app(
         # Needs no model: the page can label its filters while the service still loads.
         if config_error:
             return _error(503, f"the review page is misconfigured: {config_error}")
+        if (refused := throttled(request)) is not None:
+            return refused  # type: ignore[return-value]
         if not authorized(request):
             return _error(401, SIGNED_OUT, "authorization")
         return JSONResponse(review_view.vocabulary(), headers={"Cache-Control": "no-cache"})
@@ -409,9 +435,14 @@ def create_review_app(
 
     def static_auth(app: Any) -> Any:
         async def guarded(scope: dict, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and not authorized(Request(scope)):
-                await _error(401, SIGNED_OUT, "authorization")(scope, receive, send)
-                return
+            if scope["type"] == "http":
+                request = Request(scope)
+                if (refused := throttled(request)) is not None:
+                    await refused(scope, receive, send)
+                    return
+                if not authorized(request):
+                    await _error(401, SIGNED_OUT, "authorization")(scope, receive, send)
+                    return
             await app(scope, receive, send)
 
         return guarded
@@ -451,9 +482,9 @@ def service_startup_error() -> str | None:
     return getattr(_running_service(), "load_error", None)
 
 
-def _service_token() -> str | None:
+def _service_settings() -> ServiceSettings:
     settings = getattr(_running_service(), "settings", None)
-    return settings.api_token if settings is not None else ServiceSettings.from_env().api_token
+    return settings if settings is not None else ServiceSettings.from_env()
 
 
 class ServiceReviewMount:
@@ -465,11 +496,13 @@ class ServiceReviewMount:
         self._lock = threading.Lock()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        token = _service_token()
+        settings = _service_settings()
+        token = settings.api_token
         app = self._apps.get(token)
         if app is None:
             with self._lock:
-                app = self._apps.setdefault(
-                    token, create_review_app(service_assessor, token=token)
+                app = self._apps.get(token) or self._apps.setdefault(
+                    token,
+                    create_review_app(service_assessor, token=token, key_file=settings.review_key),
                 )
         await app(scope, receive, send)

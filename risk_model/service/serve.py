@@ -82,13 +82,14 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
         settings.history_db,
         settings.audit_db,
     )
-    if env.get("CALL_RISK_API_TOKEN"):
-        from risk_model.review.session import review_link
-
-        # A supervisor's way in: a read-only, expiring session, never the API token itself.
-        link = review_link(f"http://127.0.0.1:{port}", environ=env)
+    if settings.api_token:
+        # Made (or checked) here, once, before any worker starts. No link is written to the
+        # log: a link signs its holder in, and logs are read by more people than supervisors.
+        settings.review_sessions()
         log.info(
-            "review page for supervisors (read-only, until %s): %s", link["expires"], link["url"]
+            "review page: give supervisors a read-only, expiring link from "
+            "`risk-model review-link --url http://127.0.0.1:%d`",
+            port,
         )
     # The server replaces this process: signals (Ctrl-C, SIGTERM from a supervisor) reach
     # BentoML directly and stop it cleanly.

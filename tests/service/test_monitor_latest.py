@@ -24,7 +24,7 @@ from risk_model.review.session import ReviewSessions
 from serving.monitor_metrics import PROMETHEUS_TYPE, create_metrics_app
 from serving.review import create_review_app
 
-TOKEN = "latest-t0ken_for-tests"
+TOKEN = "latest-t0ken_for-tests-0123456789abcdef"
 
 
 def _report(verdict: str = "watch") -> dict[str, Any]:
@@ -119,7 +119,7 @@ def test_review_live_route_is_behind_the_session(tmp_path: Path) -> None:
     audit = tmp_path / "audit.db"
     assessor = SimpleNamespace(audit=SimpleNamespace(path=audit))
     app = create_review_app(
-        lambda: assessor, token=TOKEN, sessions=ReviewSessions.for_token(TOKEN)
+        lambda: assessor, token=TOKEN, sessions=ReviewSessions.for_token(TOKEN, b"k" * 32)
     )
     client = TestClient(Starlette(routes=[Mount("/review", app=app)]))
     assert client.get("/review/api/monitor").status_code == 401

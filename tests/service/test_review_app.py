@@ -17,11 +17,12 @@ from risk_model.review import view as review_view
 from risk_model.schema import CallRecord
 from risk_model.service.assessor import LiveAssessor
 from risk_model.service.audit_log import AuditLog
+from risk_model.review.session import ReviewSessions
 from serving.review import COOKIE, create_review_app
 
 pytestmark = pytest.mark.xdist_group("model")
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-for-the-review-page-0123456789"
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -310,7 +311,10 @@ def test_no_model_yet_answers_503() -> None:
 
 @pytest.fixture(scope="module")
 def secured(live: dict) -> TestClient:
-    app = create_review_app(lambda: live["assessor"], token=TOKEN, cache_dir=live["cache"])
+    sessions = ReviewSessions.for_token(TOKEN, b"k" * 32)
+    app = create_review_app(
+        lambda: live["assessor"], token=TOKEN, sessions=sessions, cache_dir=live["cache"]
+    )
     return TestClient(Starlette(routes=[Mount("/review", app=app)]))
 
 
