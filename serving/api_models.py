@@ -268,6 +268,17 @@ class CallOutcomeIn(_ServiceChecks, CallWithOutcome):
     received_until: ReceivedAt | None = None
     call_type: CallType
     longitude: Longitude = None
+    correction: bool | None = Field(
+        None,
+        description="true: this row corrects an outcome already recorded (e.g. an assault "
+        "recorded in error). Without it, an outcome only accumulates: an assault or injury once "
+        "recorded true stays true when a later row says false.",
+    )
+
+    @field_validator("correction", mode="before")
+    @classmethod
+    def _correction(cls, v: Any) -> bool | None:
+        return cls._flag(v)
 
 
 class ScoreRequest(BaseModel):
@@ -407,6 +418,13 @@ class MergedRow(BaseModel):
     added: list[str] = Field(description="fields this row filled in that the earlier left unknown")
 
 
+class KeptOutcome(BaseModel):
+    index: int = Field(description="position of the call in `calls`")
+    call_id: str
+    field: str = Field(description="the outcome kept, e.g. calls[0].officer_assaulted")
+    error: str
+
+
 class IngestResult(BaseModel):
     accepted: int = Field(description="calls taken, merged rows included")
     rejected: int
@@ -418,4 +436,9 @@ class IngestResult(BaseModel):
         default_factory=list,
         description="rows naming a call an earlier row of the same request named: merged into "
         "it (a repeat that contradicts the earlier row is rejected in `errors` instead)",
+    )
+    kept: list[KeptOutcome] = Field(
+        default_factory=list,
+        description="outcomes recorded true that a row said false without `correction: true`: "
+        "the recorded outcome is kept (send the row again with `correction: true` to change it)",
     )

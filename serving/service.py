@@ -67,6 +67,7 @@ from serving.api_models import (
     IngestRequest,
     IngestResult,
     ItemError,
+    KeptOutcome,
     MergedRow,
     ScoreBatchRequest,
     ScoreRequest,
@@ -385,6 +386,19 @@ class CallRisk:
             failed = _unavailable(exc, "nothing from this request was stored")
             return failed  # type: ignore[return-value]
         accepted = len(unique) + len(merged)
+        first = {str(row["call_id"]): i for i, row in reversed(rows)}
+        kept = [
+            KeptOutcome(
+                index=first[cid],
+                call_id=cid,
+                field=f"calls[{first[cid]}].{name}",
+                error=f"{name} is recorded true for this call; a later row cannot make it false "
+                "without correction: true, so the recorded outcome was kept",
+            )
+            for cid, name in result.kept
+        ]
+        if kept:
+            log.warning("ingest: %d recorded outcomes kept against rows saying false", len(kept))
         return IngestResult(
             accepted=accepted,
             rejected=len(calls) - accepted,
@@ -393,6 +407,7 @@ class CallRisk:
             unchanged=result.unchanged,
             errors=errors,
             merged=merged,
+            kept=kept,
         )
 
 

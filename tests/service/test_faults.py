@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
 import signal
@@ -30,7 +31,7 @@ from typing import Any
 
 import httpx
 import pytest
-from service_helpers import service_env
+from service_helpers import running_service, service_env
 
 from risk_model.service.serve_process import free_port, serve_process
 from serving.api_models import EXAMPLE_CALL
@@ -352,3 +353,37 @@ def test_a_full_disk_answers_503_and_readiness_tells_the_truth(
                 "SELECT call_id FROM calls WHERE call_id LIKE 'FULL-I%'"
             )
         }  # fmt: skip
+
+
+# ------------------------------------------------------------------ issue 22: the third probe
+
+
+def test_a_later_ingest_never_erases_a_recorded_assault_without_a_correction(
+    service_data: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """N14: `/ingest` of `officer_assaulted: false` after `true` used to answer `updated: 1` and
+    erase the assault in silence. Now the assault is kept, reported in `kept` and logged;
+    only a row with `correction: true` changes it, and that is logged too."""
+    env = service_env(service_data, tmp_path)
+    call = {**EXAMPLE_CALL, "call_id": "N14-1"}
+    with running_service(env) as client:
+        first = client.post("/ingest", json={"calls": [{**call, "officer_assaulted": True}]})
+        assert first.status_code == 200 and first.json()["inserted"] == 1
+        caplog.set_level(logging.INFO)
+        erase = client.post("/ingest", json={"calls": [{**call, "officer_assaulted": False}]})
+        body = erase.json()
+        assert erase.status_code == 200 and body["updated"] == 0, body
+        assert [(k["call_id"], k["field"]) for k in body["kept"]] == [
+            ("N14-1", "calls[0].officer_assaulted")
+        ]
+        assert "correction: true" in body["kept"][0]["error"]
+        assert "N14-1" in caplog.text and "keeps officer_assaulted true" in caplog.text
+        bad = client.post("/ingest", json={"calls": [{**call, "correction": "yes"}]})
+        assert bad.status_code == 400 and bad.json()["field"] == "calls[0].correction"
+        fix = {**call, "officer_assaulted": False, "correction": True}
+        fixed = client.post("/ingest", json={"calls": [fix]}).json()
+        assert fixed["updated"] == 1 and fixed["kept"] == []
+        assert "officer_assaulted True -> False (correction)" in caplog.text
+    with sqlite3.connect(tmp_path / "history.db") as con:
+        (assault,) = con.execute("SELECT assault FROM calls WHERE call_id = 'N14-1'").fetchone()
+    assert assault == 0
