@@ -416,6 +416,12 @@ def monitor(
             target=settings.target,
             log_experiment=experiment if log_run else None,
         )
+        if report.get("damaged_records"):
+            typer.echo(
+                f"warning: {report['damaged_records']:,} damaged audit records skipped "
+                f"in {audit_db} (restore it from a backup, or prune them with audit-prune)",
+                err=True,
+            )
         if latest:  # beside the audit log, for the service's /monitor/metrics and Live view
             from risk_model.monitor.latest import write_latest
 

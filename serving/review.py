@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 import tempfile
 import threading
 import time
@@ -54,6 +55,7 @@ from risk_model.errors import UserError
 from risk_model.monitor.latest import read_latest
 from risk_model.review import view as review_view
 from risk_model.review.session import SESSION_COOKIE, ReviewSessions, is_session
+from risk_model.service.audit_log import DamagedRecord
 from risk_model.service.settings import ENV_TOKEN, ServiceSettings, token_accepted
 from serving.middleware import FAILED_CREDENTIALS, client_address, too_many_failures
 
@@ -376,7 +378,11 @@ def create_review_app(
         if isinstance(parsed, JSONResponse):
             return parsed
         filters, sort, limit = parsed
-        rows = a.audit.recent(limit=limit, order=sort, **filters)
+        try:
+            rows = a.audit.recent(limit=limit, order=sort, **filters)
+        except sqlite3.DatabaseError as exc:
+            log.warning("review: the audit log cannot be listed: %s", exc)
+            return _error(503, f"the audit log is damaged and cannot be listed ({exc})")
         base_rate = a.model.base_rate
         return JSONResponse(
             {
@@ -396,18 +402,29 @@ def create_review_app(
         if isinstance(a, JSONResponse):
             return a
         call_id = request.path_params["call_id"]
-        entry = a.audit.entry(call_id)
+        try:
+            entry = a.audit.entry(call_id)
+        except DamagedRecord as exc:
+            return _error(422, str(exc), "call_id")
         if entry is None:
             return _error(404, f"no audited call with call_id {call_id!r}", "call_id")
         s = a.model.settings
-        view = review_view.call_view(
-            entry,
-            base_rate=a.model.base_rate,
-            elevated_multiple=s.tiers.elevated_multiple,
-            high_multiple=s.tiers.high_multiple,
-            alpha=s.conformal.alpha,
-            current_model={"name": a.info.name, "version": a.info.version},
-        )
+        try:
+            view = review_view.call_view(
+                entry,
+                base_rate=a.model.base_rate,
+                elevated_multiple=s.tiers.elevated_multiple,
+                high_multiple=s.tiers.high_multiple,
+                alpha=s.conformal.alpha,
+                current_model={"name": a.info.name, "version": a.info.version},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a damaged record
+            log.warning("review: the record of call %s cannot be shown: %r", ascii(call_id), exc)
+            return _error(
+                422,
+                f"the audit record of call {call_id!r} is damaged and cannot be shown",
+                "call_id",
+            )
         view["entry"] = entry  # the full audit record, as logged
         return JSONResponse(view, headers={"Cache-Control": "no-store"})
 
