@@ -188,8 +188,13 @@ class CallRisk:
     def __metrics__(self, content: str) -> str:
         """BentoML's `/metrics` (under `bentoml serve`) plus the latest monitor verdict's gauges
         from monitor_latest.json beside the audit log (risk_model.monitor.latest)."""
-        report, _why = read_latest(self.settings.audit_db)
-        return content.rstrip("\n") + "\n" + prometheus_text(report)
+        try:
+            report, _why = read_latest(self.settings.audit_db)
+            extra = prometheus_text(report)
+        except Exception:  # never lose BentoML's own metrics over the monitor's file
+            log.exception("monitor gauges left out of /metrics")
+            extra = prometheus_text(None)
+        return content.rstrip("\n") + "\n" + extra
 
     def __is_alive__(self) -> bool:
         # Raised rather than returned, so the 503 says why (the Gate makes it JSON).

@@ -89,6 +89,9 @@ def test_metrics_size_is_constant_after_many_distinct_unauthenticated_paths(
 ) -> None:
     prom = tmp_path / "prometheus"
     prom.mkdir()
+    # A monitor report of an unexpected shape beside the audit log (issue 22, N10): the scrape
+    # still answers, with BentoML's own metrics.
+    (tmp_path / "monitor_latest.json").write_text('{"verdict": "ok", "versions": [1], "model": 2}')
     worktree = str(Path(__file__).resolve().parents[2])
     env = {
         **os.environ,
@@ -114,5 +117,7 @@ def test_metrics_size_is_constant_after_many_distinct_unauthenticated_paths(
     assert set(out["statuses"]) <= {401, 404}, out["statuses"]  # refused, never served
     before, after = out["series"]
     assert after == before  # 900 more distinct paths: not one series more
+    assert any(s.startswith("bentoml_") for s in after)
+    assert any(s.startswith("call_risk_monitor_report_available") for s in after)
     assert "probe-" not in "".join(after) and "no-such-route" not in "".join(after)
     assert abs(out["bytes"][1] - out["bytes"][0]) < 0.01 * out["bytes"][0]
