@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
+from serving.middleware import escape_for_log
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -99,6 +101,33 @@ def request_bodies_are_required(routes: Iterable[str]) -> None:
 
     APIMethod.openapi_request = openapi_request  # type: ignore[method-assign]
     APIMethod._call_risk_body_required = True  # type: ignore[attr-defined]
+
+
+class _EscapedArgs(logging.Filter):
+    """Every text argument of a log line written with its control characters as escapes.
+
+    BentoML's access log writes the request path as sent, and the path is the client's to
+    choose: a newline, CR, ANSI escape, NUL or bidi override in it forged or recoloured log
+    lines (before any credential was checked). Filtering the logger's records, rather than one
+    call site, covers every line it writes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                escape_for_log(a, limit=2000) if isinstance(a, str) else a for a in record.args
+            )
+        elif isinstance(record.msg, str) and not record.args:
+            record.msg = escape_for_log(record.msg, limit=2000)
+        return True
+
+
+def log_lines_escaped(*names: str) -> None:
+    """Escapes control characters in what these loggers write (BentoML's access log by
+    default); tests/service/test_log_escaping.py checks forged paths stay one line."""
+    for name in names or ("bentoml.access",):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _EscapedArgs) for f in logger.filters):
+            logger.addFilter(_EscapedArgs())
 
 
 def quiet_validation_tracebacks() -> None:

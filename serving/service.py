@@ -74,6 +74,7 @@ from serving.api_models import (
     set_agency_timezone,
 )
 from serving.bentoml_patch import (
+    log_lines_escaped,
     metrics_labelled_by_route,
     quiet_validation_tracebacks,
     request_bodies_are_required,
@@ -140,6 +141,7 @@ class CallRisk:
 
     def __init__(self) -> None:
         quiet_validation_tracebacks()
+        log_lines_escaped()
         for name in ("serving", "risk_model"):  # BentoML's root logger shows WARNING and up
             if logging.getLogger(name).level == logging.NOTSET:
                 logging.getLogger(name).setLevel(logging.INFO)
@@ -434,5 +436,6 @@ if importlib.util.find_spec("serving.monitor_metrics") is not None:
 metrics_labelled_by_route(RouteLabels(API_ROUTES | BENTOML_ROUTES, _MOUNTED))
 timeout_middleware_cancels_its_timer()
 request_bodies_are_required(API_ROUTES)
+log_lines_escaped()
 CallRisk.add_asgi_middleware(Gate)
 CallRisk.add_asgi_middleware(CountSingles)
