@@ -36,7 +36,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from risk_model.dataset import PARTITION_CHOICES, replace_path, write_partitioned
+from risk_model.dataset import PARTITION_CHOICES, replace_path, write_csv, write_partitioned
 from risk_model.errors import UserError
 from risk_model.schema import (
     BOOL_COLUMNS,
@@ -2058,16 +2058,16 @@ def ingest_file(
     else:
         _write_atomic(paths["out"], lambda p: accepted.to_parquet(p, index=False))
 
-    def write_csv(path: Path, frame: pd.DataFrame) -> None:
-        _write_atomic(
-            path, lambda p: frame.to_csv(p, index=False, encoding="utf-8", lineterminator="\n")
-        )
+    def write_table(path: Path, frame: pd.DataFrame) -> None:
+        # Formula cells neutralised (risk_model.dataset.spreadsheet_safe): analysts open these
+        # in spreadsheets, and their cells are whatever the export held.
+        _write_atomic(path, lambda p: write_csv(frame, p, encoding="utf-8", lineterminator="\n"))
 
-    write_csv(paths["quarantine"], quarantine)
+    write_table(paths["quarantine"], quarantine)
     if mapping is not None and mapping.exclude:
-        write_csv(paths["excluded"], excluded)
+        write_table(paths["excluded"], excluded)
     for key, frame in outcome_files.items():
-        write_csv(paths[key], frame)
+        write_table(paths[key], frame)
     counts = quarantine["_reason"].value_counts()
     report = {
         "input": str(input_path),
