@@ -387,3 +387,19 @@ def test_a_later_ingest_never_erases_a_recorded_assault_without_a_correction(
     with sqlite3.connect(tmp_path / "history.db") as con:
         (assault,) = con.execute("SELECT assault FROM calls WHERE call_id = 'N14-1'").fetchone()
     assert assault == 0
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b[2J", "\u202e"])
+def test_control_characters_in_text_are_a_400_naming_the_field(
+    service_data: dict, tmp_path: Path, char: str
+) -> None:
+    """N15: NUL, ESC and bidi overrides were accepted in text fields (and so stored, audited
+    and shown to supervisors); now 400 naming the field, as the schema states."""
+    env = service_env(service_data, tmp_path)
+    with running_service(env) as client:
+        resp = client.post("/score", json={"call": {**EXAMPLE_CALL, "narrative": f"A{char}B"}})
+        assert resp.status_code == 400 and resp.json()["field"] == "call.narrative", resp.text
+        ingest = client.post(
+            "/ingest", json={"calls": [{**EXAMPLE_CALL, "call_id": f"N15{char}", "beat": "B"}]}
+        )
+        assert ingest.status_code == 400 and ingest.json()["field"] == "calls[0].call_id"
