@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from risk_model.service.settings import ServiceSettings, token_accepted
-from serving.errors import error_body, error_response
+from serving.errors import error_body, error_response, public_text
 
 # A full batch of calls with long narratives stays well under this.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -264,6 +264,13 @@ class Gate:
         if not self._authorized(scope):
             if _presents_credential(scope):
                 FAILED_CREDENTIALS.failed(client)
+            if path in API_ROUTES:  # a fixed set of paths: nothing a client can forge
+                log.warning(
+                    "refused %s %s from %s: missing or invalid token",
+                    scope.get("method"),
+                    path,
+                    escape_for_log(client),
+                )
             if scope["type"] == "http":
                 await error_response(401, "authorization", "missing or invalid token")(
                     scope, receive, send
@@ -275,6 +282,12 @@ class Gate:
         if path in API_ROUTES and scope.get("method") == "POST":
             body = await self._read_body(receive)
             if body is None:
+                log.warning(
+                    "refused POST %s from %s: body larger than %s bytes",
+                    path,
+                    escape_for_log(client),
+                    f"{self.max_body:,}",
+                )
                 too_big = error_response(413, "body", f"larger than {self.max_body:,} bytes")
                 await too_big(scope, receive, send)
                 return
@@ -384,4 +397,4 @@ def shape_error(status: int, content_type: str, chunks: list[bytes]) -> tuple[in
         message = str(data["detail"])
     else:
         message = raw.decode("utf-8", "replace").strip()[:500] or "error"
-    return status, json.dumps({"error": message, "field": None}).encode()
+    return status, json.dumps({"error": public_text(message), "field": None}).encode()

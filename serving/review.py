@@ -57,6 +57,7 @@ from risk_model.review import view as review_view
 from risk_model.review.session import SESSION_COOKIE, ReviewSessions, is_session
 from risk_model.service.audit_log import DamagedRecord
 from risk_model.service.settings import ENV_TOKEN, ServiceSettings, token_accepted
+from serving.errors import public_text
 from serving.middleware import FAILED_CREDENTIALS, client_address, too_many_failures
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ SECURITY_HEADERS = {
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": message}
+    body: dict[str, Any] = {"error": public_text(message)}
     if field:
         body["field"] = field
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
@@ -286,7 +287,7 @@ def create_review_app(
 
     def text(status: int, message: str) -> Response:
         return Response(
-            message,
+            public_text(message),
             status_code=status,
             media_type="text/plain",
             headers={"Cache-Control": "no-store", **SECURITY_HEADERS},

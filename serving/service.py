@@ -92,6 +92,7 @@ from serving.middleware import (  # noqa: F401 - MAX_BODY_BYTES, Gate: tests imp
     CountSingles,
     Gate,
     RouteLabels,
+    escape_for_log,
 )
 
 log = logging.getLogger(__name__)
@@ -381,6 +382,12 @@ class CallRisk:
         errors.sort(key=lambda e: e.index)
         if not unique:
             first = errors[0]
+            log.warning(
+                "ingest refused: none of %d rows could be ingested; first: %s: %s",
+                len(calls),
+                escape_for_log(first.field, 200),
+                escape_for_log(first.error, 300),
+            )
             body = {
                 "error": f"no call could be ingested: {first.field}: {first.error}",
                 "field": first.field,
@@ -393,6 +400,14 @@ class CallRisk:
             failed = _unavailable(exc, "nothing from this request was stored")
             return failed  # type: ignore[return-value]
         accepted = len(unique) + len(merged)
+        if errors:
+            log.warning(
+                "ingest: %d of %d rows rejected; first: %s: %s",
+                len(calls) - accepted,
+                len(calls),
+                escape_for_log(errors[0].field, 200),
+                escape_for_log(errors[0].error, 300),
+            )
         first = {str(row["call_id"]): i for i, row in reversed(rows)}
         kept = [
             KeptOutcome(

@@ -195,12 +195,15 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
         calls = store.count()
     except WRITE_ERRORS as exc:
         raise UserError(
-            f"history store {settings.history_db} cannot be opened: {_cause(exc)}"
+            f"history store {settings.history_db} cannot be opened: "
+            f"{_cause(exc, settings.history_db)}"
         ) from None
     try:
         audit = AuditLog(settings.audit_db)
     except WRITE_ERRORS as exc:
-        raise UserError(f"audit log {settings.audit_db} cannot be opened: {_cause(exc)}") from None
+        raise UserError(
+            f"audit log {settings.audit_db} cannot be opened: {_cause(exc, settings.audit_db)}"
+        ) from None
     assessor = LiveAssessor(
         model, store, rules=rules, audit=audit, info=ModelInfo(ref.name, ref.version)
     )
@@ -220,7 +223,7 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
     return assessor
 
 
-def _cause(exc: BaseException) -> str:
+def _cause(exc: BaseException, path: Path) -> str:
     from risk_model.service.assessor import write_error_cause
 
-    return write_error_cause(exc)
+    return write_error_cause(exc, path)

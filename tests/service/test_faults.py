@@ -403,3 +403,19 @@ def test_control_characters_in_text_are_a_400_naming_the_field(
             "/ingest", json={"calls": [{**EXAMPLE_CALL, "call_id": f"N15{char}", "beat": "B"}]}
         )
         assert ingest.status_code == 400 and ingest.json()["field"] == "calls[0].call_id"
+
+
+def test_a_refused_ingest_is_logged_and_errors_show_no_server_path(
+    service_data: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """N18: an /ingest refused for its content wrote no log line; a body never names the
+    server's folders."""
+    env = service_env(service_data, tmp_path)
+    with running_service(env) as client:
+        caplog.set_level(logging.INFO)
+        bad = {**EXAMPLE_CALL, "call_id": "N18\nforged line", "received_at": "soon"}
+        resp = client.post("/ingest", json={"calls": [bad]})
+        assert resp.status_code == 400, resp.text
+        lines = [r.getMessage() for r in caplog.records if "ingest refused" in r.getMessage()]
+        assert len(lines) == 1 and "calls[0].received_at" in lines[0], caplog.text
+        assert str(tmp_path) not in resp.text and str(tmp_path) not in client.get("/readyz").text

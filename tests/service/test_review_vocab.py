@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 
 from risk_model import vocab
 from risk_model.review import view as review_view
-from serving import review
 from risk_model.review.session import ReviewSessions
+from serving import review
 from serving.review import create_review_app
 
 TOKEN = "vocab-token-for-the-review-words-0123456789"
