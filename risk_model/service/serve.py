@@ -18,6 +18,30 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# `bentoml serve`, with this server's own Prometheus folder. BentoML puts every server's metrics
+# files in one folder under BENTOML_HOME and empties it when a server starts: two servers on one
+# host showed each other's counters (and a start wiped the other's). The folder is a BentoML
+# setting with no command-line option, so it is set here before BentoML's command runs.
+_BENTOML_SERVE = (
+    "import sys\n"
+    "from bentoml._internal.configuration.containers import BentoMLContainer\n"
+    "BentoMLContainer.prometheus_multiproc_dir.set(sys.argv.pop(1))\n"
+    "from bentoml_cli.cli import cli\n"
+    "sys.argv[0] = 'bentoml'\n"
+    "cli()\n"
+)
+
+
+def metrics_dir(history_db: Path, port: int) -> Path:
+    """This server's Prometheus folder: beside its history store, one per port (BentoML empties
+    it at start, so a restart on the same port begins from zero, as before)."""
+    return history_db.parent / f".metrics-{port}"
+
+
+def bentoml_command(metrics: Path, *args: str) -> list[str]:
+    """The command that runs `bentoml <args>` with `metrics` as its Prometheus folder."""
+    return [sys.executable, "-c", _BENTOML_SERVE, str(metrics), *args]
+
 
 def serve_service(model_uri: str, port: int, history_db: Path) -> int:
     """`risk-model serve`: BentoML serving serving.service (from bentofile.yaml) on 127.0.0.1.
@@ -61,10 +85,8 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
     log.info("start-up check passed in %.1f s", time.perf_counter() - t0)
     # The server keeps this process id (exec below); each worker stops when it is gone.
     env[ENV_SERVER_PID] = str(os.getpid())
-    cmd = [
-        sys.executable,
-        "-m",
-        "bentoml",
+    cmd = bentoml_command(
+        metrics_dir(settings.history_db, port),
         "serve",
         str(REPO_ROOT),
         "--host",
@@ -73,7 +95,7 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
         str(port),
         "--working-dir",
         str(REPO_ROOT),
-    ]
+    )
     log.info(
         "serving %s (version %s) on http://127.0.0.1:%d; history %s; audit %s",
         ref.name,
