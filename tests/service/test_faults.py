@@ -8,6 +8,12 @@
 - a full disk under the history store and the audit log: 503 naming the cause, /readyz says so,
   nothing acknowledged is lost, and the service is ready again once there is room.
 
+And the third probe's cases (issue 22): two servers on one host each with their own metrics and
+no series per unauthenticated path (N5, N1); no review link in the log and no weak token (N2); a
+later /ingest never erasing a recorded assault (N14); a damaged audit record (N9); control
+characters in text (N15); a refused /ingest logged, no server path in a body (N18). N10 and N11
+are in test_monitor_latest.py / test_metrics_labels.py and tests/unit/test_cluster_units.py.
+
 Slow (subprocess servers, ~1-2 minutes in all); run in CI with the rest of the suite.
 """
 
@@ -419,3 +425,111 @@ def test_a_refused_ingest_is_logged_and_errors_show_no_server_path(
         lines = [r.getMessage() for r in caplog.records if "ingest refused" in r.getMessage()]
         assert len(lines) == 1 and "calls[0].received_at" in lines[0], caplog.text
         assert str(tmp_path) not in resp.text and str(tmp_path) not in client.get("/readyz").text
+
+
+def _score_requests(metrics: str) -> float:
+    """/score requests counted on a /metrics page (every status code)."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("bentoml_service_request_total{") and 'endpoint="/score"' in line
+    )
+
+
+def test_two_servers_on_one_host_keep_their_own_metrics(
+    service_data: dict, tmp_path: Path
+) -> None:
+    """N5, N1 and N2 with real servers: two `risk-model serve` sharing BENTOML_HOME (one metrics
+    folder before) each count only their own requests; distinct unauthenticated review paths
+    add no series; no review link or session is written to the log."""
+    one_worker = '{"services": {"call-risk": {"workers": 1}}}'
+    home = {"BENTOML_HOME": str(tmp_path / "bentoml-home"), "BENTOML_CONFIG_OVERRIDES": one_worker}
+    env_a = {**service_env(service_data, tmp_path / "a"), **home}
+    token = "fault-suite-token-0123456789abcdefghijklmnop"
+    env_b = {**service_env(service_data, tmp_path / "b"), **home, "CALL_RISK_API_TOKEN": token}
+    auth = {"Authorization": f"Bearer {token}"}
+    port_a, port_b = free_port(), free_port()
+    with (
+        serve_process(
+            port_a,
+            ["--history-db", env_a["CALL_RISK_HISTORY_DB"]],
+            env=env_a,
+            cwd=tmp_path,
+            log=tmp_path / "a.log",
+        ),
+        serve_process(
+            port_b,
+            ["--history-db", env_b["CALL_RISK_HISTORY_DB"]],
+            env=env_b,
+            cwd=tmp_path,
+            log=tmp_path / "b.log",
+            headers=auth,
+        ),
+        httpx.Client(base_url=f"http://127.0.0.1:{port_a}", timeout=30) as a,
+        httpx.Client(base_url=f"http://127.0.0.1:{port_b}", timeout=30, headers=auth) as b,
+    ):
+        for i in range(7):
+            assert _score(a, f"N5-{i}").status_code == 200
+        for i in range(5):  # the label every unknown review path shares, made once
+            a.get(f"/review/n1-first-{i}")
+        before = a.get("/metrics").text
+        for i in range(300):
+            a.get(f"/review/n1-probe-{i}")
+        after = a.get("/metrics").text
+        assert _score_requests(after) == 7
+        assert _score_requests(b.get("/metrics").text) == 0  # B saw none of A's calls
+        assert "n1-probe" not in after
+        assert len(after.splitlines()) == len(before.splitlines())  # not one series more
+    # N2: the server with a token says how to make a review link, and writes none to its log.
+    log_b = (tmp_path / "b.log").read_text()
+    assert "review-link" in log_b and "rv1." not in log_b and "token=" not in log_b
+    key = tmp_path / "b" / "review_session.key"
+    assert key.exists() and key.stat().st_mode & 0o077 == 0
+
+
+def test_a_damaged_audit_record_is_named_by_the_review_page_and_skipped_by_monitor(
+    service_data: dict, tmp_path: Path
+) -> None:
+    """N9: one bad record made the review call view answer 500 and `monitor` crash with a
+    traceback. Now a 422 naming the call, and the monitor skips and counts it in one line."""
+    env = service_env(service_data, tmp_path)
+    with running_service(env) as client:
+        for i in range(5):
+            assert _score_local(client, f"N9-{i}").status_code == 200
+        with sqlite3.connect(tmp_path / "audit.db") as con:
+            con.execute("UPDATE audit_entry SET record = X'00010203' WHERE call_id = 'N9-2'")
+        bad = client.get("/review/api/calls/N9-2")
+        assert bad.status_code == 422 and bad.json()["field"] == "call_id", bad.text
+        assert client.get("/review/api/calls/N9-3").status_code == 200
+        listed = client.get("/review/api/calls").json()["calls"]
+        assert {"N9-2", "N9-3"} <= {c["call_id"] for c in listed}
+    done = subprocess.run(
+        [*CLI, "monitor", "--audit-db", "audit.db", "--history-db", "history.db", "--no-mlflow"],
+        env={**os.environ, **env, "MLFLOW_TRACKING_URI": service_data["tracking_uri"]},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "1 damaged audit records skipped" in warnings[0], done.stderr
+
+
+def _score_local(client: Any, call_id: str) -> Any:
+    return client.post("/score", json={"call": {**EXAMPLE_CALL, "call_id": call_id}})
+
+
+def test_serve_refuses_a_weak_api_token_in_one_line(tmp_path: Path) -> None:
+    """N2: a weak token fell to five offline guesses; now the start refuses it, saying how to
+    make a strong one (and never echoing the token)."""
+    done = run_serve(
+        "--history-db",
+        str(tmp_path / "history.db"),
+        env={"CALL_RISK_API_TOKEN": "letmein2025"},
+        cwd=tmp_path,
+    )
+    line = one_error_line(done)
+    assert "CALL_RISK_API_TOKEN is too weak" in line and "secrets.token_urlsafe" in line
+    assert "letmein2025" not in done.stderr
