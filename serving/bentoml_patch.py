@@ -122,9 +122,10 @@ class _EscapedArgs(logging.Filter):
 
 
 def log_lines_escaped(*names: str) -> None:
-    """Escapes control characters in what these loggers write (BentoML's access log by
+    """Escapes control characters in what these loggers write (BentoML's request logs by
     default); tests/service/test_log_escaping.py checks forged paths stay one line."""
-    for name in names or ("bentoml.access",):
+    # The access log, and BentoML's "Exception on <path>" lines.
+    for name in names or ("bentoml.access", "bentoml._internal.server.http_app"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _EscapedArgs) for f in logger.filters):
             logger.addFilter(_EscapedArgs())

@@ -257,7 +257,7 @@ class Gate:
             await self.app(scope, receive, send)
             return
         client = client_address(scope)
-        if (wait := FAILED_CREDENTIALS.retry_after(client)) is not None:
+        if self.token and (wait := FAILED_CREDENTIALS.retry_after(client)) is not None:
             if scope["type"] == "http":
                 await too_many_failures(wait)(scope, receive, send)
             return

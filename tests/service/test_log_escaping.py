@@ -62,3 +62,12 @@ def test_escapes_are_unambiguous() -> None:
     assert escape_for_log("\x00\x1b\u202e") == "\\x00\\x1b\\u202e"
     assert escape_for_log("Straße 5") == "Straße 5"  # printable text is left alone
     assert escape_for_log("x" * 600).endswith("...") and len(escape_for_log("x" * 600)) == 503
+
+
+def test_bentomls_exception_lines_are_escaped_too(caplog: pytest.LogCaptureFixture) -> None:
+    log_lines_escaped()
+    logger = logging.getLogger("bentoml._internal.server.http_app")
+    caplog.set_level(logging.ERROR, logger.name)
+    logger.error("Exception on %s [%s]", "/score\n2026 INFO forged", "POST")
+    (record,) = caplog.records
+    assert record.getMessage() == "Exception on /score\\n2026 INFO forged [POST]"
