@@ -21,26 +21,23 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # `bentoml serve`, with this server's own Prometheus folder. BentoML puts every server's metrics
 # files in one folder under BENTOML_HOME and empties it when a server starts: two servers on one
 # host showed each other's counters (and a start wiped the other's). The folder is a BentoML
-# setting with no command-line option, so it is set here before BentoML's command runs.
+# setting with no command-line option, so it is set here before BentoML's command runs: the same
+# place with the port appended (`prometheus_multiproc_dir-3000`). Not beside the history store:
+# a full state disk must not take the metrics files (memory-mapped, a worker dies on them) along.
 _BENTOML_SERVE = (
     "import sys\n"
-    "from bentoml._internal.configuration.containers import BentoMLContainer\n"
-    "BentoMLContainer.prometheus_multiproc_dir.set(sys.argv.pop(1))\n"
+    "from bentoml._internal.configuration.containers import BentoMLContainer as C\n"
+    "C.prometheus_multiproc_dir.set(C.prometheus_multiproc_dir.get() + '-' + sys.argv.pop(1))\n"
     "from bentoml_cli.cli import cli\n"
     "sys.argv[0] = 'bentoml'\n"
     "cli()\n"
 )
 
 
-def metrics_dir(history_db: Path, port: int) -> Path:
-    """This server's Prometheus folder: beside its history store, one per port (BentoML empties
-    it at start, so a restart on the same port begins from zero, as before)."""
-    return history_db.parent / f".metrics-{port}"
-
-
-def bentoml_command(metrics: Path, *args: str) -> list[str]:
-    """The command that runs `bentoml <args>` with `metrics` as its Prometheus folder."""
-    return [sys.executable, "-c", _BENTOML_SERVE, str(metrics), *args]
+def bentoml_command(port: int, *args: str) -> list[str]:
+    """The command that runs `bentoml <args>` with a Prometheus folder of its own for the
+    server on `port` (BentoML empties it at start: a restart on that port begins from zero)."""
+    return [sys.executable, "-c", _BENTOML_SERVE, str(port), *args]
 
 
 def serve_service(model_uri: str, port: int, history_db: Path) -> int:
@@ -86,7 +83,7 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
     # The server keeps this process id (exec below); each worker stops when it is gone.
     env[ENV_SERVER_PID] = str(os.getpid())
     cmd = bentoml_command(
-        metrics_dir(settings.history_db, port),
+        port,
         "serve",
         str(REPO_ROOT),
         "--host",
