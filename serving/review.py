@@ -58,7 +58,12 @@ from risk_model.review.session import SESSION_COOKIE, ReviewSessions, is_session
 from risk_model.service.audit_log import DamagedRecord
 from risk_model.service.settings import ENV_TOKEN, ServiceSettings, token_accepted
 from serving.errors import public_text
-from serving.middleware import FAILED_CREDENTIALS, client_address, too_many_failures
+from serving.middleware import (
+    FAILED_CREDENTIALS,
+    client_address,
+    escape_for_log,
+    too_many_failures,
+)
 
 if TYPE_CHECKING:
     from risk_model.service.assessor import LiveAssessor
@@ -315,6 +320,15 @@ def create_review_app(
                     return text(
                         401, "This review link is not valid or has expired. Ask for a new link."
                     )
+            if cookie and max_age:
+                # Who signed in, how and until when: an audit trail for the page, with neither
+                # the session nor the token (either would sign its reader in).
+                log.info(
+                    "review: signed in from %s with %s; session valid for %d min",
+                    escape_for_log(client_address(request.scope)),
+                    "a review link" if cookie == link_token else "the API token",
+                    max_age // 60,
+                )
             resp = RedirectResponse(base, status_code=303)
             resp.headers["Cache-Control"] = "no-store"
             resp.headers["Referrer-Policy"] = "no-referrer"

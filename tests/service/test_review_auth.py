@@ -437,3 +437,20 @@ def test_the_review_page_and_the_gate_refuse_an_address_after_too_many_failures(
     FAILED_CREDENTIALS.clear()
     status, _ = _through_gate(monkeypatch, "/score", {"Authorization": f"Bearer {TOKEN}"})
     assert status == 200
+
+
+def test_a_sign_in_is_logged_without_the_session_or_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s = ReviewSessions.for_token(TOKEN, KEY)
+    client = _client(s)
+    caplog.set_level(logging.INFO, "serving.review")
+    link = s.issue(seconds=600)
+    for value in (TOKEN, link):
+        client.cookies.clear()
+        assert client.get("/review/", params={"token": value}, follow_redirects=False).is_redirect
+    lines = [r.getMessage() for r in caplog.records if "signed in" in r.getMessage()]
+    assert len(lines) == 2 and "the API token" in lines[0] and "a review link" in lines[1]
+    session = client.cookies.get(SESSION_COOKIE)
+    for leak in (TOKEN, link, session, "rv1."):
+        assert leak not in caplog.text
