@@ -44,7 +44,7 @@ def test_quarantine_csv_neutralises_formula_cells(tmp_path: Path) -> None:
     export = tmp_path / "cad.csv"
     pd.DataFrame(
         {
-            "call_id": ["=HYPERLINK(\"http://evil\",\"open\")", "C-2", "@C-3"],
+            "call_id": ['=HYPERLINK("http://evil","open")', "C-2", "@C-3"],
             "received_at": ["not a time", "2025-03-01T10:00:00", "also not"],
             "call_type": ["DISTURBANCE", "=1+1", "-3"],
         }
@@ -54,7 +54,7 @@ def test_quarantine_csv_neutralises_formula_cells(tmp_path: Path) -> None:
     with (tmp_path / "out" / QUARANTINE_FILE).open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     ids = sorted(r["call_id"] for r in rows)
-    assert ids == ["'=HYPERLINK(\"http://evil\",\"open\")", "'@C-3"]
+    assert ids == ['\'=HYPERLINK("http://evil","open")', "'@C-3"]
     assert {r["call_type"] for r in rows} == {"DISTURBANCE", "-3"}
     for row in rows:
         for value in row.values():
