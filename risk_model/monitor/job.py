@@ -256,20 +256,26 @@ def read_scored(
 def _valid_scored(rows: list[tuple], values: dict[int, Any]) -> tuple[list[tuple], int]:
     """Rows whose summary columns make sense (a score in [0, 1], a time, a model named
     ["name", "version"]); the count of the others."""
+    models: dict[Any, bool] = {}  # a few model ids for a whole log: each checked once
+
+    def named_model(id_: Any) -> bool:
+        if id_ not in models:
+            try:
+                value = json.loads(values.get(id_))  # type: ignore[arg-type]
+                models[id_] = isinstance(value, list) and len(value) == 2
+            except (TypeError, ValueError):
+                models[id_] = False
+        return models[id_]
+
     good, bad = [], 0
     for r in rows:
-        score, received, model = r[3], r[2], values.get(r[6])
-        try:
-            ok = (
-                isinstance(received, int)
-                and isinstance(score, int | float)
-                and 0.0 <= float(score) <= 1.0
-                and isinstance(model, str)
-                and len(json.loads(model)) == 2
-            )
-        except (ValueError, TypeError):
-            ok = False
-        if ok:
+        score, received = r[3], r[2]
+        if (
+            isinstance(received, int)
+            and isinstance(score, int | float)
+            and 0.0 <= score <= 1.0
+            and named_model(r[6])
+        ):
             good.append(r)
         else:
             bad += 1
