@@ -66,11 +66,14 @@ def main() -> None:
             "evaluation:\n  bootstrap: 200\n  bootstrap_below_positives: 1000000\n"
             f"split:\n  min_window_positives: {args.min_window_positives}\n"
         )
-        wall_alone, r_alone = run_train(alone, tmp, "--config", str(cfg), db="alone.db")
+        try:
+            wall_alone, r_alone = run_train(alone, tmp, "--config", str(cfg), db="alone.db")
+        except SystemExit:  # too small to train alone (the error is on stderr above)
+            wall_alone, r_alone = float("nan"), None
         wall_pooled, r_pooled = run_train(pooled, tmp, "--config", str(cfg), db="pooled.db")
         row = {
             "seed": seed,
-            "small_alone": small_auc(r_alone, pooled=False),
+            "small_alone": small_auc(r_alone, pooled=False) if r_alone else "cannot train",
             "small_pooled": small_auc(r_pooled, pooled=True),
             "small_test": {
                 "calls": r_pooled["agencies"]["SMALL"]["test_calls"],
@@ -82,8 +85,13 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    gain = [r["small_pooled"]["auc"] - r["small_alone"]["auc"] for r in rows]
-    print(json.dumps({"mean_auc_gain_pooled_minus_alone": round(sum(gain) / len(gain), 4)}))
+    gain = [
+        r["small_pooled"]["auc"] - r["small_alone"]["auc"]
+        for r in rows
+        if isinstance(r["small_alone"], dict)
+    ]
+    if gain:
+        print(json.dumps({"mean_auc_gain_pooled_minus_alone": round(sum(gain) / len(gain), 4)}))
 
 
 if __name__ == "__main__":
