@@ -18,7 +18,7 @@ from serving.errors import error_body, error_response
 
 # A full batch of calls with long narratives stays well under this.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-API_ROUTES = frozenset({"/score", "/score_batch", "/ingest"})
+API_ROUTES = frozenset({"/score", "/score_batch", "/ingest", "/score/eido"})
 REVIEW_PATH = "/review"
 # While single calls are in flight, batch work waits; at most this long after the last slice,
 # so a batch still finishes under a steady stream of single calls.
