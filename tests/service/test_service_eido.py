@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from eido_docs import current_doc, older_doc, shape_problems, transfer_doc, without
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from service_helpers import assessor_of, running_service, service_env
 from starlette.testclient import TestClient
 
@@ -198,6 +200,85 @@ def test_an_unknown_format_is_a_400_naming_it(client: TestClient) -> None:
     assert resp.json()["field"] == "format"
 
 
+_KEYS = [
+    "$id",
+    "$ref",
+    "incidentComponent",
+    "IncidentComponent",
+    "incidentTypeCommonRegistryText",
+    "incidentTypeInternalText",
+    "internalIncidentId",
+    "callComponent",
+    "callStartTimestamp",
+    "lastUpdateTimeStamp",
+    "LastUpdateTimeStamp",
+    "locationComponent",
+    "locationInformationComponent",
+    "locationReference",
+    "locationByValue",
+    "notesComponent",
+    "notesActionComments",
+    "cautionComponent",
+    "cautionTypeInternalText",
+    "priorityIdentifier",
+    "beatOrDispatchGroupText",
+]
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(
+        [
+            "DVA",
+            "2025-11-14T01:12:00-06:00",
+            "1985-01-01T00:00:00Z",
+            "<presence><civicAddress><HNO>1</HNO><RD>A",
+            "<gml:pos>91 200</gml:pos>",
+            "inc-1",
+            "x" * 300,
+        ]
+    ),
+    st.text(max_size=20),
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(_KEYS) | st.text(max_size=5), inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+def test_no_document_makes_a_server_error(client: TestClient) -> None:
+    """Random documents built from EIDO's keys and tricky values: every answer is a 200 or a
+    4xx naming a field, never a 5xx."""
+    seen: dict[int, int] = {}
+
+    @given(doc=st.dictionaries(st.sampled_from(_KEYS), _JSON, max_size=6))
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(doc: dict) -> None:
+        doc.setdefault("incidentComponent", {"incidentTypeCommonRegistryText": "DVA"})
+        doc.setdefault("$id", "FUZZ-1")
+        doc.setdefault("callComponent", [{"callStartTimestamp": "2025-11-14T01:12:00-06:00"}])
+        resp = client.post("/score/eido", json=doc)
+        seen[resp.status_code] = seen.get(resp.status_code, 0) + 1
+        assert resp.status_code < 500, (doc, resp.text)
+        if resp.status_code >= 400:
+            assert resp.json()["field"], resp.text
+
+    check()
+    assert seen.get(200) and seen.get(400), seen
+
+
+# Last: it starts a second service, which ends the module's one (one app per process).
 def test_with_an_agency_time_zone_the_offset_is_converted(
     service_data: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

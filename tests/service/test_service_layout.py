@@ -38,7 +38,7 @@ def test_the_service_applies_each_workaround_once_and_keeps_its_names() -> None:
     # Names the tests and benchmarks import from the service still resolve to one object.
     assert service.Gate is middleware.Gate and service.MAX_BODY_BYTES == middleware.MAX_BODY_BYTES
     routes = service.API_ROUTES
-    assert routes == frozenset({"/score", "/score_batch", "/ingest"})
+    assert routes == frozenset({"/score", "/score_batch", "/ingest", "/score/eido"})
 
 
 @pytest.mark.parametrize(

@@ -404,3 +404,28 @@ def test_the_shape_check_finds_what_breaks_it() -> None:
 def test_a_model_under_another_name_says_it_in_the_source() -> None:
     assessment = {**_assessment("low", "low"), "model": {"name": "lmpd", "version": "7"}}
     assert caution_component(assessment)["cautionSource"] == "call-risk lmpd 7"
+
+
+# --------------------------------------------------------------------------- the docs
+
+
+def test_docs_show_the_example_document_and_the_severity_table() -> None:
+    """docs/eido.md's example is the one the service's OpenAPI names and the tests score, and
+    its severity table is the one the code applies."""
+    import json
+    import re
+    from pathlib import Path
+
+    from serving.eido_api import EXAMPLE_EIDO
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "eido.md").read_text("utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", doc, re.DOTALL)
+    assert json.loads(blocks[0]) == EXAMPLE_EIDO
+    caution = json.loads(blocks[1])
+    assert shape_problems(caution) == []
+    table = doc.split("| decision \\ tier | low | elevated | high |", 1)[1].split("\n\n", 1)[0]
+    for line in table.strip().splitlines()[1:]:
+        cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+        decision, by_tier = cells[0], [c.split(" ")[0].strip("*") for c in cells[1:]]
+        for tier, severity in zip(vocab.TIERS, by_tier, strict=True):
+            assert SEVERITY[(decision, tier)] == severity, (decision, tier)
