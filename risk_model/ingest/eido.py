@@ -34,6 +34,7 @@ import html
 import logging
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from typing import Any, NamedTuple
 
 from risk_model import text, vocab
@@ -429,6 +430,21 @@ class _Reader:
         self.ids = _index_ids(doc)
         self.warnings: list[str] = []
         self.sources: dict[str, str] = {}
+        # Notes and cautions stamped after this (UTC) are left out (`read_eido(known_within=)`).
+        self.cutoff: dt.datetime | None = None
+        self.left_out: Counter = Counter()
+
+    def known_then(self, comp: dict[str, Any], kind: str, *stamps: str) -> bool:
+        """Whether a note or caution was known by the cutoff (always, without one). One with no
+        readable stamp is not: when it was written is unknown."""
+        if self.cutoff is None:
+            return True
+        found = _get(comp, *stamps)
+        when = _instant(_text_of(found[1])) if found else None
+        if when is not None and when <= self.cutoff:
+            return True
+        self.left_out[kind] += 1
+        return False
 
     def unread(self, message: str) -> None:
         self.warnings.append(vocab.warning(vocab.EIDO_UNREAD, message))
@@ -621,7 +637,7 @@ class _Reader:
         notes = []
         for path, comp in self.components("notes"):
             found = _get(comp, "notesActionComments")
-            if found is None:
+            if found is None or not self.known_then(comp, "note", *_LAST_UPDATE):
                 continue
             for value in _texts_of(found[1]):
                 plain = strip_html(value)
@@ -655,6 +671,8 @@ class _Reader:
                 continue
             if words[0].strip().lower() == OWN_CAUTION_TEXT:
                 continue  # call-risk's own answer, sent back: advice is not a caller's report
+            if not self.known_then(comp, "caution", "startDate", *_LAST_UPDATE):
+                continue
             families = text.call_family(words)
             if any(f in text.WEAPON_FAMILIES for f in families):
                 call["weapon_reported"] = True
@@ -715,11 +733,16 @@ def apco_call_type(code: str) -> str | None:
     return APCO_CALL_TYPES.get(key)
 
 
-def read_eido(doc: Any) -> EidoCall:
+def read_eido(doc: Any, known_within: dt.timedelta | None = None) -> EidoCall:
     """One EIDO document -> one canonical call, its warnings and where each field came from.
 
     Raises `EidoError` (naming the part) when the document is no JSON object or has no id, no
     incident type or no time; everything else that cannot be read is a warning.
+
+    `known_within`: for history (a folder of final EIDOs), only notes and cautions stamped at
+    most this long after the call started are read; a note written later may tell what
+    happened on scene, the call's outcome, which a call-time field must never carry (SPEC §2).
+    Live scoring reads everything the document holds: it was all known when it was sent.
     """
     if not isinstance(doc, dict):
         raise EidoError("body", "an EIDO document is a JSON object")
@@ -730,12 +753,22 @@ def read_eido(doc: Any) -> EidoCall:
         "received_at": reader.received_at(path, inc),
         "call_type": reader.call_type(path, inc),
     }
+    if known_within is not None:
+        start = _instant(call["received_at"])
+        reader.cutoff = start + known_within if start is not None else None
     reader.extras(path, inc, call)
     reader.place(path, inc, call)
     narrative = reader.narrative()
     if narrative:
         call["narrative"] = narrative
     reader.cautions(call)
+    if reader.left_out:
+        parts = [f"{n} {kind}{'s' * (n != 1)}" for kind, n in sorted(reader.left_out.items())]
+        reader.unread(
+            f"{' and '.join(parts)} stamped more than "
+            f"{known_within.total_seconds() / 60:g} minutes after the call started "
+            "(or not stamped) left out: history keeps what was known when the call was taken"
+        )
     return EidoCall(call, reader.warnings, reader.sources)
 
 

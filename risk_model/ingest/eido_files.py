@@ -15,6 +15,7 @@ a mapping's time zone.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 EIDO_SUFFIX = ".json"
 # A document larger than this is no incident (the service's body limit is the same).
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
+# Notes and cautions are history only when stamped this soon after the call started: call-taking
+# and the queue before dispatch; a note written on scene may tell the outcome (docs/eido.md).
+KNOWN_WITHIN = dt.timedelta(minutes=10)
 # The column naming each accepted call's document (an extra column: never a feature).
 FILE_COLUMN = "eido_file"
 TOP_REASONS = 20
@@ -95,7 +99,7 @@ def read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, lis
     warnings: dict[int, list[str]] = {}
     for number, path in enumerate(eido_files(folder), start=1):
         try:
-            read = read_eido(_read_document(path))
+            read = read_eido(_read_document(path), known_within=KNOWN_WITHIN)
         except (EidoError, ValueError, OSError) as exc:
             quarantined.append(
                 {"_row": number, FILE_COLUMN: path.name, "call_id": None, "_reason": str(exc)}

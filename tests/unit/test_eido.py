@@ -429,3 +429,36 @@ def test_docs_show_the_example_document_and_the_severity_table() -> None:
         decision, by_tier = cells[0], [c.split(" ")[0].strip("*") for c in cells[1:]]
         for tier, severity in zip(vocab.TIERS, by_tier, strict=True):
             assert SEVERITY[(decision, tier)] == severity, (decision, tier)
+
+
+def test_for_history_only_what_was_known_at_call_taking_is_read() -> None:
+    """A final EIDO carries notes and cautions written on scene; as history only those stamped
+    soon after the call started are read (the outcome never reaches a call-time field)."""
+    doc = current_doc()
+    doc["notesComponent"].append(
+        {
+            "$id": "note-late",
+            "lastUpdateTimeStamp": "2025-11-14T02:05:00-06:00",
+            "notesActionComments": "SUSPECT RESISTED, OFFICER INJURED, TRANSPORTED",
+        }
+    )
+    doc["notesComponent"].append({"$id": "note-unstamped", "notesActionComments": "NO TIME"})
+    doc["cautionComponent"].append(
+        {
+            "$id": "caution-late",
+            "startDate": "2025-11-14T02:10:00-06:00",
+            "cautionTypeInternalText": "ARMED SUBJECT",
+            "cautionTypeCommonRegistryText": "Weapon",
+            "cautionSeverity": "highest",
+        }
+    )
+    live = read_eido(doc)
+    assert "OFFICER INJURED" in live.call["narrative"] and live.call["weapon_reported"] is True
+    history = read_eido(doc, known_within=dt.timedelta(minutes=10))
+    assert history.call["narrative"] == "RP STATES BF PUSHED HER & IS STILL ON SCENE"
+    assert "weapon_reported" not in history.call
+    left_out = [w for w in history.warnings if "left out" in w]
+    assert left_out == [
+        "eido_unread: 1 caution and 2 notes stamped more than 10 minutes after the call started "
+        "(or not stamped) left out: history keeps what was known when the call was taken"
+    ]

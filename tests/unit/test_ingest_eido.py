@@ -95,3 +95,22 @@ def test_a_folder_where_no_document_is_a_call_is_an_error(tmp_path: Path) -> Non
     _write(docs, "a.json", transfer_doc())
     with pytest.raises(UserError, match="no EIDO document could be read as a call"):
         ingest_file(docs, tmp_path / "out")
+
+
+def test_notes_written_on_scene_never_reach_history(tmp_path: Path) -> None:
+    doc = current_doc()
+    doc["notesComponent"].append(
+        {
+            "$id": "note-late",
+            "lastUpdateTimeStamp": "2025-11-14T02:05:00-06:00",
+            "notesActionComments": "SUSPECT RESISTED, OFFICER INJURED",
+        }
+    )
+    docs = tmp_path / "eido"
+    _write(docs, "a.json", doc)
+    report = ingest_file(docs, tmp_path / "out")
+    calls = pd.read_parquet(report["out"])
+    assert calls.loc[0, "narrative"] == "RP STATES BF PUSHED HER & IS STILL ON SCENE"
+    assert (
+        "1 note stamped more than 10 minutes" in report["eido_warning_examples"]["eido_unread"][0]
+    )
