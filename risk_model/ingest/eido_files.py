@@ -128,6 +128,42 @@ def _warning_summary(
     return dict(sorted(counts.items())), examples
 
 
+def _validated(calls: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, set[int]]:
+    """(accepted calls, documents validate_frame quarantined, accepted document numbers): the
+    same checks as an export's rows (times, duplicates, limits)."""
+    if calls.empty:
+        return (
+            pd.DataFrame(),
+            pd.DataFrame(columns=["_row", FILE_COLUMN, "call_id", "_reason"]),
+            set(),
+        )
+    numbers = calls.pop("_row").astype(int)
+    result = validate_frame(calls, row_numbers=numbers)
+    vq = result.quarantined
+    invalid = pd.DataFrame(
+        {
+            "_row": vq["_row"].astype(int).to_numpy(),
+            FILE_COLUMN: vq[FILE_COLUMN].to_numpy(),
+            "call_id": vq["call_id"].to_numpy(),
+            "_reason": vq["_reason"].astype(str).to_numpy(),
+        }
+    )
+    accepted_numbers = set(numbers.tolist()) - set(invalid["_row"].tolist())
+    return result.accepted, invalid, accepted_numbers
+
+
+def _write_calls(accepted: pd.DataFrame, out: Path, partition_by: str) -> int | None:
+    """calls.parquet (or a partitioned folder: its number of partitions)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output directory {out.parent}: {exc}") from None
+    if partition_by != "none":
+        return replace_path(out, lambda p: write_partitioned(accepted, p, partition_by))
+    replace_path(out, lambda p: accepted.to_parquet(p, index=False))
+    return None
+
+
 def ingest_eido_folder(
     folder: Path,
     paths: dict[str, Path],
@@ -149,24 +185,7 @@ def ingest_eido_folder(
     files = eido_files(folder)
     calls, read_failures, warnings = read_folder(folder)
     rows_in = len(files)
-    accepted_numbers: set[int] = set()
-    if calls.empty:
-        accepted = pd.DataFrame()
-        invalid = pd.DataFrame(columns=["_row", FILE_COLUMN, "call_id", "_reason"])
-    else:
-        numbers = calls.pop("_row").astype(int)
-        result = validate_frame(calls, row_numbers=numbers)
-        accepted = result.accepted
-        vq = result.quarantined
-        accepted_numbers = set(numbers.tolist()) - set(vq["_row"].astype(int).tolist())
-        invalid = pd.DataFrame(
-            {
-                "_row": vq["_row"].astype(int).to_numpy(),
-                FILE_COLUMN: vq[FILE_COLUMN].to_numpy(),
-                "call_id": vq["call_id"].to_numpy(),
-                "_reason": vq["_reason"].astype(str).to_numpy(),
-            }
-        )
+    accepted, invalid, accepted_numbers = _validated(calls)
     quarantine = pd.concat([read_failures, invalid], ignore_index=True)
     quarantine = quarantine.sort_values("_row", kind="stable").reset_index(drop=True)
     if rows_in != len(accepted) + len(quarantine):  # kept even under python -O
@@ -177,17 +196,7 @@ def ingest_eido_folder(
     if accepted.empty:
         first = quarantine["_reason"].iloc[0] if len(quarantine) else "no documents"
         raise UserError(f"{folder}: no EIDO document could be read as a call (first: {first})")
-    try:
-        paths["out"].parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output directory {paths['out'].parent}: {exc}") from None
-    if partition_by != "none":
-        partitions = replace_path(
-            paths["out"], lambda p: write_partitioned(accepted, p, partition_by)
-        )
-    else:
-        partitions = None
-        replace_path(paths["out"], lambda p: accepted.to_parquet(p, index=False))
+    partitions = _write_calls(accepted, paths["out"], partition_by)
     replace_path(
         paths["quarantine"],
         lambda p: quarantine.to_csv(p, index=False, encoding="utf-8", lineterminator="\n"),

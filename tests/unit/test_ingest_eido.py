@@ -114,3 +114,10 @@ def test_notes_written_on_scene_never_reach_history(tmp_path: Path) -> None:
     assert (
         "1 note stamped more than 10 minutes" in report["eido_warning_examples"]["eido_unread"][0]
     )
+
+
+def test_eido_calls_can_be_written_partitioned_by_month(folder: Path, tmp_path: Path) -> None:
+    report = ingest_file(folder, tmp_path / "out", partition_by="month")
+    assert report["partitions"] == 1
+    assert (Path(report["out"]) / "month=2025-11").is_dir()
+    assert len(pd.read_parquet(report["out"])) == report["rows_accepted"] == 2
