@@ -99,7 +99,9 @@ def simulate(
 
 @app.command()
 def ingest(
-    input: Path = typer.Option(..., "--input", help="Agency export: CSV or Parquet."),
+    input: Path = typer.Option(
+        ..., "--input", help="Agency export: CSV or Parquet; or a folder of EIDO .json files."
+    ),
     out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
     mapping: Path | None = typer.Option(
         None, "--mapping", help="Mapping YAML (see docs/ingest.md)."

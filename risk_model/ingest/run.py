@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from risk_model.dataset import PARTITION_CHOICES, replace_path, write_partitioned
 from risk_model.errors import UserError
+from risk_model.ingest.eido_files import ingest_eido_folder, is_eido_folder
 from risk_model.schema import (
     BOOL_COLUMNS,
     BOOL_FALSE,
@@ -1956,6 +1957,9 @@ def ingest_file(
             f"--partition-by {partition_by!r}: choose one of {', '.join(PARTITION_CHOICES)}"
         )
     input_path, out_dir = Path(input_path), Path(out_dir)
+    if is_eido_folder(input_path):  # NENA EIDO documents, one per incident (ingest/eido_files.py)
+        paths = _output_paths(out_dir, input_path)
+        return ingest_eido_folder(input_path, paths, mapping_path, partition_by)
     mapping = load_mapping(Path(mapping_path)) if mapping_path is not None else None
     paths = _output_paths(out_dir, input_path)
     encoding = mapping.encoding if mapping else "utf-8"
