@@ -9,10 +9,10 @@ nothing here is trusted blindly (the draft says so at the top).
 
 Recognition is by column name (a synonyms table of common CAD export names) and by content
 (unique ids, parseable times, coordinate ranges, yes/no flags, small sets of priority codes).
-Columns whose names say post-incident (force, disposition, arrest, injury, cleared, final) or
-personal (race, ethnicity, sex, age, birth date, build, height, weight, names, phones, SSN) are
-flagged and left out, the same names `risk-model ingest` refuses. The draft is checked with the
-same loader `ingest` uses, and says at the top whether it loads as written.
+Columns guarded by `risk_model.ingest.guards` (protected, personal, post-incident; by name and by
+the values they hold) are left out and listed with the reason: the one list ingest refuses.
+The draft is checked with the same loader `ingest` uses, and says at the top whether it loads
+as written.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from risk_model.errors import UserError
+from risk_model.ingest.guards import GUARDS
 from risk_model.ingest.run import (
     COMPRESSED_SUFFIXES,
     CSV_SUFFIXES,
@@ -44,7 +45,6 @@ from risk_model.ingest.run import (
     FieldSpec,
     Mapping,
     load_mapping,
-    protected_reason,
     read_export,
 )
 from risk_model.schema import BOOL_FALSE, BOOL_TRUE
@@ -142,59 +142,35 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 _FLAG_FIELDS = ("weapon_reported", "domestic", "mental_health", "intoxication", "in_progress")
 _TEXT_FIELDS = ("source", "address", "beat", "district", "premise_type", "narrative")
 
-# Names that say "known only after the call": flagged and left out (ingest refuses them too).
-_POST_TOKENS = frozenset(
-    {"force", "disposition", "dispositions", "dispo", "disp", "final", "clear", "cleared",
-     "clearance", "clr", "closed", "outcome", "outcomes", "resolution", "offense", "offence",
-     "offenses"}
-)  # fmt: skip
-_POST_PREFIXES = ("injur", "arrest", "dispos", "clearanc")
-# Personal attributes: never features (race, ethnicity, sex, gender and religion not even by
-# override). "name" counts unless the name is about a place or a thing.
-_PERSONAL_TOKENS = frozenset(
-    {"age", "ages", "dob", "build", "height", "weight", "hgt", "wgt", "ssn", "phone",
-     "phones", "telephone", "tel", "name", "names", "fname", "lname", "firstname",
-     "lastname", "surname", "license", "licence", "dl", "socsec"}
-)  # fmt: skip
-_PERSONAL_PREFIXES = ("birth", "ethnic", "relig")
-_PLACE_TOKENS = frozenset(
-    {"street", "st", "location", "loc", "business", "place", "premise", "premises", "common",
-     "beat", "district", "agency", "unit", "city", "county", "zone", "area", "sector",
-     "division", "type", "call", "file", "event", "nature", "problem", "station", "building",
-     "landmark", "venue", "site", "road", "intersection", "cross", "plate", "vehicle", "veh",
-     "apartment", "complex", "facility", "school", "park", "hospital", "region"}
-)  # fmt: skip
-# Times recorded after the call came in: never received_at.
+# Times recorded after the call came in: never received_at (guarded names such as CLEARED_AT
+# are left out before times are read).
 _LATER_TIME_TOKENS = frozenset(
     {"dispatch", "dispatched", "dispatch_time", "enroute", "en", "route", "arrive", "arrived",
-     "arrival", "onscene", "on", "scene", "clear", "cleared", "close", "closed", "complete",
-     "completed", "end", "ended", "assigned", "ack", "acknowledged", "disp", "final", "last",
-     "update", "updated", "modified"}
+     "arrival", "onscene", "on", "scene", "close", "complete", "completed", "end", "ended",
+     "assigned", "ack", "acknowledged", "last", "update", "updated", "modified"}
 )  # fmt: skip
 
 
-def looks_post_incident(name: str) -> str | None:
-    """The name token that says post-incident ("disposition", "injur..."), or None."""
-    for t in _tokens(name):
-        if t in _POST_TOKENS or t.startswith(_POST_PREFIXES):
-            return t
+def _personal(column: str) -> bool:
+    """A protected or personal name (never a join key, never mapped)."""
+    guard = GUARDS.guard_reason(column)
+    return GUARDS.protected_reason(column) is not None or (guard or ("",))[0] == "personal"
+
+
+def guarded(column: str, values: pd.Series) -> str | None:
+    """Why the draft leaves a column out (the guards ingest applies), or None.
+
+    By name first (cheap), then by a sample of the distinct values: a column whose name says
+    nothing ("REASON_DESC") but whose values say "Arrest", "Danger to self or others" is a
+    post-incident column all the same.
+    """
+    if why := GUARDS.protected_reason(column):
+        return f"protected attribute ({why}): never mapped, not overridable"
+    if guard := GUARDS.guard_reason(column):
+        return f"{guard[0]} (name says {guard[1]!r})"
+    if hit := GUARDS.content_reason(values):
+        return f"post-incident (values say so: {hit.text()})"
     return None
-
-
-def looks_personal(name: str) -> str | None:
-    """The name token that says personal attribute, or None (place and thing names pass)."""
-    why = protected_reason(name)
-    if why is not None:
-        return why
-    toks = _tokens(name)
-    if any(t.startswith(_PERSONAL_PREFIXES) for t in toks):
-        return next(t for t in toks if t.startswith(_PERSONAL_PREFIXES))
-    hits = [t for t in toks if t in _PERSONAL_TOKENS]
-    if not hits:
-        return None
-    if set(hits) <= {"name", "names"} and any(t in _PLACE_TOKENS for t in toks):
-        return None  # LOCATION_NAME, STREET_NAME, BUSINESS_NAME: a place, not a person
-    return hits[0]
 
 
 # --------------------------------------------------------------------------- time formats
@@ -942,12 +918,12 @@ def _guess_outcomes(
         c
         for c in export.columns
         if _nonempty(export[c].str.strip()).nunique() >= 0.5 * max(len(export), 1)
-        and not looks_personal(c)
+        and not _personal(c)
     ]
     ex_sets = {c: set(_nonempty(export[c].str.strip())) for c in ex_cols}
     best: tuple[float, int, str, str] | None = None
     for oc in of.columns:
-        if looks_personal(oc):
+        if _personal(oc):
             continue
         vals = set(_nonempty(of[oc].str.strip()))
         if not vals:
@@ -1118,7 +1094,7 @@ def _render(
             "",
             "# LEFT OUT on purpose. Post-incident columns are known only after the call (mapped,",
             "# they hand the model its answer); personal attributes never become inputs. ingest",
-            "# refuses these names; `allow:` overrides a column that only looks like one (never",
+            "# refuses these columns; `allow:` overrides a column that only looks like one (never",
             "# race, ethnicity, sex/gender or religion):",
         ]
         width = max(len(c) for c in d.left_out)
@@ -1221,13 +1197,8 @@ def draft_mapping(
     for c in df.columns:
         if c in outcome_cols:
             continue
-        if why := looks_personal(c):
-            if protected_reason(c) is not None:
-                d.left_out[c] = f"personal attribute ({why}): never mapped, not overridable"
-            else:
-                d.left_out[c] = f"personal ({why})"
-        elif why := looks_post_incident(c):
-            d.left_out[c] = f"post-incident (name says {why!r})"
+        if why := guarded(c, df[c]):
+            d.left_out[c] = why
     free = [c for c in df.columns if c not in d.left_out and c not in outcome_cols]
 
     def take(fn: Any, *args: Any) -> None:
