@@ -37,6 +37,18 @@ import numpy as np
 import pandas as pd
 
 from risk_model.errors import UserError
+from risk_model.ingest.draft_content import (
+    PERSON_DATE_TOKENS,
+    IdProfile,
+    busiest,
+    date_range,
+    id_profile,
+    looks_coordinate,
+    looks_free_text,
+    median_time,
+    rows_years_before,
+    value_overlap,
+)
 from risk_model.ingest.guards import GUARDS
 from risk_model.ingest.run import (
     COMPRESSED_SUFFIXES,
@@ -45,6 +57,7 @@ from risk_model.ingest.run import (
     FieldSpec,
     Mapping,
     load_mapping,
+    pad_compact_clock,
     read_export,
 )
 from risk_model.schema import BOOL_FALSE, BOOL_TRUE
@@ -193,7 +206,6 @@ _TIME_FORMATS: tuple[str, ...] = (
     "%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p", "%H:%M:%S.%f",
 )  # fmt: skip
 _COMPACT_FORMATS: tuple[str, ...] = ("%Y%m%d%H%M%S", "%Y%m%d")  # only when the name says date/time
-_COMPACT_TIME: tuple[str, ...] = ("%H%M%S", "%H%M")
 _MIN_COVER = 0.9  # share of distinct values a time column's formats must read
 _YEARS = (1970, 2100)
 
@@ -213,7 +225,7 @@ def _parse(values: pd.Series, fmt: str) -> pd.Series:
     if "%z" in fmt:
         out = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
         return out.dt.tz_localize(None)
-    return pd.to_datetime(values, format=fmt, errors="coerce")
+    return pd.to_datetime(pad_compact_clock(values, fmt), format=fmt, errors="coerce")
 
 
 def _greedy_formats(values: pd.Series, formats: Iterable[str], kind: str) -> TimeGuess | None:
@@ -250,8 +262,10 @@ def _greedy_formats(values: pd.Series, formats: Iterable[str], kind: str) -> Tim
 def detect_time(name: str, values: pd.Series) -> TimeGuess | None:
     """The formats that read a column's (distinct, non-empty) values, or None if not a time."""
     values = pd.Series(pd.unique(values[values != ""]), dtype=object)
-    if values.empty or not values.str.contains(r"\d", regex=True).all():
+    digits = values.str.contains(r"\d", regex=True)
+    if values.empty or digits.mean() < _MIN_COVER:
         return None
+    values = values[digits]  # "NULL", "Unknown": missing markers, not a format to read
     toks = set(_tokens(name))
     dateish = bool(toks & {"date", "time", "datetime", "dt", "timestamp", "received", "created"})
     if len(values) > 2000:
@@ -265,10 +279,13 @@ def detect_time(name: str, values: pd.Series) -> TimeGuess | None:
             if not clock:
                 guess.kind = "date"
             return guess
-    if has_clock or "time" in toks:
-        return _greedy_formats(
-            values, _TIME_FORMATS + (_COMPACT_TIME if "time" in toks else ()), "time"
-        )
+    clockish = bool(toks & {"time", "tm", "hhmm", "clock"})
+    if has_clock or clockish:
+        # HHMM stored as a number loses its zeros ("220" = 02:20): ingest pads them back, so
+        # the compact format is chosen by the widest value (4 digits HHMM, 6 digits HHMMSS).
+        wide = int(values.str.len().max())
+        compact = ("%H%M",) if wide <= 4 else ("%H%M%S",)
+        return _greedy_formats(values, _TIME_FORMATS + (compact if clockish else ()), "time")
     return None
 
 
@@ -412,7 +429,18 @@ def _name_rank(field_name: str, column: str) -> int | None:
         toks = toks[:-1]
         if "_".join(toks) in names:
             return len(names) + names.index("_".join(toks))
-    return None
+    # A place's words inside a longer name: LOCATION_LATITUDE, FULL_STREET_ADDRESS_OR_...
+    strong = _STRONG_WORDS.get(field_name, ())
+    hits = [strong.index(t) for t in _tokens(column) if t in strong]
+    return 2 * len(names) + min(hits) if hits else None
+
+
+# Words that name a field wherever they sit in a longer column name.
+_STRONG_WORDS: dict[str, tuple[str, ...]] = {
+    "latitude": ("latitude", "lat"),
+    "longitude": ("longitude", "lon", "lng"),
+    "address": ("address", "addr"),
+}
 
 
 def _nonempty(col: pd.Series) -> pd.Series:
@@ -491,48 +519,76 @@ class Draft:
     left_out: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     exclude: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
-    not_premises: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
+    not_premises: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
     call_types: list[tuple[str, str, int]] = field(default_factory=list)
     n_call_types: int = 0
     other_times: list[str] = field(default_factory=list)
     shift_lines: list[str] = field(default_factory=list)
+    fold: tuple[str, IdProfile] | None = None  # the id column whose incidents have several rows
+    person_dates: dict[str, str] = field(default_factory=dict)  # never a call time, and why
+    missing_values: list[str] = field(default_factory=list)
 
 
 def _pick(candidates: list[tuple[Any, str]]) -> str | None:
     return min(candidates)[1] if candidates else None
 
 
-def _guess_call_id(df: pd.DataFrame, free: list[str], d: Draft) -> None:
-    n = len(df)
+_ID_TOKENS = frozenset({"id", "no", "num", "number", "key", "nbr", "nr"})
+
+
+def _id_candidates(df: pd.DataFrame, free: list[str]) -> list[tuple[tuple[Any, ...], str]]:
+    """Columns that can hold an incident's number, best first, by name and by content.
+
+    Content first: filled in (nearly) every row, a distinct value per incident (unique, or
+    grouped: one incident, a few rows), never a time, a coordinate or free text. Then the name:
+    a CAD id name beats an id-like name ("UOF_NUMBER") beats a name that says nothing.
+    """
     cands = []
     for c in free:
-        rank = _name_rank("call_id", c)
         col = df[c].str.strip()
-        filled = int((col != "").sum())
-        unique = col[col != ""].nunique() == filled and filled == n
+        prof = id_profile(col)
+        if prof.fill < 0.95 or prof.ratio < 0.5 or prof.distinct < 2:
+            continue
+        if looks_coordinate(col) or looks_free_text(col) or detect_time(c, col) is not None:
+            continue
+        rank = _name_rank("call_id", c)
         if rank is not None:
-            cands.append(((0 if unique else 1, rank), c))
-        elif unique and filled == n and detect_time(c, col) is None and _numeric(col).isna().all():
-            idish = bool(set(_tokens(c)) & {"id", "no", "num", "number", "key", "nbr"})
-            cands.append(((2 if idish else 3, 0), c))
-        elif unique and filled == n and set(_tokens(c)) & {"id", "no", "num", "number", "nbr"}:
-            cands.append(((2, 1), c))
-    best = _pick(cands)
-    if best is None:
+            klass = 0
+        elif set(_tokens(c)) & _ID_TOKENS:
+            klass = 1
+        elif prof.ratio >= 0.98 and _numeric(col).isna().all():
+            klass = 2
+        else:
+            continue
+        cands.append(((klass, rank if rank is not None else 0, -round(prof.ratio, 2)), c))
+    return sorted(cands)
+
+
+def _guess_call_id(df: pd.DataFrame, free: list[str], d: Draft) -> None:
+    cands = _id_candidates(df, free)
+    if not cands:
         d.notes.append("call_id: no column looks like a call number; map the export's id column")
         return
+    best = cands[0][1]
     col = df[best].str.strip()
-    dupes = int(col[col != ""].duplicated().sum())
-    empty = int((col == "").sum())
-    why = ["matched by name" if _name_rank("call_id", best) is not None else "chosen by content"]
-    if dupes or empty:
+    prof = id_profile(col)
+    klass = cands[0][0][0]
+    why = [("matched by name", "an id-like name", "chosen by content")[klass] + f": {prof.text()}"]
+    if prof.repeated:
+        d.fold = (best, prof)
         why.append(
-            f"{dupes:,} repeated and {empty:,} empty ids in the sample: repeats are quarantined "
-            "as duplicates (the first row kept); an export with one row per unit or per update "
-            "needs de-duplicating first"
+            f"{prof.groups_text()}: one incident, several rows (one per officer, subject or "
+            "unit); see incident_rows below"
         )
     else:
         why.append("a different value in every sampled row")
+    if prof.filled < prof.rows:
+        why.append(
+            f"{prof.rows - prof.filled:,} empty ids in the sample: those rows are quarantined"
+        )
+    if len(cands) > 1:
+        other = cands[1][1]
+        why.append(f"the other candidate: {other} ({id_profile(df[other].str.strip()).text()})")
     d.guesses["call_id"] = Guess("call_id", best, [f"call_id: {_q(best)}"], why)
 
 
@@ -559,24 +615,66 @@ def _time_why(guess: TimeGuess, sample_label: str) -> list[str]:
     return why
 
 
+def _parsed(values: pd.Series, guess: TimeGuess) -> pd.Series:
+    """Row-aligned times read with a guess's formats (NaT where none reads, or out of range)."""
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for f in guess.formats:
+        left = out.isna()
+        if not left.any():
+            break
+        out[left] = _parse(values[left], f).astype("datetime64[ns]")
+    years = out.dt.year
+    return out.where((years >= _YEARS[0]) & (years <= _YEARS[1]))
+
+
+def _person_dates(df: pd.DataFrame, times: dict[str, TimeGuess], d: Draft) -> dict[str, pd.Series]:
+    """Marks an officer's or subject's date (hire, commission, birth): never the call's time.
+
+    By name, or by content: a date that sits a year or more before another time column of the
+    same row in nine rows of ten is about a person, not the call (a hire date is the earliest
+    date in every row of a register of force). Returns the parsed dates and times.
+    """
+    stamps = {c: _parsed(df[c].str.strip(), g) for c, g in times.items() if g.kind != "time"}
+    named = {c: set(_tokens(c)) & PERSON_DATE_TOKENS for c in stamps}
+    for c, words in named.items():
+        if words:
+            d.person_dates[c] = (
+                f"an officer's or subject's date (name says {sorted(words)[0]!r}), "
+                f"{date_range(stamps[c])}"
+            )
+    for c in stamps:
+        if c in d.person_dates:
+            continue
+        for o in stamps:
+            if o == c or named[o]:
+                continue
+            share = rows_years_before(stamps[c], stamps[o])
+            if share >= 0.9:
+                d.person_dates[c] = (
+                    f"{share:.0%} of rows a year or more before {o} ({date_range(stamps[c])} "
+                    f"against {date_range(stamps[o])}): a person's date, not the call's"
+                )
+                break
+    return stamps
+
+
 def _guess_received_at(df: pd.DataFrame, free: list[str], d: Draft) -> None:
+    """The call's time among columns whose dates fall where the bulk of the records fall.
+
+    Later steps of the call (dispatch, arrival) and a person's dates are never chosen; a date
+    column and a time-of-day column (same stem, or the only time-of-day column) are combined.
+    """
     times: dict[str, TimeGuess] = {}
     for c in free:
         g = detect_time(c, df[c].str.strip())
         if g is not None:
             times[c] = g
+    stamps = _person_dates(df, times, d)
     later = {c for c in times if set(_tokens(c)) & _LATER_TIME_TOKENS}
-    usable = {c: g for c, g in times.items() if c not in later}
+    usable = {c: g for c, g in times.items() if c not in later and c not in d.person_dates}
 
-    def median(c: str) -> float:
-        g = times[c]
-        vals = _nonempty(df[c].str.strip())
-        parsed = pd.Series(pd.NaT, index=vals.index, dtype="datetime64[ns]")
-        for f in g.formats:
-            parsed = parsed.fillna(_parse(vals, f))
-        return float(parsed.dropna().astype("int64").median()) if parsed.notna().any() else 0.0
-
-    # A date column and a time column with the same stem ("CALL_DATE" + "CALL_TIME").
+    # A date column and a time column with the same stem ("CALL_DATE" + "CALL_TIME"), else the
+    # one time-of-day column beside the dates ("OCC_DATE" + "HHMM").
     pairs: list[tuple[str, str]] = []
     dates = [c for c, g in usable.items() if g.kind == "date"]
     clocks = [c for c, g in usable.items() if g.kind == "time"]
@@ -585,53 +683,73 @@ def _guess_received_at(df: pd.DataFrame, free: list[str], d: Draft) -> None:
         for tc in clocks:
             if [t for t in _tokens(tc) if t not in ("time", "tm")] == stem:
                 pairs.append((dc, tc))
+    if not pairs and len(clocks) == 1:
+        pairs = [(dc, clocks[0]) for dc in dates]
     cands: list[tuple[Any, Any]] = []
     for c, g in usable.items():
         if g.kind == "time":
             continue
         rank = _name_rank("received_at", c)
         whole = 0 if g.kind == "datetime" else 1
-        cands.append(((rank if rank is not None else 999, whole, median(c)), ("one", c)))
+        cands.append(((rank if rank is not None else 999, whole, median_time(stamps[c])), (c,)))
     for dc, tc in pairs:
-        rank = _name_rank("received_at", dc)
-        rank = min(rank if rank is not None else 999, _name_rank("received_at", tc) or 999)
-        cands.append(((rank, 0, median(dc)), ("pair", dc, tc)))
+        ranks = [_name_rank("received_at", dc), _name_rank("received_at", tc)]
+        rank = min((r for r in ranks if r is not None), default=999)
+        cands.append(((rank, 0, median_time(stamps[dc])), (dc, tc)))
     if not cands:
         d.notes.append(
             "received_at: no column reads as a date/time with the usual formats; map it by hand "
             "with `formats:` (see the format table in docs/ingest.md)"
         )
         return
-    best = min(cands, key=lambda x: x[0])[1]
-    if best[0] == "pair":
-        dc, tc = best[1], best[2]
-        gd, gt = usable[dc], usable[tc]
-        lines = [
-            "received_at:",
-            f"  date: {_q(dc)}",
-            f"  date_formats: {_flow(gd.formats)}",
-            f"  time: {_q(tc)}",
-            f"  time_formats: {_flow(gt.formats)}",
-        ]
-        why = [f"a date column and a time column: {dc} + {tc}"]
-        why += _time_why(gd, f"{dc} values")[1:]
-        empty_times = int((df[tc].str.strip() == "").sum())
-        if empty_times and "time_optional" in FieldSpec.model_fields:
-            lines.append('  time_optional: "true"')
-            why.append(
-                f"{empty_times:,} sampled rows have a date but no time: time_optional keeps them, "
-                "known to the day"
-            )
-        g = Guess("received_at", dc, lines, why, also_reads=[tc])
+    cands.sort(key=lambda x: x[0])
+    best = cands[0][1]
+    if len(best) == 2:
+        dc, tc = best
+        g = _pair_guess(df, usable[dc], usable[tc], dc, tc)
         used = {dc, tc}
     else:
-        c = best[1]
+        c = best[0]
         g = Guess("received_at", c, _time_lines(usable[c], c), _time_why(usable[c], "values"))
         if _name_rank("received_at", c) is None:
-            g.why.insert(0, "no 'received' name: the earliest time column in the sample")
+            g.why.insert(0, "no 'received' name: the earliest time column with the bulk's dates")
         used = {c}
+    g.why.append(f"dates {date_range(stamps[best[0]])}")
+    others = [o[1] for o in cands[1:] if o[1][0] != best[0]]
+    if others:
+        o = others[0]
+        g.why.append(f"the other candidate: {' + '.join(o)} (dates {date_range(stamps[o[0]])})")
     d.guesses["received_at"] = g
-    d.other_times = [c for c in times if c not in used]
+    d.other_times = [c for c in times if c not in used and c not in d.person_dates]
+
+
+def _pair_guess(df: pd.DataFrame, gd: TimeGuess, gt: TimeGuess, dc: str, tc: str) -> Guess:
+    """received_at from a date column plus a time-of-day column (`date:` + `time:`)."""
+    lines = [
+        "received_at:",
+        f"  date: {_q(dc)}",
+        f"  date_formats: {_flow(gd.formats)}",
+        f"  time: {_q(tc)}",
+        f"  time_formats: {_flow(gt.formats)}",
+    ]
+    why = [f"a date column and a time-of-day column combined: {dc} + {tc}"]
+    why += [w for w in _time_why(gd, f"{dc} values")[1:] if "known to the day" not in w]
+    clock = df[tc].str.strip()
+    if any(f in ("%H%M", "%H%M%S") for f in gt.formats):
+        short = clock[clock.str.fullmatch(r"\d{1,3}")]
+        if len(short):
+            why.append(
+                f"{tc} holds HHMM as a number that lost its leading zeros ({short.iloc[0]!r} "
+                f"= {short.iloc[0].zfill(4)[:2]}:{short.iloc[0].zfill(4)[2:]}): ingest pads them"
+            )
+    no_time = int((~clock.str.contains(r"\d", regex=True)).sum())
+    if no_time and "time_optional" in FieldSpec.model_fields:
+        lines.append('  time_optional: "true"')
+        why.append(
+            f"{no_time:,} sampled rows have a date but no time: time_optional keeps them, known "
+            "to the day"
+        )
+    return Guess("received_at", dc, lines, why, also_reads=[tc])
 
 
 _SHIFT_TOKENS = frozenset({"shift", "shifts", "watch", "tour", "band", "platoon"})
@@ -698,9 +816,23 @@ def _propose_shift(df: pd.DataFrame, d: Draft) -> None:
         return
 
 
+# Names of what officers found or did, written afterwards: never how the call began.
+_AFTER_TOKENS = frozenset(
+    {"conduct", "behavior", "behaviour", "condition", "influence", "effect", "effects",
+     "result", "results", "finding", "findings", "found", "actual", "closing", "close"}
+)  # fmt: skip
+
+
 def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
+    """How the call began (nature, call type, incident type, problem), from names and values.
+
+    A column describing a person (SUBJECT_DESCRIPTION) or what was found afterwards is never the
+    call type, however well its values read as call types.
+    """
     cands = []
+    skipped: list[str] = []
     for c in free:
+        after = bool(set(_tokens(c)) & (GUARDS.person_words | _AFTER_TOKENS))
         col = _nonempty(df[c].str.strip())
         if col.empty:
             continue
@@ -713,10 +845,17 @@ def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
         fams = pd.Series(call_family(list(uniq)), index=uniq)
         share = float((fams.reindex(col.to_numpy()).to_numpy() != "other").mean())
         if rank is not None:
-            cands.append(((0, -round(share, 1), rank), c))
+            key: tuple[Any, ...] | None = (0, -round(share, 1), rank)
         elif share >= 0.3 and len(uniq) >= 3:
-            cands.append(((1, -share, 0), c))
-    best = _pick(cands)
+            key = (1, -share, 0)
+        else:
+            key = None
+        if key is not None and after:
+            skipped.append(c)
+        elif key is not None:
+            cands.append((key, c))
+    cands.sort()
+    best = cands[0][1] if cands else None
     if best is None:
         d.notes.append("call_type: no column looks like the call type; map it by hand")
         return
@@ -735,6 +874,13 @@ def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     )
     if "initial" not in _tokens(best) and any("final" in _tokens(c) for c in df.columns):
         why.append("use the call type as coded at call-taking, never the final one")
+    if len(cands) > 1:
+        why.append(f"the other candidate: {cands[1][1]}")
+    if skipped:
+        why.append(
+            f"not {', '.join(skipped[:3])}: a description of a person or of what was found, "
+            "written after the call"
+        )
     d.guesses["call_type"] = Guess("call_type", best, [f"call_type: {_q(best)}"], why)
 
 
@@ -839,7 +985,9 @@ _STATUS_EXACT = frozenset(
      "ADMIN", "ADMINISTRATIVE", "ADMIN DUTY", "REPORT WRITING", "PAPERWORK", "SHIFT CHANGE",
      "BRIEFING", "ROLL CALL", "MEETING", "BUSY", "ON BREAK", "PERSONAL", "RELIEF", "BOOKING",
      "JAIL", "EVIDENCE", "EVIDENCE DROP", "AT STATION", "IN SERVICE", "UNIT STATUS", "STATUS",
-     "PERSONAL BREAK", "RESTROOM", "LOG ON", "LOG OFF", "END OF SHIFT", "SUBPOENA SERVICE"}
+     "PERSONAL BREAK", "RESTROOM", "LOG ON", "LOG OFF", "END OF SHIFT", "SUBPOENA SERVICE",
+     "REPORTS", "REPORT", "ASSIGNMENT", "SPECIAL ASSIGNMENT", "BUSINESS CHECK", "BUS CHECK",
+     "BUSINESS CHK", "ADMIN ASSIGNMENT", "COURT TIME", "PRISONER TRANSFER", "JAIL TRANSPORT"}
 )  # fmt: skip
 _STATUS_PREFIXES = (
     "OUT OF SERVICE", "RETURN TO STATION", "RETURN STATION", "PRISONER TRANSPORT",
@@ -862,15 +1010,37 @@ def _propose_exclude(df: pd.DataFrame, d: Draft) -> None:
     if not hits:
         return
     d.exclude.append((g.column, hits))
-    # Where the status rows are: the station, the jail, the court. Not premises.
     addr = d.guesses.get("address")
     if addr is not None:
-        status_rows = df[df[g.column].str.strip().isin([v for v, _ in hits])]
-        places = _nonempty(status_rows[addr.column].str.strip()).value_counts().head(3)
-        share = places / max(len(status_rows), 1)
-        top = [(p, int(n)) for p, n in places.items() if share[p] >= 0.1 and n >= 3]
-        if top:
-            d.not_premises.append((addr.column, top))
+        _propose_not_premises(df, d, g.column, addr.column, {v for v, _ in hits})
+
+
+def _propose_not_premises(
+    df: pd.DataFrame, d: Draft, type_col: str, addr_col: str, admin: set[str]
+) -> None:
+    """Stations, headquarters, the jail, the court: places dominated by admin/status entries.
+
+    Every such place is proposed (not only the top few): each builds premise history from
+    paperwork, and headquarters is usually the busiest address of all.
+    """
+    rows = df[[type_col, addr_col]].apply(lambda c: c.str.strip())
+    rows = rows[rows[addr_col] != ""]
+    is_admin = rows[type_col].isin(admin)
+    counts = rows[addr_col].value_counts()
+    share = is_admin.groupby(rows[addr_col]).mean().reindex(counts.index)
+    places = busiest(counts, share, min_share=0.5, min_rows=3).head(20)
+    if len(places):
+        top = int(counts.iloc[0])
+        evidence = [
+            (
+                p,
+                f"{p} ({n:,} rows, {share[p]:.0%} admin/status"
+                + (", the busiest address" if n == top else "")
+                + ")",
+            )
+            for p, n in places.items()
+        ]
+        d.not_premises.append((addr_col, evidence))
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -902,6 +1072,70 @@ def _outcome_flag_line(name: str, col: pd.Series, column: str, split_ok: bool) -
     return f"{name}: {_flag_spec(column, shape)}"
 
 
+def _key_columns(frame: pd.DataFrame) -> dict[str, set[str]]:
+    """Columns that can hold an incident's number: distinct values by column.
+
+    Never a timestamp (two files share minutes by coincidence: 8% of one agency's positives were
+    calls that only happened in the same minute as an assault), free text, a coordinate or a
+    person's column; values unique or grouped per incident (at least one distinct value per
+    two filled rows).
+    """
+    out = {}
+    for c in frame.columns:
+        if GUARDS.protected_reason(c) or (GUARDS.guard_reason(c) or ("",))[0] == "personal":
+            continue
+        col = frame[c].str.strip()
+        prof = id_profile(col)
+        if prof.distinct < 2 or prof.ratio < 0.5:
+            continue
+        if detect_time(c, col) is not None or looks_free_text(col) or looks_coordinate(col):
+            continue
+        out[c] = set(col[col != ""])
+    return out
+
+
+def _choose_join_key(of: pd.DataFrame, export: pd.DataFrame, d: Draft, o: OutcomeDraft) -> None:
+    """The outcome file's key and the export column it matches, by overlap of values."""
+    call_id = d.guesses.get("call_id")
+    ex_sets = _key_columns(export)
+    of_sets = _key_columns(of)
+    cands = []
+    for oc, vals in of_sets.items():
+        for ec, evals in ex_sets.items():
+            share = value_overlap(vals, evals)
+            if share > 0:
+                prefer = 1 if call_id is not None and ec == call_id.column else 0
+                cands.append((share >= 0.5, prefer, _key(oc) == _key(ec), share, oc, ec))
+    cands.sort(reverse=True)
+    if not cands:
+        named = [c for c in of.columns if _name_rank("call_id", c) is not None]
+        o.key = named[0] if named else None
+        o.why.append(
+            "key: no outcome column shares values with the export sample; check the key "
+            "(leading zeros, prefixes, another number such as the report number)"
+        )
+        return
+    *_, o.key_share, o.key, o.call_key = cands[0]
+    prof = id_profile(of[o.key].str.strip())
+    o.why.append(
+        f"key: {o.key_share:.0%} of the distinct {o.key} values are {o.call_key} values in the "
+        f"export sample (outcome rows for calls outside the export are expected); {o.key}: "
+        f"{prof.text()}"
+        + (f", {prof.groups_text()} (one row per officer)" if prof.repeated else "")
+    )
+    rest = [c for c in cands[1:] if (c[4], c[5]) != (o.key, o.call_key)]
+    if rest:
+        o.why.append(
+            f"the other candidate: {rest[0][4]} = {rest[0][5]} ({rest[0][3]:.0%} overlap)"
+        )
+    skipped = sorted(set(of.columns) & set(export.columns) - set(of_sets))
+    if skipped:
+        o.why.append(
+            f"not {', '.join(skipped[:3])} (shared by both files, but a time, free text or "
+            "not an id): a join key is never a timestamp"
+        )
+
+
 def _guess_outcomes(
     path: Path, out: Path, export: pd.DataFrame, d: Draft, split_ok: bool
 ) -> OutcomeDraft:
@@ -912,41 +1146,7 @@ def _guess_outcomes(
     except ValueError:  # another drive (Windows)
         rel = str(path.resolve())
     o = OutcomeDraft(file=rel.replace(os.sep, "/"), rows=len(of))
-    call_id = d.guesses.get("call_id")
-    # Export columns that could hold the number an outcome row refers to.
-    ex_cols = [
-        c
-        for c in export.columns
-        if _nonempty(export[c].str.strip()).nunique() >= 0.5 * max(len(export), 1)
-        and not _personal(c)
-    ]
-    ex_sets = {c: set(_nonempty(export[c].str.strip())) for c in ex_cols}
-    best: tuple[float, int, str, str] | None = None
-    for oc in of.columns:
-        if _personal(oc):
-            continue
-        vals = set(_nonempty(of[oc].str.strip()))
-        if not vals:
-            continue
-        for ec, evals in ex_sets.items():
-            share = len(vals & evals) / len(vals)
-            prefer = 1 if call_id is not None and ec == call_id.column else 0
-            cand = (share, prefer, oc, ec)
-            if share > 0 and (best is None or cand[:2] > best[:2]):
-                best = cand
-    if best is not None:
-        o.key_share, _, o.key, o.call_key = best
-        o.why.append(
-            f"key: {o.key_share:.0%} of the distinct {o.key} values are {o.call_key} values "
-            "in the export sample (outcome rows for calls outside the export are expected)"
-        )
-    else:
-        named = [c for c in of.columns if _name_rank("call_id", c) is not None]
-        o.key = named[0] if named else None
-        o.why.append(
-            "key: no outcome column shares values with the export sample; check the key "
-            "(leading zeros, prefixes, another number such as the report number)"
-        )
+    _choose_join_key(of, export, d, o)
     toks = {c: set(_tokens(c)) for c in of.columns}
     for name, stem in (("officer_assaulted", "assault"), ("officer_injured", "injur")):
         cols = [c for c in of.columns if any(t.startswith(stem) for t in toks[c])]
@@ -1034,6 +1234,11 @@ def _render(
         out.append(f"encoding: {_q(sample.encoding)}   # the file is not UTF-8")
     if sample.delimiter is not None:
         out.append(f"delimiter: {_q(sample.delimiter)}")
+    if d.missing_values:
+        out.append(
+            f"missing_values: {_flow(d.missing_values)}   # written in many columns for 'no value'"
+        )
+    out += _render_fold(d)
     out.append("fields:")
     order = (
         "call_id", "received_at", "call_type", "priority", "source", "address", "latitude",
@@ -1080,13 +1285,14 @@ def _render(
     if d.not_premises:
         out += [
             "",
-            "# Where those status rows happen (the station, the jail, the court?). Places that",
-            "# are not premises never build premise history; uncomment after checking:",
+            "# Places dominated by those admin/status entries (stations, headquarters, the jail,",
+            "# the court?) are not premises: they never build premise history. Uncomment after",
+            "# checking:",
             "# not_premises:",
         ]
         for col, hits in d.not_premises:
             out.append(f"#   - {{column: {_q(col)}, equals: {_flow(v for v, _ in hits)}}}")
-            out.append("#     # " + ", ".join(f"{v} ({c:,} status rows)" for v, c in hits))
+            out += _comment([", ".join(why for _, why in hits)], "#     ")
     if outcome is not None:
         out += ["", *_render_outcomes(outcome, d, outcomes_ok)]
     if d.left_out:
@@ -1099,6 +1305,9 @@ def _render(
         ]
         width = max(len(c) for c in d.left_out)
         out += [f"#   {c:<{width}}  {why}" for c, why in d.left_out.items()]
+    if d.person_dates:
+        out += ["", "# Never the call time (dates about an officer or a subject, not the call):"]
+        out += _comment([f"  {c}: {why}" for c, why in d.person_dates.items()])
     if d.other_times:
         out += [
             "",
@@ -1116,6 +1325,43 @@ def _render(
         out += [f"#   - {note}" for note in d.notes]
     # A value or column name with a line break would end a comment line early: one line each.
     return "\n".join(_ONE_LINE.sub(" ", line) for line in out) + "\n"
+
+
+def _render_fold(d: Draft) -> list[str]:
+    """`incident_rows: fold` when ids repeat (one incident, a row per officer or subject)."""
+    if d.fold is None:
+        return []
+    column, prof = d.fold
+    lines = _comment(
+        [
+            f"incident_rows: {prof.groups_text()} ({column}): one incident, several rows (one "
+            "per officer, subject or unit). fold makes them one call: harmed when any row is, "
+            "the number of rows kept as a count, call-time fields taken from the first row "
+            "(a warning names any that disagree). Without it, later rows are quarantined as "
+            "duplicates or refused when their outcomes differ."
+        ]
+    )
+    if "incident_rows" in Mapping.model_fields:
+        return [*lines, "incident_rows: fold"]
+    return [
+        *lines,
+        "# This version of `risk-model ingest` does not read `incident_rows:` yet; uncomment",
+        "# once it does:",
+        "# incident_rows: fold",
+    ]
+
+
+_MISSING_SPELLINGS = ("NULL", "null", "(null)", "#N/A", "N/A", "n/a")
+
+
+def _missing_markers(df: pd.DataFrame) -> list[str]:
+    """Words an export writes for "no value" in whole cells of several columns ("NULL")."""
+    found = []
+    for word in _MISSING_SPELLINGS:
+        columns = int((df == word).any().sum())
+        if columns >= 2:
+            found.append(word)
+    return found
 
 
 _ONE_LINE = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
@@ -1190,7 +1436,7 @@ def draft_mapping(
     split_ok = "split" in FieldSpec.model_fields
     outcomes_ok = "outcomes" in Mapping.model_fields
 
-    d = Draft()
+    d = Draft(missing_values=_missing_markers(df))
     if outcomes is None:
         _guess_export_outcomes(df, d, split_ok)
     outcome_cols = {g.column for g in d.guesses.values()}
@@ -1219,7 +1465,7 @@ def draft_mapping(
     _propose_exclude(df, d)
     used = {c for g in d.guesses.values() for c in (g.column, *g.also_reads)}
     unused = [c for c in df.columns if c not in used and c not in d.left_out]
-    unused = [c for c in unused if c not in d.other_times]
+    unused = [c for c in unused if c not in d.other_times and c not in d.person_dates]
 
     o = None
     if outcomes is not None:
@@ -1246,6 +1492,8 @@ def draft_mapping(
         "exclude_values": [v for _, hits in d.exclude for v, _ in hits],
         "call_types": d.n_call_types,
         "outcomes_key": None if o is None else o.key,
+        "incident_rows": None if d.fold is None else "fold",
+        "person_dates": list(d.person_dates),
         "loads": problem is None,
         "load_problem": problem,
     }

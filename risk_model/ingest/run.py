@@ -353,6 +353,22 @@ def _band_hours(text: str) -> tuple[dt.timedelta, dt.timedelta] | None:
     return start, end
 
 
+_COMPACT_CLOCK = {"%H%M": 4, "%H%M%S": 6}
+
+
+def pad_compact_clock(texts: pd.Series, fmt: str) -> pd.Series:
+    """`220` under `%H%M` is 02:20, not 22:00: an HHMM time stored as a number lost its zeros.
+
+    strptime reads `%H` greedily ("220" -> 22:00), so digit-only texts shorter than the format's
+    width get their leading zeros back before parsing. Other formats are left alone.
+    """
+    width = _COMPACT_CLOCK.get(fmt)
+    if width is None:
+        return texts
+    short = texts.str.fullmatch(rf"\d{{1,{width - 1}}}", na=False)
+    return texts.where(~short, texts.str.zfill(width))
+
+
 def _has_clock(fmt: str) -> bool:
     """Whether a strptime format reads a clock time (else a time parsed by it is a whole day)."""
     return bool(re.search(r"%[HI]", fmt))
@@ -1118,7 +1134,9 @@ def _parse_with_formats(
             parsed = pd.to_datetime(todo[left], format=fmt, errors="coerce", utc=True)
             parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
         else:
-            parsed = pd.to_datetime(todo[left], format=fmt, errors="coerce")
+            parsed = pd.to_datetime(
+                pad_compact_clock(todo[left], fmt), format=fmt, errors="coerce"
+            )
         out[left] = parsed.astype("datetime64[us]")
         if not _has_clock(fmt):
             day_only[left.to_numpy() & parsed.reindex(out.index).notna().to_numpy()] = True

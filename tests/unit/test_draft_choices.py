@@ -1,0 +1,246 @@
+"""`map --draft` right where it matters (issue 18 item 1): keys, time, call type, stations.
+
+Each test is a small inline export shaped like a real record set that led the old draft wrong:
+a timestamp shared with the outcome file, an officer's hire date, a date beside an HHMM number,
+an offence beside the nature of call, a register of force with several rows per incident, a
+CAD month whose busiest address is headquarters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from risk_model.ingest.draft import draft_mapping
+from risk_model.ingest.run import Mapping, ingest_file
+
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+
+
+def _write(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def _times(n: int, day: int = 1) -> list[str]:
+    return [f"2024-03-{day + i // 24:02d} {i % 24:02d}:{(7 * i) % 60:02d}:00" for i in range(n)]
+
+
+def test_join_key_is_the_incident_number_never_a_shared_timestamp(tmp_path: Path) -> None:
+    """Both files carry INCIDENT_NO and CALL_TIME. The timestamps overlap completely; the
+    incident numbers less (one outcome row was keyed with a typo): the key is still the
+    incident number, and the draft says why the timestamp was not taken."""
+    times = _times(12)
+    export = _write(
+        tmp_path / "cad.csv",
+        "INCIDENT_NO,CALL_TIME,NATURE",
+        [f"24-{i:05d},{t},DISTURBANCE" for i, t in enumerate(times)],
+    )
+    harm = _write(
+        tmp_path / "harm.csv",
+        "REPORT_NO,INCIDENT_NO,CALL_TIME,OFFICER_INJURED",
+        [
+            f"R1,24-00002,{times[2]},Y",
+            f"R2,24-00002,{times[2]},N",
+            f"R3,24-00005,{times[5]},Y",
+            f"R4,24-0009,{times[9]},Y",  # keyed with a typo: the number misses, the time matches
+        ],
+    )
+    out = tmp_path / "m.yaml"
+    summary = draft_mapping(export, out, outcomes=harm)
+    assert summary["fields"]["call_id"] == "INCIDENT_NO"
+    assert summary["fields"]["received_at"] == "CALL_TIME"
+    assert summary["outcomes_key"] == "INCIDENT_NO"
+    text = out.read_text()
+    assert "key: 67% of the distinct INCIDENT_NO values are INCIDENT_NO values" in text
+    assert "not CALL_TIME (shared by both files, but a time" in text
+    if "outcomes" in Mapping.model_fields:
+        block = yaml.safe_load(text)["outcomes"]
+        assert (block["key"], block.get("call_key")) == ("INCIDENT_NO", None)
+
+
+@pytest.mark.parametrize(
+    ("header", "person", "chosen"),
+    [
+        # By name: the hire date is never the call time, however early it is.
+        ("CALL_NO,OFFICER_HIRE_DATE,INCIDENT_DATE,NATURE", "OFFICER_HIRE_DATE", "INCIDENT_DATE"),
+        # By content: a plain "DATE" (a better name than OCC_DATE) that sits years before the
+        # other date in every row is a person's date, not the call's.
+        ("CALL_NO,DATE,OCC_DATE,NATURE", "DATE", "OCC_DATE"),
+    ],
+)
+def test_an_officer_or_subject_date_is_never_the_call_time(
+    tmp_path: Path, header: str, person: str, chosen: str
+) -> None:
+    rows = [
+        f"C{i},{1 + i % 12}/{1 + i % 27}/{2005 + i % 9},{3 + i % 9}/{1 + i}/2016,DISTURBANCE"
+        for i in range(20)
+    ]
+    export = _write(tmp_path / "uof.csv", header, rows)
+    out = tmp_path / "m.yaml"
+    summary = draft_mapping(export, out)
+    assert summary["fields"]["received_at"] == chosen
+    assert person in summary["person_dates"]
+    text = out.read_text()
+    assert f"#   {person}: " in text.split("# Never the call time")[1]
+    assert "dates 2016-" in text  # the chosen column's range is in its comment
+    report = ingest_file(export, tmp_path / "run", out)
+    calls = pd.read_parquet(report["out"])
+    assert (calls["received_at"].dt.year == 2016).all()
+
+
+def test_a_date_and_an_hhmm_number_are_combined_and_220_is_0220(tmp_path: Path) -> None:
+    export = _write(
+        tmp_path / "e.csv",
+        "INCIDENT_NO,INC_DATE,INC_TIME,NATURE",
+        [
+            "A1,2016-09-03,220,DISTURBANCE",
+            "A2,2016-09-03,1315,THEFT",
+            "A3,2016-09-04,5,ALARM",
+            "A4,2016-09-04,2359,SUSP PERSON",
+            "A5,2016-09-05,45,DISTURBANCE",
+        ],
+    )
+    out = tmp_path / "m.yaml"
+    summary = draft_mapping(export, out)
+    assert summary["loads"] is True
+    text = out.read_text()
+    rt = yaml.safe_load(text)["fields"]["received_at"]
+    assert rt == {
+        "date": "INC_DATE",
+        "date_formats": ["%Y-%m-%d"],
+        "time": "INC_TIME",
+        "time_formats": ["%H%M"],
+    }
+    assert "'220' = 02:20" in text
+    report = ingest_file(export, tmp_path / "run", out)
+    calls = pd.read_parquet(report["out"]).set_index("call_id")["received_at"]
+    assert calls["A1"] == pd.Timestamp("2016-09-03 02:20")
+    assert calls["A2"] == pd.Timestamp("2016-09-03 13:15")
+    assert calls["A3"] == pd.Timestamp("2016-09-04 00:05")
+    assert calls["A5"] == pd.Timestamp("2016-09-05 00:45")
+
+
+def test_call_type_is_how_the_call_began_never_an_after_the_fact_description(
+    tmp_path: Path,
+) -> None:
+    export = _write(
+        tmp_path / "e.csv",
+        "INCIDENT_NO,CALL_DATE_TIME,OFFENSE,SUBJECT_DESCRIPTION,NATURE_OF_CALL",
+        [
+            "A1,2024-01-01 10:00:00,ASSAULT ON PUBLIC SERVANT,ASSAULT,SUSP PERSON",
+            "A2,2024-01-01 11:00:00,PUBLIC INTOX,DISTURBANCE,WELFARE CHECK",
+            "A3,2024-01-01 12:00:00,RESISTING ARREST,ASSAULT,ALARM RES",
+            "A4,2024-01-01 13:00:00,NO OFFENSE,DOMESTIC DISTURBANCE,DISTURBANCE",
+        ],
+    )
+    out = tmp_path / "m.yaml"
+    summary = draft_mapping(export, out)
+    assert summary["fields"]["call_type"] == "NATURE_OF_CALL"
+    assert "OFFENSE" in summary["left_out"]
+    assert "SUBJECT_DESCRIPTION" not in summary["fields"].values()
+    assert "not SUBJECT_DESCRIPTION: a description of a person" in out.read_text()
+
+
+def test_rows_sharing_an_incident_id_are_marked_and_fold_is_proposed(tmp_path: Path) -> None:
+    """A register of force: one row per officer. The grouped incident number is the call id
+    (not the unique row id), and the draft proposes `incident_rows: fold` with the count."""
+    rows = []
+    for i in range(10):
+        for officer in range(1 + (i in (3, 7)) + (i == 7)):
+            rows.append(f"R{len(rows) + 1},UOF-{i:03d},0{1 + i % 9}/0{1 + officer}/2016,ARREST")
+    export = _write(tmp_path / "uof.csv", "ROW_ID,INCIDENT_NUM,OCC_DATE,INCIDENT_TYPE", rows)
+    out = tmp_path / "m.yaml"
+    summary = draft_mapping(export, out)
+    assert summary["fields"]["call_id"] == "INCIDENT_NUM"
+    assert summary["incident_rows"] == "fold"
+    text = out.read_text()
+    assert "2 of 10 ids have 2-3 rows" in text
+    assert "the other candidate: ROW_ID (13 distinct values in 13 filled rows (100%))" in text
+    if "incident_rows" in Mapping.model_fields:
+        assert yaml.safe_load(text)["incident_rows"] == "fold"
+    else:
+        assert "\n# incident_rows: fold\n" in text
+
+
+def test_stations_and_headquarters_are_proposed_from_content(tmp_path: Path) -> None:
+    """Admin entries (REPORTS, ASSIGNMENT, BUSINESS CHECK, ...) go to `exclude:`; every place
+    dominated by them goes to `not_premises:`, headquarters (the busiest address) included."""
+    hq, north, south = "1400 S LAMAR ST", "9801 HARRY HINES BLVD", "1999 E CAMP WISDOM RD"
+    admin = [(hq, "REPORTS")] * 9 + [(hq, "ASSIGNMENT")] * 5 + [(hq, "BUSINESS CHECK")] * 3
+    admin += [(north, "RETURN STATION")] * 4 + [(south, "OUT OF SERVICE")] * 3
+    admin += [(hq, "DISTURBANCE"), (north, "THEFT RPT")]
+    calls = [
+        (f"{100 + i} ELM ST", ("DISTURBANCE", "THEFT RPT", "ALARM RES")[i % 3]) for i in range(20)
+    ]
+    calls += [("5 OAK AVE", "DISTURBANCE")] * 3  # a busy premise, but not an admin place
+    rows = [
+        f"E{i},{t},{nature},{addr}"
+        for i, ((addr, nature), t) in enumerate(
+            zip(admin + calls, _times(len(admin + calls)), strict=True)
+        )
+    ]
+    export = _write(tmp_path / "cad.csv", "EVENT_NUMBER,CREATE_TIME,NATURE,ADDRESS", rows)
+    out = tmp_path / "m.yaml"
+    summary = draft_mapping(export, out)
+    assert set(summary["exclude_values"]) == {
+        "REPORTS", "ASSIGNMENT", "BUSINESS CHECK", "RETURN STATION", "OUT OF SERVICE",
+    }  # fmt: skip
+    text = out.read_text()
+    line = next(li for li in text.splitlines() if li.startswith('#   - {column: "ADDRESS"'))
+    assert line == f'#   - {{column: "ADDRESS", equals: ["{hq}", "{north}", "{south}"]}}'
+    assert f"{hq} (18 rows, 94% admin/status, the busiest address)" in text
+    assert "5 OAK AVE" not in line
+
+
+def test_guarded_by_content_in_the_draft_is_left_out_with_the_values(tmp_path: Path) -> None:
+    export = _write(
+        tmp_path / "e.csv",
+        "INCIDENT_NO,CALL_DATE_TIME,NATURE,REASON_DESC",
+        [
+            "A1,2024-01-01 10:00:00,DISTURBANCE,Arrest",
+            "A2,2024-01-01 11:00:00,THEFT,Danger to self or others",
+            "A3,2024-01-01 12:00:00,ALARM RES,Active Aggression",
+        ],
+    )
+    summary = draft_mapping(export, tmp_path / "m.yaml")
+    why = summary["left_out"]["REASON_DESC"]
+    assert why.startswith("post-incident (values say so: 3 of 3 distinct values")
+
+
+def _dallas() -> Path | None:
+    for base in (REPO.parent, REPO.parent.parent):
+        path = base / "shared" / "data" / "dallas_uof_2016" / "37-00049_UOF-P_2016_prepped.csv"
+        if path.is_file():
+            return path
+    return None
+
+
+@pytest.mark.dallas
+def test_dallas_draft_chooses_id_time_call_type_and_folds(tmp_path: Path) -> None:
+    path = _dallas()
+    if path is None:
+        pytest.skip("Dallas records not found beside the repository (shared/data/dallas_uof_2016)")
+    out = tmp_path / "dallas.yaml"
+    summary = draft_mapping(path, out)
+    fields = summary["fields"]
+    assert fields["call_id"] == "UOF_NUMBER"
+    assert fields["received_at"] == "INCIDENT_DATE"
+    assert fields["call_type"] == "INCIDENT_REASON"
+    assert fields["officer_injured"] == "OFFICER_INJURY"
+    assert summary["person_dates"] == ["OFFICER_HIRE_DATE"]
+    assert summary["incident_rows"] == "fold" and summary["loads"] is True
+    for col in ("REASON_FOR_FORCE", "SUBJECT_OFFENSE", "OFFICER_ID", "SUBJECT_RACE"):
+        assert col in summary["left_out"], col
+    text = out.read_text()
+    rt = yaml.safe_load(text)["fields"]["received_at"]
+    assert (rt["date"], rt["time"]) == ("INCIDENT_DATE", "INCIDENT_TIME")
+    assert "50 of 2,328 ids have 2-4 rows" in text
+    report = ingest_file(path, tmp_path / "run", out)
+    parts = ("rows_accepted", "rows_quarantined", "rows_excluded", "rows_folded")
+    assert report["rows_in"] == sum(report.get(k, 0) for k in parts) == 2383
+    calls = pd.read_parquet(report["out"])
+    assert (calls["received_at"].dt.year == 2016).all()
