@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import bz2
 import csv
+import datetime as dt
+import functools
 import gzip
 import io
 import json
@@ -42,12 +44,12 @@ from risk_model.ingest.draft_content import (
     IdProfile,
     busiest,
     date_range,
+    fill_and_distinct,
     id_profile,
     looks_coordinate,
     looks_free_text,
     median_time,
     rows_years_before,
-    value_overlap,
 )
 from risk_model.ingest.guards import GUARDS
 from risk_model.ingest.run import (
@@ -76,9 +78,15 @@ _TOKEN_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 def _tokens(name: str) -> list[str]:
     """Lower-case name tokens: "IncidentNo" -> [incident, no]; "CALL_DATE" -> [call, date]."""
-    return [
+    return list(_tokens_cached(name))
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _tokens_cached(name: str) -> tuple[str, ...]:
+    # Every field's synonyms are matched against every column: tokenise each name once.
+    return tuple(
         t.lower() for part in re.split(r"[^0-9A-Za-z]+", name) for t in _TOKEN_RE.findall(part)
-    ]
+    )
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -170,7 +178,7 @@ def _personal(column: str) -> bool:
     return GUARDS.protected_reason(column) is not None or (guard or ("",))[0] == "personal"
 
 
-def guarded(column: str, values: pd.Series) -> str | None:
+def guarded(column: str, values: pd.Series | list[str]) -> str | None:
     """Why the draft leaves a column out (the guards ingest applies), or None.
 
     By name first (cheap), then by a sample of the distinct values: a column whose name says
@@ -181,7 +189,8 @@ def guarded(column: str, values: pd.Series) -> str | None:
         return f"protected attribute ({why}): never mapped, not overridable"
     if guard := GUARDS.guard_reason(column):
         return f"{guard[0]} (name says {guard[1]!r})"
-    if hit := GUARDS.content_reason(values):
+    hit = GUARDS.content_of(values) if isinstance(values, list) else GUARDS.content_reason(values)
+    if hit:
         return f"post-incident (values say so: {hit.text()})"
     return None
 
@@ -207,6 +216,9 @@ _TIME_FORMATS: tuple[str, ...] = (
 )  # fmt: skip
 _COMPACT_FORMATS: tuple[str, ...] = ("%Y%m%d%H%M%S", "%Y%m%d")  # only when the name says date/time
 _MIN_COVER = 0.9  # share of distinct values a time column's formats must read
+_DIGIT_RE = re.compile(r"\d")
+_LETTER_RE = re.compile(r"[A-Za-z]")
+_SEP_RE = re.compile(r"[-/.]")
 _YEARS = (1970, 2100)
 
 
@@ -228,8 +240,39 @@ def _parse(values: pd.Series, fmt: str) -> pd.Series:
     return pd.to_datetime(pad_compact_clock(values, fmt), format=fmt, errors="coerce")
 
 
+def _shapes(values: pd.Series) -> list[str]:
+    """One value of each shape ("9/3/2016 4:14:00 AM" -> "9/9/9999 9:99:99 aa"), in order."""
+    seen: dict[str, str] = {}
+    for v in values:
+        seen.setdefault(_SHAPE_DIGIT.sub("9", _SHAPE_LETTER.sub("a", v)), v)
+    return list(seen.values())
+
+
+_SHAPE_DIGIT = re.compile(r"\d")
+_SHAPE_LETTER = re.compile(r"[A-Za-z]")
+
+
+def _could_read(shapes: list[str], fmt: str) -> bool:
+    """Whether `fmt` reads one value of any shape the column holds (plain strptime: fast).
+
+    Only formats that pass are tried on every value with pandas, so a time column costs a few
+    parses instead of one per known format; a rare shape (a few date-only entries) still counts.
+    """
+    for text in pad_compact_clock(pd.Series(shapes, dtype=object), fmt):
+        try:
+            dt.datetime.strptime(text, fmt)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
 def _greedy_formats(values: pd.Series, formats: Iterable[str], kind: str) -> TimeGuess | None:
     """Formats that together read the most values, best first (the order ingest tries them)."""
+    shapes = _shapes(values)
+    formats = [f for f in formats if _could_read(shapes, f)]
+    if not formats:
+        return None
     parsed = {f: _parse(values, f) for f in formats}
     ok = {f: p.notna().to_numpy().copy() for f, p in parsed.items()}
     if kind != "time":
@@ -259,27 +302,38 @@ def _greedy_formats(values: pd.Series, formats: Iterable[str], kind: str) -> Tim
     return guess
 
 
-def detect_time(name: str, values: pd.Series) -> TimeGuess | None:
-    """The formats that read a column's (distinct, non-empty) values, or None if not a time."""
-    values = pd.Series(pd.unique(values[values != ""]), dtype=object)
-    digits = values.str.contains(r"\d", regex=True)
-    if values.empty or digits.mean() < _MIN_COVER:
+def detect_time(
+    name: str, values: pd.Series, distinct: list[str] | None = None
+) -> TimeGuess | None:
+    """The formats that read a column's (distinct, non-empty) values, or None if not a time.
+
+    `distinct` may give the column's distinct non-empty values when the caller has them.
+    """
+    if distinct is None:
+        distinct = [v for v in pd.unique(values.to_numpy(dtype=object)) if v != ""]
+    with_digits = [v for v in distinct if _DIGIT_RE.search(v)]
+    if not distinct or len(with_digits) < _MIN_COVER * len(distinct):
         return None
-    values = values[digits]  # "NULL", "Unknown": missing markers, not a format to read
+    # "NULL", "Unknown": missing markers, not a format to read. The cheap tests below run in
+    # plain Python on the distinct values, so a column that is no time costs microseconds.
     toks = set(_tokens(name))
     dateish = bool(toks & {"date", "time", "datetime", "dt", "timestamp", "received", "created"})
-    if len(values) > 2000:
-        values = values.sample(2000, random_state=0)
-    has_clock = values.str.contains(":", regex=False).mean() > 0.5
+    clockish = bool(toks & {"time", "tm", "hhmm", "clock"})
+    if len(with_digits) > 2000:
+        with_digits = list(pd.Series(with_digits).sample(2000, random_state=0))
+    has_clock = sum(":" in v for v in with_digits) > 0.5 * len(with_digits)
+    separated = sum(bool(_SEP_RE.search(v)) for v in with_digits) > 0.9 * len(with_digits)
+    if not (has_clock or dateish or clockish or separated):
+        return None
+    values = pd.Series(with_digits, dtype=object)
     stamp_formats = _DATETIME_FORMATS + _DATE_FORMATS + (_COMPACT_FORMATS if dateish else ())
-    if has_clock or dateish or values.str.contains(r"[-/.]", regex=True).mean() > 0.9:
+    if has_clock or dateish or separated:
         guess = _greedy_formats(values, stamp_formats, "datetime")
         if guess is not None:
             clock = [f for f in guess.formats if re.search(r"%[HI]", f)]
             if not clock:
                 guess.kind = "date"
             return guess
-    clockish = bool(toks & {"time", "tm", "hhmm", "clock"})
     if has_clock or clockish:
         # HHMM stored as a number loses its zeros ("220" = 02:20): ingest pads them back, so
         # the compact format is chosen by the widest value (4 digits HHMM, 6 digits HHMMSS).
@@ -527,6 +581,37 @@ class Draft:
     fold: tuple[str, IdProfile] | None = None  # the id column whose incidents have several rows
     person_dates: dict[str, str] = field(default_factory=dict)  # never a call time, and why
     missing_values: list[str] = field(default_factory=list)
+    # What each export column holds, worked out once however many guesses ask (a header of
+    # 200,000 columns is read by every guess: each column must cost little, and only once).
+    times: dict[str, TimeGuess | None] = field(default_factory=dict)
+    distincts: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+
+    def time_of(self, df: pd.DataFrame, column: str) -> TimeGuess | None:
+        """`detect_time` of an export column."""
+        if column not in self.times:
+            self.times[column] = detect_time(column, df[column], self.distinct(df, column))
+        return self.times[column]
+
+    def distinct(self, df: pd.DataFrame, column: str) -> list[str]:
+        """The distinct non-empty values of an export column, in order of appearance."""
+        return self._facts(df, column)[1]
+
+    def filled(self, df: pd.DataFrame, column: str) -> int:
+        """How many rows of an export column are not empty."""
+        return self._facts(df, column)[0]
+
+    def read(self, df: pd.DataFrame) -> None:
+        """Keeps the export's cells as one array: a column is then a slice, not a new Series."""
+        self.cells = df.to_numpy(dtype=object)
+        self.position = {c: i for i, c in enumerate(df.columns)}
+
+    def _facts(self, df: pd.DataFrame, column: str) -> tuple[int, list[str]]:
+        if column not in self.distincts:
+            at = getattr(self, "position", {}).get(column)
+            cells = df[column].to_numpy(dtype=object) if at is None else self.cells[:, at]
+            filled = cells[cells != ""]
+            self.distincts[column] = (len(filled), list(pd.unique(filled)))
+        return self.distincts[column]
 
 
 def _pick(candidates: list[tuple[Any, str]]) -> str | None:
@@ -536,7 +621,9 @@ def _pick(candidates: list[tuple[Any, str]]) -> str | None:
 _ID_TOKENS = frozenset({"id", "no", "num", "number", "key", "nbr", "nr"})
 
 
-def _id_candidates(df: pd.DataFrame, free: list[str]) -> list[tuple[tuple[Any, ...], str]]:
+def _id_candidates(
+    df: pd.DataFrame, free: list[str], d: Draft
+) -> list[tuple[tuple[Any, ...], str]]:
     """Columns that can hold an incident's number, best first, by name and by content.
 
     Content first: filled in (nearly) every row, a distinct value per incident (unique, or
@@ -544,33 +631,30 @@ def _id_candidates(df: pd.DataFrame, free: list[str]) -> list[tuple[tuple[Any, .
     a CAD id name beats an id-like name ("UOF_NUMBER") beats a name that says nothing.
     """
     cands = []
+    n = len(df)
     for c in free:
-        col = df[c].str.strip()
-        prof = id_profile(col)
-        if prof.fill < 0.95 or prof.ratio < 0.5 or prof.distinct < 2:
+        filled, distinct = d.filled(df, c), len(d.distinct(df, c))  # most columns stop here
+        if filled < 0.95 * n or distinct < max(2, 0.5 * filled):
             continue
-        if looks_coordinate(col) or looks_free_text(col) or detect_time(c, col) is not None:
-            continue
+        col = df[c]
         rank = _name_rank("call_id", c)
-        if rank is not None:
-            klass = 0
-        elif set(_tokens(c)) & _ID_TOKENS:
-            klass = 1
-        elif prof.ratio >= 0.98 and _numeric(col).isna().all():
-            klass = 2
-        else:
+        klass = 0 if rank is not None else 1 if set(_tokens(c)) & _ID_TOKENS else 2
+        if klass == 2 and (distinct < 0.98 * filled or _numeric(col).notna().any()):
             continue
-        cands.append(((klass, rank if rank is not None else 0, -round(prof.ratio, 2)), c))
+        if looks_coordinate(col) or looks_free_text(col) or d.time_of(df, c) is not None:
+            continue
+        ratio = distinct / filled
+        cands.append(((klass, rank if rank is not None else 0, -round(ratio, 2)), c))
     return sorted(cands)
 
 
 def _guess_call_id(df: pd.DataFrame, free: list[str], d: Draft) -> None:
-    cands = _id_candidates(df, free)
+    cands = _id_candidates(df, free, d)
     if not cands:
         d.notes.append("call_id: no column looks like a call number; map the export's id column")
         return
     best = cands[0][1]
-    col = df[best].str.strip()
+    col = df[best]
     prof = id_profile(col)
     klass = cands[0][0][0]
     why = [("matched by name", "an id-like name", "chosen by content")[klass] + f": {prof.text()}"]
@@ -588,7 +672,7 @@ def _guess_call_id(df: pd.DataFrame, free: list[str], d: Draft) -> None:
         )
     if len(cands) > 1:
         other = cands[1][1]
-        why.append(f"the other candidate: {other} ({id_profile(df[other].str.strip()).text()})")
+        why.append(f"the other candidate: {other} ({id_profile(df[other]).text()})")
     d.guesses["call_id"] = Guess("call_id", best, [f"call_id: {_q(best)}"], why)
 
 
@@ -634,7 +718,7 @@ def _person_dates(df: pd.DataFrame, times: dict[str, TimeGuess], d: Draft) -> di
     same row in nine rows of ten is about a person, not the call (a hire date is the earliest
     date in every row of a register of force). Returns the parsed dates and times.
     """
-    stamps = {c: _parsed(df[c].str.strip(), g) for c, g in times.items() if g.kind != "time"}
+    stamps = {c: _parsed(df[c], g) for c, g in times.items() if g.kind != "time"}
     named = {c: set(_tokens(c)) & PERSON_DATE_TOKENS for c in stamps}
     for c, words in named.items():
         if words:
@@ -642,11 +726,16 @@ def _person_dates(df: pd.DataFrame, times: dict[str, TimeGuess], d: Draft) -> di
                 f"an officer's or subject's date (name says {sorted(words)[0]!r}), "
                 f"{date_range(stamps[c])}"
             )
+    # Compared with the few best-named other times only: linear in the number of columns.
+    refs = sorted(
+        (c for c in stamps if not named[c]),
+        key=lambda c: (_name_rank("received_at", c) is None, _name_rank("received_at", c) or 0),
+    )[:5]
     for c in stamps:
         if c in d.person_dates:
             continue
-        for o in stamps:
-            if o == c or named[o]:
+        for o in refs:
+            if o == c:
                 continue
             share = rows_years_before(stamps[c], stamps[o])
             if share >= 0.9:
@@ -666,7 +755,7 @@ def _guess_received_at(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     """
     times: dict[str, TimeGuess] = {}
     for c in free:
-        g = detect_time(c, df[c].str.strip())
+        g = d.time_of(df, c)
         if g is not None:
             times[c] = g
     stamps = _person_dates(df, times, d)
@@ -734,7 +823,7 @@ def _pair_guess(df: pd.DataFrame, gd: TimeGuess, gt: TimeGuess, dc: str, tc: str
     ]
     why = [f"a date column and a time-of-day column combined: {dc} + {tc}"]
     why += [w for w in _time_why(gd, f"{dc} values")[1:] if "known to the day" not in w]
-    clock = df[tc].str.strip()
+    clock = df[tc]
     if any(f in ("%H%M", "%H%M%S") for f in gt.formats):
         short = clock[clock.str.fullmatch(r"\d{1,3}")]
         if len(short):
@@ -790,7 +879,7 @@ def _propose_shift(df: pd.DataFrame, d: Draft) -> None:
     for c in df.columns:
         if c in d.left_out or not set(_tokens(c)) & _SHIFT_TOKENS:
             continue
-        values = list(_nonempty(df[c].str.strip()).value_counts().index)
+        values = list(_nonempty(df[c]).value_counts().index)
         if not values or len(values) > 12:
             continue
         fmts = next(li for li in g.lines if li.startswith("  formats:")).strip()
@@ -833,15 +922,15 @@ def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     skipped: list[str] = []
     for c in free:
         after = bool(set(_tokens(c)) & (GUARDS.person_words | _AFTER_TOKENS))
-        col = _nonempty(df[c].str.strip())
-        if col.empty:
-            continue
-        uniq = col.unique()
-        if len(uniq) > 5000 or detect_time(c, col) is not None:
-            continue
-        if len(uniq) > max(50, 0.5 * len(col)):
-            continue  # free text (remarks), not a coded call type
         rank = _name_rank("call_type", c)
+        filled, uniq = d.filled(df, c), d.distinct(df, c)  # most columns stop here
+        if not filled or len(uniq) > 5000 or len(uniq) > max(50, 0.5 * filled):
+            continue  # empty, or free text (remarks), not a coded call type
+        if rank is None and sum(bool(_LETTER_RE.search(v)) for v in uniq) < 0.5 * len(uniq):
+            continue  # unnamed numbers: codes the lexicon cannot read
+        if d.time_of(df, c) is not None:
+            continue
+        col = _nonempty(df[c])
         fams = pd.Series(call_family(list(uniq)), index=uniq)
         share = float((fams.reindex(col.to_numpy()).to_numpy() != "other").mean())
         if rank is not None:
@@ -859,7 +948,7 @@ def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     if best is None:
         d.notes.append("call_type: no column looks like the call type; map it by hand")
         return
-    col = _nonempty(df[best].str.strip())
+    col = _nonempty(df[best])
     counts = col.value_counts()
     top = counts.head(TOP_CALL_TYPES)
     fams = call_family(list(top.index))
@@ -887,7 +976,7 @@ def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
 def _guess_priority(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     cands = [(r, c) for c in free if (r := _name_rank("priority", c)) is not None]
     for _, c in sorted(cands):
-        col = _nonempty(df[c].str.strip())
+        col = _nonempty(df[c])
         vals = sorted(col.unique())
         if not vals:
             continue
@@ -918,7 +1007,7 @@ def _guess_coordinates(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     for name, bound in (("latitude", 90.0), ("longitude", 180.0)):
         cands = sorted((r, c) for c in free if (r := _name_rank(name, c)) is not None)
         for _, c in cands:
-            nums = _numeric(df[c].str.strip())
+            nums = _numeric(df[c])
             if nums.empty or nums.isna().mean() > 0.05:
                 continue
             inside = nums.dropna().abs().between(0.01, bound)
@@ -939,8 +1028,8 @@ def _guess_coordinates(df: pd.DataFrame, free: list[str], d: Draft) -> None:
 def _guess_text(df: pd.DataFrame, free: list[str], d: Draft, name: str) -> None:
     cands = sorted((r, c) for c in free if (r := _name_rank(name, c)) is not None)
     for _, c in cands:
-        col = _nonempty(df[c].str.strip())
-        if col.empty or (name != "narrative" and detect_time(c, col) is not None):
+        col = _nonempty(df[c])
+        if col.empty or (name != "narrative" and d.time_of(df, c) is not None):
             continue
         why = [f"matched by name; {len(col) / max(len(df), 1):.0%} of sampled rows filled"]
         if name == "narrative":
@@ -957,7 +1046,7 @@ def _guess_text(df: pd.DataFrame, free: list[str], d: Draft, name: str) -> None:
 def _guess_flag(df: pd.DataFrame, free: list[str], d: Draft, name: str, split_ok: bool) -> None:
     cands = sorted((r, c) for c in free if (r := _name_rank(name, c)) is not None)
     for _, c in cands:
-        col = df[c].str.strip()
+        col = df[c]
         shape = _bool_shape(col)
         if shape is None:
             d.notes.append(
@@ -1004,7 +1093,7 @@ def _propose_exclude(df: pd.DataFrame, d: Draft) -> None:
     g = d.guesses.get("call_type")
     if g is None:
         return
-    col = _nonempty(df[g.column].str.strip())
+    col = _nonempty(df[g.column])
     counts = col.value_counts()
     hits = [(v, int(n)) for v, n in counts.items() if _is_status(v)]
     if not hits:
@@ -1023,7 +1112,7 @@ def _propose_not_premises(
     Every such place is proposed (not only the top few): each builds premise history from
     paperwork, and headquarters is usually the busiest address of all.
     """
-    rows = df[[type_col, addr_col]].apply(lambda c: c.str.strip())
+    rows = df[[type_col, addr_col]]
     rows = rows[rows[addr_col] != ""]
     is_admin = rows[type_col].isin(admin)
     counts = rows[addr_col].value_counts()
@@ -1072,7 +1161,7 @@ def _outcome_flag_line(name: str, col: pd.Series, column: str, split_ok: bool) -
     return f"{name}: {_flag_spec(column, shape)}"
 
 
-def _key_columns(frame: pd.DataFrame) -> dict[str, set[str]]:
+def _key_columns(frame: pd.DataFrame, d: Draft | None = None) -> dict[str, set[str]]:
     """Columns that can hold an incident's number: distinct values by column.
 
     Never a timestamp (two files share minutes by coincidence: 8% of one agency's positives were
@@ -1084,28 +1173,51 @@ def _key_columns(frame: pd.DataFrame) -> dict[str, set[str]]:
     for c in frame.columns:
         if GUARDS.protected_reason(c) or (GUARDS.guard_reason(c) or ("",))[0] == "personal":
             continue
-        col = frame[c].str.strip()
-        prof = id_profile(col)
-        if prof.distinct < 2 or prof.ratio < 0.5:
+        col = frame[c]
+        filled, distinct = (
+            fill_and_distinct(col)
+            if d is None
+            else (d.filled(frame, c), len(d.distinct(frame, c)))
+        )
+        if distinct < max(2, 0.5 * filled):
             continue
-        if detect_time(c, col) is not None or looks_free_text(col) or looks_coordinate(col):
+        timed = d.time_of(frame, c) if d is not None else detect_time(c, col)
+        if timed is not None or looks_free_text(col) or looks_coordinate(col):
             continue
         out[c] = set(col[col != ""])
     return out
 
 
+def _overlaps(of_sets: dict[str, set[str]], ex_sets: dict[str, set[str]]) -> dict:
+    """{(outcome column, export column): share of the outcome column's values found}.
+
+    Through an index from each export value to the columns holding it: one pass over the
+    values, never every pair of columns (a wide export times a wide outcome file).
+    """
+    where: dict[str, list[str]] = {}
+    for ec, values in ex_sets.items():
+        for v in values:
+            where.setdefault(v, []).append(ec)
+    shares = {}
+    for oc, values in of_sets.items():
+        hits: dict[str, int] = {}
+        for v in values:
+            for ec in where.get(v, ()):
+                hits[ec] = hits.get(ec, 0) + 1
+        for ec, n in hits.items():
+            shares[(oc, ec)] = n / len(values)
+    return shares
+
+
 def _choose_join_key(of: pd.DataFrame, export: pd.DataFrame, d: Draft, o: OutcomeDraft) -> None:
     """The outcome file's key and the export column it matches, by overlap of values."""
     call_id = d.guesses.get("call_id")
-    ex_sets = _key_columns(export)
+    ex_sets = _key_columns(export, d)
     of_sets = _key_columns(of)
     cands = []
-    for oc, vals in of_sets.items():
-        for ec, evals in ex_sets.items():
-            share = value_overlap(vals, evals)
-            if share > 0:
-                prefer = 1 if call_id is not None and ec == call_id.column else 0
-                cands.append((share >= 0.5, prefer, _key(oc) == _key(ec), share, oc, ec))
+    for (oc, ec), share in _overlaps(of_sets, ex_sets).items():
+        prefer = 1 if call_id is not None and ec == call_id.column else 0
+        cands.append((share >= 0.5, prefer, _key(oc) == _key(ec), share, oc, ec))
     cands.sort(reverse=True)
     if not cands:
         named = [c for c in of.columns if _name_rank("call_id", c) is not None]
@@ -1116,7 +1228,7 @@ def _choose_join_key(of: pd.DataFrame, export: pd.DataFrame, d: Draft, o: Outcom
         )
         return
     *_, o.key_share, o.key, o.call_key = cands[0]
-    prof = id_profile(of[o.key].str.strip())
+    prof = id_profile(of[o.key])
     o.why.append(
         f"key: {o.key_share:.0%} of the distinct {o.key} values are {o.call_key} values in the "
         f"export sample (outcome rows for calls outside the export are expected); {o.key}: "
@@ -1140,7 +1252,7 @@ def _guess_outcomes(
     path: Path, out: Path, export: pd.DataFrame, d: Draft, split_ok: bool
 ) -> OutcomeDraft:
     sample = read_sample(path, OUTCOME_SAMPLE)
-    of = sample.frame
+    of = _stripped(sample.frame)
     try:
         rel = os.path.relpath(path.resolve(), out.resolve().parent)
     except ValueError:  # another drive (Windows)
@@ -1153,10 +1265,10 @@ def _guess_outcomes(
         cols = [c for c in cols if not toks[c] & _SUBJECT_TOKENS]
         cols.sort(key=lambda c: (0 if toks[c] & _OFFICER_TOKENS else 1, c))
         for c in cols:
-            line = _outcome_flag_line(name, of[c].str.strip(), c, split_ok)
+            line = _outcome_flag_line(name, of[c], c, split_ok)
             if line is not None:
                 o.fields[name] = [line]
-                o.why.append(f"{name} <- {c}: {_counts_comment(of[c].str.strip(), 4)}")
+                o.why.append(f"{name} <- {c}: {_counts_comment(of[c], 4)}")
                 break
     fname = set(_tokens(path.stem))
     if "officer_assaulted" not in o.fields and (
@@ -1183,7 +1295,7 @@ def _guess_export_outcomes(df: pd.DataFrame, d: Draft, split_ok: bool) -> None:
                 continue
             if not (toks & _OFFICER_TOKENS or _key(c) == name):
                 continue
-            line = _outcome_flag_line(name, df[c].str.strip(), c, split_ok)
+            line = _outcome_flag_line(name, df[c], c, split_ok)
             if line is None or c in {g.column for g in d.guesses.values()}:
                 continue
             d.guesses[name] = Guess(
@@ -1192,7 +1304,7 @@ def _guess_export_outcomes(df: pd.DataFrame, d: Draft, split_ok: bool) -> None:
                 [line],
                 [
                     f"the outcome, read for training only (never an input): "
-                    f"{_counts_comment(df[c].str.strip(), 4)}",
+                    f"{_counts_comment(df[c], 4)}",
                     "if officer harm lives in another file, map it with --outcomes instead",
                 ],
             )
@@ -1356,12 +1468,8 @@ _MISSING_SPELLINGS = ("NULL", "null", "(null)", "#N/A", "N/A", "n/a")
 
 def _missing_markers(df: pd.DataFrame) -> list[str]:
     """Words an export writes for "no value" in whole cells of several columns ("NULL")."""
-    found = []
-    for word in _MISSING_SPELLINGS:
-        columns = int((df == word).any().sum())
-        if columns >= 2:
-            found.append(word)
-    return found
+    cells = df.to_numpy(dtype=object)
+    return [w for w in _MISSING_SPELLINGS if int((cells == w).any(axis=0).sum()) >= 2]
 
 
 _ONE_LINE = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
@@ -1399,6 +1507,18 @@ def _render_outcomes(o: OutcomeDraft, d: Draft, active: bool) -> list[str]:
 # --------------------------------------------------------------------------- the command
 
 
+def _stripped(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as plain text without surrounding spaces, once (guesses read columns often).
+
+    Object columns, not Arrow strings: the guesses compare and count small columns many times,
+    where an object column costs a fraction of an Arrow one.
+    """
+    strip = np.frompyfunc(lambda v: v.strip() if isinstance(v, str) else "", 1, 1)
+    cells = frame.to_numpy(dtype=object)
+    cells = strip(cells) if cells.size else cells
+    return pd.DataFrame(cells, index=frame.index, columns=frame.columns, dtype=object)
+
+
 def _write(out: Path, text: str) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -1431,19 +1551,20 @@ def draft_mapping(
     if outcomes is not None and not Path(outcomes).is_file():
         raise UserError(f"outcome file not found: {outcomes}")
     smp = read_sample(export, sample)
-    df = smp.frame
+    df = _stripped(smp.frame)
     log.info("draft: read %d rows x %d columns of %s", len(df), len(df.columns), export)
     split_ok = "split" in FieldSpec.model_fields
     outcomes_ok = "outcomes" in Mapping.model_fields
 
     d = Draft(missing_values=_missing_markers(df))
+    d.read(df)
     if outcomes is None:
         _guess_export_outcomes(df, d, split_ok)
     outcome_cols = {g.column for g in d.guesses.values()}
     for c in df.columns:
         if c in outcome_cols:
             continue
-        if why := guarded(c, df[c]):
+        if why := guarded(c, d.distinct(df, c)):
             d.left_out[c] = why
     free = [c for c in df.columns if c not in d.left_out and c not in outcome_cols]
 

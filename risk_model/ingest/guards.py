@@ -130,29 +130,41 @@ class Guards:
 
     def distinct_sample(self, values: pd.Series, missing: Iterable[str] = ()) -> list[str]:
         """Up to `sample_values` distinct non-missing texts from evenly spaced rows."""
-        n = len(values)
-        if n > self.sample_rows:
-            values = values.iloc[np.linspace(0, n - 1, self.sample_rows).astype(np.int64)]
+        cells = values.to_numpy(dtype=object)
+        if len(cells) > self.sample_rows:
+            cells = cells[np.linspace(0, len(cells) - 1, self.sample_rows).astype(np.int64)]
         skip = self.missing_words | {m.strip().lower() for m in missing}
-        out: list[str] = []
-        for v in pd.unique(values.astype("string").fillna("").to_numpy(dtype=object)):
-            text = str(v).strip()
-            if text.lower() in skip:
-                continue
-            out.append(text)
-            if len(out) >= self.sample_values:
-                break
-        return out
+        out: dict[str, None] = {}
+        for v in pd.unique(cells):
+            if not isinstance(v, str):
+                if v is None or pd.isna(v):  # None, NaN, NA: nothing recorded
+                    continue
+                v = str(v)
+            text = v.strip()
+            if text.lower() not in skip:
+                out[text] = None
+                if len(out) >= self.sample_values:
+                    break
+        return list(out)
 
     def content_reason(self, values: pd.Series, missing: Iterable[str] = ()) -> ContentHit | None:
         """Why a column's values say post-incident, or None (see the module docstring)."""
-        distinct = self.distinct_sample(values, missing)
-        if not distinct:
+        return self.content_of(self.distinct_sample(values, missing))
+
+    def content_of(self, distinct: Iterable[str]) -> ContentHit | None:
+        """`content_reason` on distinct texts already at hand (missing words are skipped)."""
+        values: list[str] = []
+        for v in distinct:
+            if v.strip().lower() not in self.missing_words:
+                values.append(v)
+                if len(values) >= self.sample_values:
+                    break
+        if len(values) < self.min_hits:
             return None
-        hits = [v for v in distinct if self._post_value_re.search(v)]
-        if len(hits) < self.min_hits or len(hits) < self.min_share * len(distinct):
+        hits = [v for v in values if self._post_value_re.search(v)]
+        if len(hits) < self.min_hits or len(hits) < self.min_share * len(values):
             return None
-        return ContentHit(tuple(hits[:3]), len(hits), len(distinct))
+        return ContentHit(tuple(hits[:3]), len(hits), len(values))
 
 
 # --------------------------------------------------------------------------- the one list

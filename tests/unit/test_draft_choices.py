@@ -244,3 +244,82 @@ def test_dallas_draft_chooses_id_time_call_type_and_folds(tmp_path: Path) -> Non
     assert report["rows_in"] == sum(report.get(k, 0) for k in parts) == 2383
     calls = pd.read_parquet(report["out"])
     assert (calls["received_at"].dt.year == 2016).all()
+
+
+# --------------------------------------------------------------------------- wide headers (N12)
+
+
+def _count(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[int]:
+    """Counts calls to `module.name` (the draft calls its helpers by module-level name)."""
+    calls = [0]
+    real = getattr(module, name)
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("extra", [2_000, 20_000])
+def test_a_wide_header_costs_a_few_calls_per_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: int
+) -> None:
+    """A 200,000-column header once took more than 600 s: every guess re-read every column.
+    Each column is now read once (its distinct values and time format cached), so the work is
+    linear: the number of per-column calls is counted, not timed."""
+    from risk_model.ingest import draft
+
+    header = ",".join(
+        ["INCIDENT_NO", "CALL_DATE_TIME", "NATURE", *(f"X{i}" for i in range(extra))]
+    )
+    rows = [
+        ",".join(
+            [
+                f"A{r}",
+                f"2024-01-0{r + 1} 10:00:00",
+                "DISTURBANCE",
+                *(str((r * i) % 7) for i in range(extra)),
+            ]
+        )
+        for r in range(5)
+    ]
+    export = _write(tmp_path / "wide.csv", header, rows)
+    times = _count(monkeypatch, draft, "detect_time")
+    guards = _count(monkeypatch, draft, "guarded")
+    ranks = _count(monkeypatch, draft, "_name_rank")
+    reads = [0]
+    real_facts = draft.Draft._facts
+
+    def facts(self: draft.Draft, df: pd.DataFrame, column: str) -> tuple[int, list[str]]:
+        reads[0] += column not in self.distincts
+        return real_facts(self, df, column)
+
+    monkeypatch.setattr(draft.Draft, "_facts", facts)
+    summary = draft_mapping(export, tmp_path / "m.yaml")
+    columns = extra + 3
+    assert summary["fields"]["call_id"] == "INCIDENT_NO"
+    assert summary["fields"]["received_at"] == "CALL_DATE_TIME"
+    assert summary["fields"]["call_type"] == "NATURE"
+    assert guards[0] == columns  # each column guarded once
+    assert reads[0] <= columns  # each column's distinct values computed once
+    assert times[0] <= columns  # each column's time format detected at most once
+    assert ranks[0] <= 20 * columns  # a name lookup per canonical field, no more
+
+
+def test_many_date_columns_are_compared_with_a_few_references_not_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from risk_model.ingest import draft
+
+    n = 100
+    header = ",".join(["INCIDENT_NO", "NATURE", *(f"D{i}_DATE" for i in range(n))])
+    rows = [
+        ",".join([f"A{r}", "DISTURBANCE", *(f"0{1 + r}/1{i % 10}/2016" for i in range(n))])
+        for r in range(4)
+    ]
+    export = _write(tmp_path / "dates.csv", header, rows)
+    pairs = _count(monkeypatch, draft, "rows_years_before")
+    draft_mapping(export, tmp_path / "m.yaml")
+    assert pairs[0] <= 5 * n  # not n * (n - 1) = 9,900
