@@ -1161,13 +1161,15 @@ def _outcome_flag_line(name: str, col: pd.Series, column: str, split_ok: bool) -
     return f"{name}: {_flag_spec(column, shape)}"
 
 
-def _key_columns(frame: pd.DataFrame, d: Draft | None = None) -> dict[str, set[str]]:
+def _key_columns(
+    frame: pd.DataFrame, d: Draft | None = None, per_id: float = 0.5
+) -> dict[str, set[str]]:
     """Columns that can hold an incident's number: distinct values by column.
 
     Never a timestamp (two files share minutes by coincidence: 8% of one agency's positives were
     calls that only happened in the same minute as an assault), free text, a coordinate or a
-    person's column; values unique or grouped per incident (at least one distinct value per
-    two filled rows).
+    person's column; values unique or grouped per incident (at least `per_id` distinct values
+    per filled row: 0.5 in the export, 0.2 in an outcome file of one row per officer).
     """
     out = {}
     for c in frame.columns:
@@ -1179,7 +1181,7 @@ def _key_columns(frame: pd.DataFrame, d: Draft | None = None) -> dict[str, set[s
             if d is None
             else (d.filled(frame, c), len(d.distinct(frame, c)))
         )
-        if distinct < max(2, 0.5 * filled):
+        if distinct < max(2, per_id * filled):
             continue
         timed = d.time_of(frame, c) if d is not None else detect_time(c, col)
         if timed is not None or looks_free_text(col) or looks_coordinate(col):
@@ -1213,7 +1215,7 @@ def _choose_join_key(of: pd.DataFrame, export: pd.DataFrame, d: Draft, o: Outcom
     """The outcome file's key and the export column it matches, by overlap of values."""
     call_id = d.guesses.get("call_id")
     ex_sets = _key_columns(export, d)
-    of_sets = _key_columns(of)
+    of_sets = _key_columns(of, per_id=0.2)
     cands = []
     for (oc, ec), share in _overlaps(of_sets, ex_sets).items():
         prefer = 1 if call_id is not None and ec == call_id.column else 0

@@ -33,6 +33,7 @@ class IdProfile:
     distinct: int
     repeated: int  # ids with more than one row
     most: int  # rows of the most repeated id
+    least: int = 2  # rows of the least repeated of the repeated ids
 
     @property
     def ratio(self) -> float:
@@ -51,7 +52,7 @@ class IdProfile:
         """ "50 of 2,327 ids have 2-4 rows" (empty when every id is unique)."""
         if not self.repeated:
             return ""
-        rows = "2 rows" if self.most == 2 else f"2-{self.most} rows"
+        rows = f"{self.most} rows" if self.most == self.least else f"{self.least}-{self.most} rows"
         return f"{self.repeated:,} of {self.distinct:,} ids have {rows}"
 
 
@@ -66,6 +67,7 @@ def id_profile(col: pd.Series) -> IdProfile:
         distinct=len(counts),
         repeated=len(repeated),
         most=int(repeated.max()) if len(repeated) else 1,
+        least=int(repeated.min()) if len(repeated) else 1,
     )
 
 

@@ -62,6 +62,25 @@ def test_join_key_is_the_incident_number_never_a_shared_timestamp(tmp_path: Path
         assert (block["key"], block.get("call_key")) == ("INCIDENT_NO", None)
 
 
+def test_join_key_of_an_outcome_file_with_three_rows_per_incident(tmp_path: Path) -> None:
+    """One row per officer: three officers per incident is still a key (grouped, not unique)."""
+    export = _write(
+        tmp_path / "cad.csv",
+        "CAD_NUM,CREATE_TIME,NATURE",
+        [f"E{i},{t},DISTURBANCE" for i, t in enumerate(_times(9))],
+    )
+    harm = _write(
+        tmp_path / "uof.csv",
+        "CASE,CAD_NUM,OFFICER_INJURED",
+        [f"K{i // 3},E{i // 3},{'Y' if i % 3 == 0 else 'N'}" for i in range(9)],
+    )
+    summary = draft_mapping(export, tmp_path / "m.yaml", outcomes=harm)
+    assert summary["outcomes_key"] == "CAD_NUM"
+    assert "3 distinct values in 9 filled rows (33%), 3 of 3 ids have 3 rows" in (
+        (tmp_path / "m.yaml").read_text().replace("\n#   ", " ")
+    )
+
+
 @pytest.mark.parametrize(
     ("header", "person", "chosen"),
     [
