@@ -218,6 +218,7 @@ _COMPACT_FORMATS: tuple[str, ...] = ("%Y%m%d%H%M%S", "%Y%m%d")  # only when the 
 _MIN_COVER = 0.9  # share of distinct values a time column's formats must read
 _DIGIT_RE = re.compile(r"\d")
 _LETTER_RE = re.compile(r"[A-Za-z]")
+_NUMBER_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _SEP_RE = re.compile(r"[-/.]")
 _YEARS = (1970, 2100)
 
@@ -639,8 +640,10 @@ def _id_candidates(
         col = df[c]
         rank = _name_rank("call_id", c)
         klass = 0 if rank is not None else 1 if set(_tokens(c)) & _ID_TOKENS else 2
-        if klass == 2 and (distinct < 0.98 * filled or _numeric(col).notna().any()):
-            continue
+        if klass == 2 and (
+            distinct < 0.98 * filled or any(_NUMBER_RE.fullmatch(v) for v in d.distinct(df, c))
+        ):
+            continue  # an unnamed id is unique and never a number (a count, an amount)
         if looks_coordinate(col) or looks_free_text(col) or d.time_of(df, c) is not None:
             continue
         ratio = distinct / filled
