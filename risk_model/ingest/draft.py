@@ -17,18 +17,10 @@ as written.
 
 from __future__ import annotations
 
-import bz2
-import csv
-import datetime as dt
-import functools
-import gzip
-import io
 import json
 import logging
-import lzma
 import os
 import re
-import tempfile
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -51,17 +43,16 @@ from risk_model.ingest.draft_content import (
     median_time,
     rows_years_before,
 )
-from risk_model.ingest.guards import GUARDS
-from risk_model.ingest.run import (
-    COMPRESSED_SUFFIXES,
-    CSV_SUFFIXES,
-    PARQUET_SUFFIXES,
-    FieldSpec,
-    Mapping,
-    load_mapping,
-    pad_compact_clock,
-    read_export,
+from risk_model.ingest.draft_sample import Sample, read_sample
+from risk_model.ingest.draft_times import (
+    YEARS,
+    TimeGuess,
+    cached_tokens,
+    detect_time,
+    parse_with,
 )
+from risk_model.ingest.guards import GUARDS
+from risk_model.ingest.run import FieldSpec, Mapping, load_mapping
 from risk_model.schema import BOOL_FALSE, BOOL_TRUE
 from risk_model.text import call_family, normalize_call_type
 
@@ -73,20 +64,14 @@ TOP_CALL_TYPES = 25
 
 # --------------------------------------------------------------------------- column names
 
-_TOKEN_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-
 
 def _tokens(name: str) -> list[str]:
     """Lower-case name tokens: "IncidentNo" -> [incident, no]; "CALL_DATE" -> [call, date]."""
-    return list(_tokens_cached(name))
+    return list(cached_tokens(name))
 
 
-@functools.lru_cache(maxsize=1 << 18)
-def _tokens_cached(name: str) -> tuple[str, ...]:
-    # Every field's synonyms are matched against every column: tokenise each name once.
-    return tuple(
-        t.lower() for part in re.split(r"[^0-9A-Za-z]+", name) for t in _TOKEN_RE.findall(part)
-    )
+_LETTER_RE = re.compile(r"[A-Za-z]")
+_NUMBER_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -193,257 +178,6 @@ def guarded(column: str, values: pd.Series | list[str]) -> str | None:
     if hit:
         return f"post-incident (values say so: {hit.text()})"
     return None
-
-
-# --------------------------------------------------------------------------- time formats
-
-_DATETIME_FORMATS: tuple[str, ...] = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f",
-    "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
-    "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",
-    "%m/%d/%y %I:%M:%S %p", "%m/%d/%y %I:%M %p", "%m/%d/%y %H:%M:%S", "%m/%d/%y %H:%M",
-    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %I:%M:%S %p", "%d/%m/%Y %I:%M %p",
-    "%m-%d-%Y %H:%M:%S", "%m-%d-%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
-    "%d-%b-%Y %H:%M:%S", "%d-%b-%y %I.%M.%S.%f %p", "%d-%b-%y %H:%M:%S", "%b %d %Y %I:%M%p",
-    "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z",
-)  # fmt: skip
-_DATE_FORMATS: tuple[str, ...] = (
-    "%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y", "%d/%m/%Y", "%Y/%m/%d", "%m-%d-%Y", "%d.%m.%Y",
-    "%d-%b-%Y", "%d-%b-%y", "%b %d %Y", "%B %d, %Y",
-)  # fmt: skip
-_TIME_FORMATS: tuple[str, ...] = (
-    "%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p", "%H:%M:%S.%f",
-)  # fmt: skip
-_COMPACT_FORMATS: tuple[str, ...] = ("%Y%m%d%H%M%S", "%Y%m%d")  # only when the name says date/time
-_MIN_COVER = 0.9  # share of distinct values a time column's formats must read
-_DIGIT_RE = re.compile(r"\d")
-_LETTER_RE = re.compile(r"[A-Za-z]")
-_NUMBER_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-_SEP_RE = re.compile(r"[-/.]")
-_YEARS = (1970, 2100)
-
-
-@dataclass
-class TimeGuess:
-    """How a column holds times: kind ("datetime", "date", "time"), formats, share read."""
-
-    kind: str
-    formats: list[str]
-    share: float
-    all_midnight: bool = False
-    day_month_ambiguous: bool = False
-
-
-def _parse(values: pd.Series, fmt: str) -> pd.Series:
-    if "%z" in fmt:
-        out = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
-        return out.dt.tz_localize(None)
-    return pd.to_datetime(pad_compact_clock(values, fmt), format=fmt, errors="coerce")
-
-
-def _shapes(values: pd.Series) -> list[str]:
-    """One value of each shape ("9/3/2016 4:14:00 AM" -> "9/9/9999 9:99:99 aa"), in order."""
-    seen: dict[str, str] = {}
-    for v in values:
-        seen.setdefault(_SHAPE_DIGIT.sub("9", _SHAPE_LETTER.sub("a", v)), v)
-    return list(seen.values())
-
-
-_SHAPE_DIGIT = re.compile(r"\d")
-_SHAPE_LETTER = re.compile(r"[A-Za-z]")
-
-
-def _could_read(shapes: list[str], fmt: str) -> bool:
-    """Whether `fmt` reads one value of any shape the column holds (plain strptime: fast).
-
-    Only formats that pass are tried on every value with pandas, so a time column costs a few
-    parses instead of one per known format; a rare shape (a few date-only entries) still counts.
-    """
-    for text in pad_compact_clock(pd.Series(shapes, dtype=object), fmt):
-        try:
-            dt.datetime.strptime(text, fmt)
-            return True
-        except ValueError:
-            continue
-    return False
-
-
-def _greedy_formats(values: pd.Series, formats: Iterable[str], kind: str) -> TimeGuess | None:
-    """Formats that together read the most values, best first (the order ingest tries them)."""
-    shapes = _shapes(values)
-    formats = [f for f in formats if _could_read(shapes, f)]
-    if not formats:
-        return None
-    parsed = {f: _parse(values, f) for f in formats}
-    ok = {f: p.notna().to_numpy().copy() for f, p in parsed.items()}
-    if kind != "time":
-        for f, p in parsed.items():
-            years = p.dt.year
-            ok[f] &= ((years >= _YEARS[0]) & (years <= _YEARS[1])).fillna(False).to_numpy()
-    left = np.ones(len(values), dtype=bool)
-    chosen: list[str] = []
-    while left.any():
-        best = max(ok, key=lambda f: int((ok[f] & left).sum()))
-        gain = int((ok[best] & left).sum())
-        if gain == 0 or (chosen and gain < max(1, 0.005 * len(values))):
-            break
-        chosen.append(best)
-        left &= ~ok[best]
-    share = 1.0 - left.sum() / max(len(values), 1)
-    if not chosen or share < _MIN_COVER:
-        return None
-    guess = TimeGuess(kind, chosen, float(share))
-    first = parsed[chosen[0]]
-    if kind == "datetime":
-        read = first.dropna()
-        guess.all_midnight = bool(len(read)) and bool((read == read.dt.normalize()).all())
-    swapped = chosen[0].replace("%m/%d", "%d/%m") if "%m/%d" in chosen[0] else None
-    if swapped and swapped in ok and ok[swapped].sum() == ok[chosen[0]].sum():
-        guess.day_month_ambiguous = True
-    return guess
-
-
-def detect_time(
-    name: str, values: pd.Series, distinct: list[str] | None = None
-) -> TimeGuess | None:
-    """The formats that read a column's (distinct, non-empty) values, or None if not a time.
-
-    `distinct` may give the column's distinct non-empty values when the caller has them.
-    """
-    if distinct is None:
-        distinct = [v for v in pd.unique(values.to_numpy(dtype=object)) if v != ""]
-    with_digits = [v for v in distinct if _DIGIT_RE.search(v)]
-    if not distinct or len(with_digits) < _MIN_COVER * len(distinct):
-        return None
-    # "NULL", "Unknown": missing markers, not a format to read. The cheap tests below run in
-    # plain Python on the distinct values, so a column that is no time costs microseconds.
-    toks = set(_tokens(name))
-    dateish = bool(toks & {"date", "time", "datetime", "dt", "timestamp", "received", "created"})
-    clockish = bool(toks & {"time", "tm", "hhmm", "clock"})
-    if len(with_digits) > 2000:
-        with_digits = list(pd.Series(with_digits).sample(2000, random_state=0))
-    has_clock = sum(":" in v for v in with_digits) > 0.5 * len(with_digits)
-    separated = sum(bool(_SEP_RE.search(v)) for v in with_digits) > 0.9 * len(with_digits)
-    if not (has_clock or dateish or clockish or separated):
-        return None
-    values = pd.Series(with_digits, dtype=object)
-    stamp_formats = _DATETIME_FORMATS + _DATE_FORMATS + (_COMPACT_FORMATS if dateish else ())
-    if has_clock or dateish or separated:
-        guess = _greedy_formats(values, stamp_formats, "datetime")
-        if guess is not None:
-            clock = [f for f in guess.formats if re.search(r"%[HI]", f)]
-            if not clock:
-                guess.kind = "date"
-            return guess
-    if has_clock or clockish:
-        # HHMM stored as a number loses its zeros ("220" = 02:20): ingest pads them back, so
-        # the compact format is chosen by the widest value (4 digits HHMM, 6 digits HHMMSS).
-        wide = int(values.str.len().max())
-        compact = ("%H%M",) if wide <= 4 else ("%H%M%S",)
-        return _greedy_formats(values, _TIME_FORMATS + (compact if clockish else ()), "time")
-    return None
-
-
-# --------------------------------------------------------------------------- reading a sample
-
-
-def _sniff_delimiter(header: str) -> str:
-    counts = {d: header.count(d) for d in (",", ";", "|", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def _open_text(path: Path, encoding: str) -> io.TextIOBase:
-    suffix = path.suffix.lower()
-    opener: Any = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix)
-    if opener is not None:
-        return opener(path, "rt", encoding=encoding, newline="")
-    return path.open("r", encoding=encoding, newline="")
-
-
-@dataclass
-class Sample:
-    """The first rows of an export as text, and how the file must be read."""
-
-    frame: pd.DataFrame
-    encoding: str = "utf-8"
-    delimiter: str | None = None
-    truncated: bool = False
-
-
-def read_sample(path: Path, rows: int) -> Sample:
-    """The first `rows` data rows of a CSV or Parquet export, every cell as text.
-
-    Only the first rows are read, so a draft of a multi-gigabyte export takes seconds. CSV files
-    are copied record by record (quoted line breaks stay inside their record) into a temporary
-    file that `read_export` then reads, so the sample is read exactly as `ingest` reads the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"export not found: {path}")
-    suffixes = [s.lower() for s in path.suffixes]
-    last = suffixes[-1] if suffixes else ""
-    if last in PARQUET_SUFFIXES:
-        return _read_parquet_sample(path, rows)
-    inner = suffixes[-2] if last in COMPRESSED_SUFFIXES and len(suffixes) > 1 else last
-    if inner not in CSV_SUFFIXES or last in (".zip", ".zst"):
-        frame = read_export(path)  # unknown type -> its one-line error; zip/zst read whole
-        return Sample(frame.head(rows), truncated=len(frame) > rows)
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return _read_csv_sample(path, rows, encoding, inner)
-        except UnicodeDecodeError:
-            continue
-    raise UserError(f"{path}: neither UTF-8 nor cp1252 text; save the export as UTF-8")
-
-
-def _read_csv_sample(path: Path, rows: int, encoding: str, inner: str) -> Sample:
-    with _open_text(path, encoding) as fh:
-        header = fh.readline()
-        delim = "\t" if inner == ".tsv" else _sniff_delimiter(header)
-        fh.seek(0)
-        reader = csv.reader(fh, delimiter=delim)
-        records = []
-        try:
-            for record in reader:
-                records.append(record)
-                if len(records) > rows + 1:
-                    break
-        except csv.Error as exc:
-            raise UserError(f"{path}: not a well-formed CSV ({exc}); check quoting") from None
-    if not records or not any(cell.strip() for cell in records[0]):
-        raise UserError(f"{path}: the file is empty")
-    if len(records) < 2:
-        raise UserError(f"{path}: the export has a header but no data rows")
-    truncated = len(records) > rows + 1
-    with tempfile.TemporaryDirectory(prefix="risk-model-draft-") as tmp:
-        copy = Path(tmp) / "sample.csv"
-        with copy.open("w", encoding="utf-8", newline="") as out:
-            csv.writer(out, delimiter=delim).writerows(records[: rows + 1])
-        frame = read_export(copy, delimiter=delim)
-    if frame.empty:
-        raise UserError(f"{path}: the export has a header but no data rows")
-    name = "utf-8" if encoding == "utf-8-sig" else encoding
-    return Sample(frame, name, None if delim == "," and inner != ".tsv" else delim, truncated)
-
-
-def _read_parquet_sample(path: Path, rows: int) -> Sample:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-        batch = next(pf.iter_batches(batch_size=rows), None)
-        total = pf.metadata.num_rows
-    except (pa.ArrowException, OSError) as exc:
-        raise UserError(f"{path}: not a readable Parquet file ({exc})") from None
-    if batch is None:
-        raise UserError(f"{path}: the export has no data rows")
-    with tempfile.TemporaryDirectory(prefix="risk-model-draft-") as tmp:
-        copy = Path(tmp) / "sample.parquet"
-        pq.write_table(pa.Table.from_batches([batch]), copy)
-        frame = read_export(copy)
-    return Sample(frame, truncated=total > rows)
 
 
 # --------------------------------------------------------------------------- recognising columns
@@ -709,9 +443,9 @@ def _parsed(values: pd.Series, guess: TimeGuess) -> pd.Series:
         left = out.isna()
         if not left.any():
             break
-        out[left] = _parse(values[left], f).astype("datetime64[ns]")
+        out[left] = parse_with(values[left], f).astype("datetime64[ns]")
     years = out.dt.year
-    return out.where((years >= _YEARS[0]) & (years <= _YEARS[1]))
+    return out.where((years >= YEARS[0]) & (years <= YEARS[1]))
 
 
 def _person_dates(df: pd.DataFrame, times: dict[str, TimeGuess], d: Draft) -> dict[str, pd.Series]:
