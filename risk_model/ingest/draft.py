@@ -17,13 +17,9 @@ as written.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import textwrap
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +29,6 @@ import pandas as pd
 from risk_model.errors import UserError
 from risk_model.ingest.draft_content import (
     PERSON_DATE_TOKENS,
-    IdProfile,
     busiest,
     date_range,
     fill_and_distinct,
@@ -43,7 +38,16 @@ from risk_model.ingest.draft_content import (
     median_time,
     rows_years_before,
 )
-from risk_model.ingest.draft_sample import Sample, read_sample
+from risk_model.ingest.draft_model import (
+    FLAG_FIELDS,
+    Draft,
+    Guess,
+    OutcomeDraft,
+    flow,
+    is_status,
+    q,
+)
+from risk_model.ingest.draft_sample import read_sample
 from risk_model.ingest.draft_times import (
     YEARS,
     TimeGuess,
@@ -51,10 +55,11 @@ from risk_model.ingest.draft_times import (
     detect_time,
     parse_with,
 )
+from risk_model.ingest.draft_yaml import ONE_LINE, render
 from risk_model.ingest.guards import GUARDS
 from risk_model.ingest.run import FieldSpec, Mapping, load_mapping
 from risk_model.schema import BOOL_FALSE, BOOL_TRUE
-from risk_model.text import call_family, normalize_call_type
+from risk_model.text import call_family
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +150,6 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "details synopsis call_narrative"
     ),
 }
-_FLAG_FIELDS = ("weapon_reported", "domestic", "mental_health", "intoxication", "in_progress")
 _TEXT_FIELDS = ("source", "address", "beat", "district", "premise_type", "narrative")
 
 # Times recorded after the call came in: never received_at (guarded names such as CLEARED_AT
@@ -183,27 +187,6 @@ def guarded(column: str, values: pd.Series | list[str]) -> str | None:
 # --------------------------------------------------------------------------- recognising columns
 
 
-@dataclass
-class Guess:
-    """One canonical field's draft: the YAML lines (without indent) and why."""
-
-    field: str
-    column: str
-    lines: list[str]
-    why: list[str] = field(default_factory=list)
-    also_reads: list[str] = field(default_factory=list)  # e.g. the time column of date + time
-
-
-def _q(text: str) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML; the loader reads text)."""
-    return json.dumps(str(text), ensure_ascii=False)
-
-
-def _flow(items: Iterable[str]) -> str:
-    return "[" + ", ".join(_q(i) for i in items) + "]"
-
-
-# Suffixes that mark a column's form, not its meaning: "DV_YN", "WEAPON_FLAG", "MH_IND".
 _FORM_TOKENS = frozenset({"yn", "flag", "flg", "ind", "indicator", "cd", "code", "desc"})
 
 
@@ -279,13 +262,13 @@ _OPPOSITE = {a: b for a, b in _PAIRS} | {b: a for a, b in _PAIRS}
 
 def _flag_spec(column: str, shape: tuple[str, dict[str, str], list[str]]) -> str:
     how, table, unknown = shape
-    keys = [f"column: {_q(column)}"]
+    keys = [f"column: {q(column)}"]
     if how == "split":
         keys.append('split: "|"')
-    pairs = ", ".join(f"{_q(k)}: {_q(v)}" for k, v in table.items())
+    pairs = ", ".join(f"{q(k)}: {q(v)}" for k, v in table.items())
     keys.append(f"values: {{{pairs}}}")
     if unknown:
-        keys.append(f"missing_values: {_flow(unknown)}")
+        keys.append(f"missing_values: {flow(unknown)}")
     return "{" + ", ".join(keys) + "}"
 
 
@@ -298,55 +281,6 @@ def _counts_comment(col: pd.Series, limit: int = 6) -> str:
 
 def _numeric(col: pd.Series) -> pd.Series:
     return pd.to_numeric(_nonempty(col), errors="coerce")
-
-
-@dataclass
-class Draft:
-    """Everything the draft says about an export, before it is written as YAML."""
-
-    guesses: dict[str, Guess] = field(default_factory=dict)
-    left_out: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    exclude: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
-    not_premises: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
-    call_types: list[tuple[str, str, int]] = field(default_factory=list)
-    n_call_types: int = 0
-    other_times: list[str] = field(default_factory=list)
-    shift_lines: list[str] = field(default_factory=list)
-    fold: tuple[str, IdProfile] | None = None  # the id column whose incidents have several rows
-    person_dates: dict[str, str] = field(default_factory=dict)  # never a call time, and why
-    missing_values: list[str] = field(default_factory=list)
-    # What each export column holds, worked out once however many guesses ask (a header of
-    # 200,000 columns is read by every guess: each column must cost little, and only once).
-    times: dict[str, TimeGuess | None] = field(default_factory=dict)
-    distincts: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
-
-    def time_of(self, df: pd.DataFrame, column: str) -> TimeGuess | None:
-        """`detect_time` of an export column."""
-        if column not in self.times:
-            self.times[column] = detect_time(column, df[column], self.distinct(df, column))
-        return self.times[column]
-
-    def distinct(self, df: pd.DataFrame, column: str) -> list[str]:
-        """The distinct non-empty values of an export column, in order of appearance."""
-        return self._facts(df, column)[1]
-
-    def filled(self, df: pd.DataFrame, column: str) -> int:
-        """How many rows of an export column are not empty."""
-        return self._facts(df, column)[0]
-
-    def read(self, df: pd.DataFrame) -> None:
-        """Keeps the export's cells as one array: a column is then a slice, not a new Series."""
-        self.cells = df.to_numpy(dtype=object)
-        self.position = {c: i for i, c in enumerate(df.columns)}
-
-    def _facts(self, df: pd.DataFrame, column: str) -> tuple[int, list[str]]:
-        if column not in self.distincts:
-            at = getattr(self, "position", {}).get(column)
-            cells = df[column].to_numpy(dtype=object) if at is None else self.cells[:, at]
-            filled = cells[cells != ""]
-            self.distincts[column] = (len(filled), list(pd.unique(filled)))
-        return self.distincts[column]
 
 
 def _pick(candidates: list[tuple[Any, str]]) -> str | None:
@@ -410,11 +344,11 @@ def _guess_call_id(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     if len(cands) > 1:
         other = cands[1][1]
         why.append(f"the other candidate: {other} ({id_profile(df[other]).text()})")
-    d.guesses["call_id"] = Guess("call_id", best, [f"call_id: {_q(best)}"], why)
+    d.guesses["call_id"] = Guess("call_id", best, [f"call_id: {q(best)}"], why)
 
 
 def _time_lines(guess: TimeGuess, column: str) -> list[str]:
-    return ["received_at:", f"  column: {_q(column)}", f"  formats: {_flow(guess.formats)}"]
+    return ["received_at:", f"  column: {q(column)}", f"  formats: {flow(guess.formats)}"]
 
 
 def _time_why(guess: TimeGuess, sample_label: str) -> list[str]:
@@ -553,10 +487,10 @@ def _pair_guess(df: pd.DataFrame, gd: TimeGuess, gt: TimeGuess, dc: str, tc: str
     """received_at from a date column plus a time-of-day column (`date:` + `time:`)."""
     lines = [
         "received_at:",
-        f"  date: {_q(dc)}",
-        f"  date_formats: {_flow(gd.formats)}",
-        f"  time: {_q(tc)}",
-        f"  time_formats: {_flow(gt.formats)}",
+        f"  date: {q(dc)}",
+        f"  date_formats: {flow(gd.formats)}",
+        f"  time: {q(tc)}",
+        f"  time_formats: {flow(gt.formats)}",
     ]
     why = [f"a date column and a time-of-day column combined: {dc} + {tc}"]
     why += [w for w in _time_why(gd, f"{dc} values")[1:] if "known to the day" not in w]
@@ -622,21 +556,21 @@ def _propose_shift(df: pd.DataFrame, d: Draft) -> None:
         fmts = next(li for li in g.lines if li.startswith("  formats:")).strip()
         bands = [v for v in values if v.lower() not in _UNKNOWN_WORDS]
         unknown = [v for v in values if v.lower() in _UNKNOWN_WORDS]
-        table = ", ".join(f"{_q(v)}: {_q(_band_guess(v) or 'SET_ME')}" for v in bands)
+        table = ", ".join(f"{q(v)}: {q(_band_guess(v) or 'SET_ME')}" for v in bands)
         d.shift_lines = [
             f"# {c} looks like the shift the call fell in. If the agency's shift table says",
             "# which hours each band covers, received_at can be the date plus the band (the call",
             "# is then known to those hours, not the whole day). Bands are never guessed: check",
             "# the hours read from each band's text, fill in SET_ME, then use instead:",
             "#   received_at:",
-            f"#     date: {_q(date_col)}",
+            f"#     date: {q(date_col)}",
             f"#     date_{fmts}",
-            f"#     shift: {_q(c)}",
+            f"#     shift: {q(c)}",
             f"#     shifts: {{{table}}}",
         ]
         if unknown:
             d.shift_lines += [
-                f"#     missing_values: {_flow(unknown)}   # no band: the call keeps its day",
+                f"#     missing_values: {flow(unknown)}   # no band: the call keeps its day",
                 '#     time_optional: "true"',
             ]
         return
@@ -707,7 +641,7 @@ def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
             f"not {', '.join(skipped[:3])}: a description of a person or of what was found, "
             "written after the call"
         )
-    d.guesses["call_type"] = Guess("call_type", best, [f"call_type: {_q(best)}"], why)
+    d.guesses["call_type"] = Guess("call_type", best, [f"call_type: {q(best)}"], why)
 
 
 def _guess_priority(df: pd.DataFrame, free: list[str], d: Draft) -> None:
@@ -720,17 +654,17 @@ def _guess_priority(df: pd.DataFrame, free: list[str], d: Draft) -> None:
         nums = pd.to_numeric(pd.Series(vals), errors="coerce")
         if nums.notna().all() and nums.between(1, 9).all() and (nums % 1 == 0).all():
             d.guesses["priority"] = Guess(
-                "priority", c, [f"priority: {_q(c)}"], [f"values {_counts_comment(col)}"]
+                "priority", c, [f"priority: {q(c)}"], [f"values {_counts_comment(col)}"]
             )
             return
         if len(vals) <= 15:
             digits = {v: re.search(r"[1-9]", v) for v in vals}
             if all(digits.values()):
-                pairs = ", ".join(f"{_q(v)}: {_q(m.group(0))}" for v, m in digits.items() if m)
+                pairs = ", ".join(f"{q(v)}: {q(m.group(0))}" for v, m in digits.items() if m)
                 d.guesses["priority"] = Guess(
                     "priority",
                     c,
-                    [f"priority: {{column: {_q(c)}, values: {{{pairs}}}}}"],
+                    [f"priority: {{column: {q(c)}, values: {{{pairs}}}}}"],
                     [f"codes {_counts_comment(col)}: the digit in each code taken as 1..9; check"],
                 )
                 return
@@ -758,7 +692,7 @@ def _guess_coordinates(df: pd.DataFrame, free: list[str], d: Draft) -> None:
             why = [f"numbers within +/-{bound:g} degrees"]
             if zeros:
                 why.append(f"{zeros:,} zeros in the sample: 0 is a placeholder, not a place")
-            d.guesses[name] = Guess(name, c, [f"{name}: {_q(c)}"], why)
+            d.guesses[name] = Guess(name, c, [f"{name}: {q(c)}"], why)
             break
 
 
@@ -776,7 +710,7 @@ def _guess_text(df: pd.DataFrame, free: list[str], d: Draft, name: str) -> None:
             )
         elif name != "address":
             why.append(f"values {_counts_comment(col, 5)}")
-        d.guesses[name] = Guess(name, c, [f"{name}: {_q(c)}"], why)
+        d.guesses[name] = Guess(name, c, [f"{name}: {q(c)}"], why)
         return
 
 
@@ -802,37 +736,13 @@ def _guess_flag(df: pd.DataFrame, free: list[str], d: Draft, name: str, split_ok
         return
 
 
-# Unit-status and administrative entries mixed into CAD exports (not calls for service).
-_STATUS_EXACT = frozenset(
-    {"RETURN STATION", "RETURN TO STATION", "RTS", "OUT OF SERVICE", "OOS", "COURT",
-     "COURT APPEARANCE", "COURT DUTY", "PRISONER TRANSPORT", "TRANSPORT PRISONER",
-     "PRISONER TRANS", "TRANSPORT", "MEAL", "MEAL BREAK", "LUNCH", "BREAK", "FUEL", "GAS",
-     "FUELING", "CAR WASH", "VEHICLE MAINTENANCE", "VEH MAINT", "MAINTENANCE", "TRAINING",
-     "ADMIN", "ADMINISTRATIVE", "ADMIN DUTY", "REPORT WRITING", "PAPERWORK", "SHIFT CHANGE",
-     "BRIEFING", "ROLL CALL", "MEETING", "BUSY", "ON BREAK", "PERSONAL", "RELIEF", "BOOKING",
-     "JAIL", "EVIDENCE", "EVIDENCE DROP", "AT STATION", "IN SERVICE", "UNIT STATUS", "STATUS",
-     "PERSONAL BREAK", "RESTROOM", "LOG ON", "LOG OFF", "END OF SHIFT", "SUBPOENA SERVICE",
-     "REPORTS", "REPORT", "ASSIGNMENT", "SPECIAL ASSIGNMENT", "BUSINESS CHECK", "BUS CHECK",
-     "BUSINESS CHK", "ADMIN ASSIGNMENT", "COURT TIME", "PRISONER TRANSFER", "JAIL TRANSPORT"}
-)  # fmt: skip
-_STATUS_PREFIXES = (
-    "OUT OF SERVICE", "RETURN TO STATION", "RETURN STATION", "PRISONER TRANSPORT",
-    "TRANSPORT PRISONER", "ADMIN ", "MEAL ", "UNIT STATUS",
-)  # fmt: skip
-
-
-def _is_status(value: str) -> bool:
-    norm = normalize_call_type([value])[0] or ""
-    return norm in _STATUS_EXACT or norm.startswith(_STATUS_PREFIXES)
-
-
 def _propose_exclude(df: pd.DataFrame, d: Draft) -> None:
     g = d.guesses.get("call_type")
     if g is None:
         return
     col = _nonempty(df[g.column])
     counts = col.value_counts()
-    hits = [(v, int(n)) for v, n in counts.items() if _is_status(v)]
+    hits = [(v, int(n)) for v, n in counts.items() if is_status(v)]
     if not hits:
         return
     d.exclude.append((g.column, hits))
@@ -876,17 +786,6 @@ _OFFICER_TOKENS = frozenset({"off", "officer", "ofc", "ofcr", "officers", "leo",
 _SUBJECT_TOKENS = frozenset(
     {"subj", "subject", "suspect", "susp", "cit", "citizen", "civilian", "sub", "arrestee"}
 )
-
-
-@dataclass
-class OutcomeDraft:
-    file: str
-    key: str | None = None
-    key_share: float = 0.0
-    call_key: str | None = None
-    fields: dict[str, list[str]] = field(default_factory=dict)
-    why: list[str] = field(default_factory=list)
-    rows: int = 0
 
 
 def _outcome_flag_line(name: str, col: pd.Series, column: str, split_ok: bool) -> str | None:
@@ -1053,155 +952,6 @@ def _guess_export_outcomes(df: pd.DataFrame, d: Draft, split_ok: bool) -> None:
 # --------------------------------------------------------------------------- writing YAML
 
 
-def _comment(lines: Iterable[str], indent: str = "") -> list[str]:
-    """Comment lines wrapped to fit 99 columns; a wrapped line's rest is indented."""
-    out = []
-    for line in lines:
-        wrapped = textwrap.wrap(line, 97 - len(indent), subsequent_indent="  ") or [""]
-        out += [f"{indent}# {part}".rstrip() for part in wrapped]
-    return out
-
-
-def _render(
-    export: Path,
-    sample: Sample,
-    d: Draft,
-    outcome: OutcomeDraft | None,
-    outcomes_ok: bool,
-    unused: list[str],
-) -> str:
-    n = len(sample.frame)
-    rows = f"the first {n:,} rows" if sample.truncated else f"all {n:,} rows"
-    out = [
-        f"# DRAFT mapping for {export.name}, written by `risk-model map --draft` from {rows}.",
-        "# Every line is a guess: check each against the export and the agency's documentation,",
-        "# then run `risk-model ingest --input EXPORT --mapping THIS_FILE --out runs/check` on a",
-        "# sample and read runs/check/quarantine.csv. docs/ingest.md explains every key.",
-        "version: 1",
-        f"name: {_q(export.stem)}",
-        "# timezone: America/Chicago   # the agency's IANA zone; needed for times with offsets",
-    ]
-    if sample.encoding != "utf-8":
-        out.append(f"encoding: {_q(sample.encoding)}   # the file is not UTF-8")
-    if sample.delimiter is not None:
-        out.append(f"delimiter: {_q(sample.delimiter)}")
-    if d.missing_values:
-        out.append(
-            f"missing_values: {_flow(d.missing_values)}   # written in many columns for 'no value'"
-        )
-    out += _render_fold(d)
-    out.append("fields:")
-    order = (
-        "call_id", "received_at", "call_type", "priority", "source", "address", "latitude",
-        "longitude", "beat", "district", "premise_type", *_FLAG_FIELDS, "narrative",
-    )  # fmt: skip
-    for name in order:
-        g = d.guesses.get(name)
-        if g is None:
-            continue
-        out += _comment([f"{name} <- {g.column}: {g.why[0]}", *g.why[1:]], "  ")
-        if name == "call_type" and d.call_types:
-            out.append(f"  #   the {len(d.call_types)} most common of {d.n_call_types:,} values:")
-            width = max(len(_q(v)) for v, _, _ in d.call_types)
-            for v, fam, cnt in d.call_types:
-                status = "   <- unit status? (see exclude: below)" if _is_status(v) else ""
-                out.append(f"  #   {cnt:>8,}  {_q(v):<{width}}  {fam}{status}")
-        out += [f"  {line}" for line in g.lines]
-    missing = [f for f in ("call_id", "received_at", "call_type") if f not in d.guesses]
-    for f in missing:
-        out.append(f"  # {f}: REQUIRED and not recognised; map it by hand")
-    for name in ("officer_assaulted", "officer_injured"):
-        g = d.guesses.get(name)
-        if g is not None:
-            out += _comment([f"{name} <- {g.column}: {g.why[0]}", *g.why[1:]], "  ")
-            out += [f"  {line}" for line in g.lines]
-    if not d.guesses:
-        out[-1] = "fields: {}   # nothing recognised: map call_id, received_at, call_type by hand"
-    if d.shift_lines:
-        out += ["", *d.shift_lines]
-    if d.exclude:
-        out += [
-            "",
-            "# Rows that are not calls (unit-status and administrative entries) look like these",
-            "# values; scored, they rank highest (the station builds premise history). Review the",
-            "# list, then uncomment to drop them before validation (they are counted by rule):",
-            "# exclude:",
-        ]
-        for col, hits in d.exclude:
-            total = sum(c for _, c in hits)
-            out.append(f"#   - {{column: {_q(col)}, equals: {_flow(v for v, _ in hits)}}}")
-            out.append(
-                f"#     # {total:,} sampled rows: " + ", ".join(f"{v} ({c:,})" for v, c in hits)
-            )
-    if d.not_premises:
-        out += [
-            "",
-            "# Places dominated by those admin/status entries (stations, headquarters, the jail,",
-            "# the court?) are not premises: they never build premise history. Uncomment after",
-            "# checking:",
-            "# not_premises:",
-        ]
-        for col, hits in d.not_premises:
-            out.append(f"#   - {{column: {_q(col)}, equals: {_flow(v for v, _ in hits)}}}")
-            out += _comment([", ".join(why for _, why in hits)], "#     ")
-    if outcome is not None:
-        out += ["", *_render_outcomes(outcome, d, outcomes_ok)]
-    if d.left_out:
-        out += [
-            "",
-            "# LEFT OUT on purpose. Post-incident columns are known only after the call (mapped,",
-            "# they hand the model its answer); personal attributes never become inputs. ingest",
-            "# refuses these columns; `allow:` overrides a column that only looks like one (never",
-            "# race, ethnicity, sex/gender or religion):",
-        ]
-        width = max(len(c) for c in d.left_out)
-        out += [f"#   {c:<{width}}  {why}" for c, why in d.left_out.items()]
-    if d.person_dates:
-        out += ["", "# Never the call time (dates about an officer or a subject, not the call):"]
-        out += _comment([f"  {c}: {why}" for c, why in d.person_dates.items()])
-    if d.other_times:
-        out += [
-            "",
-            "# Other time columns (later steps of the call; ingest needs only received_at):",
-        ]
-        out += [f"#   {c}" for c in d.other_times]
-    if unused:
-        out += [
-            "",
-            "# Not used (no canonical field recognised; extra columns are never features):",
-        ]
-        out += [f"#   {c}" for c in unused]
-    if d.notes:
-        out += ["", "# To do by hand:"]
-        out += [f"#   - {note}" for note in d.notes]
-    # A value or column name with a line break would end a comment line early: one line each.
-    return "\n".join(_ONE_LINE.sub(" ", line) for line in out) + "\n"
-
-
-def _render_fold(d: Draft) -> list[str]:
-    """`incident_rows: fold` when ids repeat (one incident, a row per officer or subject)."""
-    if d.fold is None:
-        return []
-    column, prof = d.fold
-    lines = _comment(
-        [
-            f"incident_rows: {prof.groups_text()} ({column}): one incident, several rows (one "
-            "per officer, subject or unit). fold makes them one call: harmed when any row is, "
-            "the number of rows kept as a count, call-time fields taken from the first row "
-            "(a warning names any that disagree). Without it, later rows are quarantined as "
-            "duplicates or refused when their outcomes differ."
-        ]
-    )
-    if "incident_rows" in Mapping.model_fields:
-        return [*lines, "incident_rows: fold"]
-    return [
-        *lines,
-        "# This version of `risk-model ingest` does not read `incident_rows:` yet; uncomment",
-        "# once it does:",
-        "# incident_rows: fold",
-    ]
-
-
 _MISSING_SPELLINGS = ("NULL", "null", "(null)", "#N/A", "N/A", "n/a")
 
 
@@ -1209,38 +959,6 @@ def _missing_markers(df: pd.DataFrame) -> list[str]:
     """Words an export writes for "no value" in whole cells of several columns ("NULL")."""
     cells = df.to_numpy(dtype=object)
     return [w for w in _MISSING_SPELLINGS if int((cells == w).any(axis=0).sum()) >= 2]
-
-
-_ONE_LINE = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
-
-
-def _render_outcomes(o: OutcomeDraft, d: Draft, active: bool) -> list[str]:
-    lines = [
-        f"outcomes:   # officer harm from its own file ({o.rows:,} rows read)",
-        f"  file: {_q(o.file)}",
-        f"  key: {_q(o.key or 'SET_ME')}",
-    ]
-    call_id = d.guesses.get("call_id")
-    if o.call_key is not None and (call_id is None or o.call_key != call_id.column):
-        lines.append(f"  call_key: {_q(o.call_key)}   # the export column the key matches")
-    lines.append(
-        '  absent: "false"   # "false" if the file lists every harmed call, else "unknown"'
-    )
-    lines.append("  fields:")
-    for name in ("officer_assaulted", "officer_injured"):
-        for line in o.fields.get(name, []):
-            lines.append(f"    {line}")
-    notes = _comment(o.why)
-    notes.append(
-        "# Only these flags cross the join: no other outcome-file column reaches the model."
-    )
-    if not active:
-        notes.append(
-            "# This version of `risk-model ingest` does not read `outcomes:` yet: kept as a "
-            "comment."
-        )
-        lines = ["# " + line for line in lines]
-    return notes + lines
 
 
 # --------------------------------------------------------------------------- the command
@@ -1320,7 +1038,7 @@ def draft_mapping(
     take(_guess_coordinates)
     for name in _TEXT_FIELDS:
         take(_guess_text, name)
-    for name in _FLAG_FIELDS:
+    for name in FLAG_FIELDS:
         take(_guess_flag, name, split_ok)
     _propose_exclude(df, d)
     used = {c for g in d.guesses.values() for c in (g.column, *g.also_reads)}
@@ -1330,13 +1048,13 @@ def draft_mapping(
     o = None
     if outcomes is not None:
         o = _guess_outcomes(Path(outcomes), out, df, d, split_ok)
-    text = _render(export, smp, d, o, outcomes_ok, unused)
+    text = render(export, smp, d, o, outcomes_ok, unused)
     _write(out, text)
     try:
         load_mapping(out)
         problem = None
     except UserError as exc:
-        problem = _ONE_LINE.sub(" ", str(exc).replace(f"mapping {out}: ", ""))
+        problem = ONE_LINE.sub(" ", str(exc).replace(f"mapping {out}: ", ""))
         _write(
             out,
             "# NOTE: `risk-model ingest` does not accept this draft as written yet:\n"
