@@ -342,3 +342,48 @@ def test_many_date_columns_are_compared_with_a_few_references_not_each_other(
     pairs = _count(monkeypatch, draft, "rows_years_before")
     draft_mapping(export, tmp_path / "m.yaml")
     assert 0 < pairs[0] <= 5 * n  # not n * (n - 1) = 9,900
+
+
+def test_demo_export_draft_chooses_id_join_key_time_call_type_and_places(tmp_path: Path) -> None:
+    """The simulator's agency export (CAD file + officer-harm file), drafted unedited: the right
+    id, key, time and call type, the unit-status rule, and the station, jail and court."""
+    from typer.testing import CliRunner
+
+    from risk_model.cli import app
+    from risk_model.simulate.agency_export import (
+        CAD_FILE,
+        COURT_ADDRESS,
+        HARM_FILE,
+        JAIL_ADDRESS,
+        STATION_ADDRESS,
+    )
+
+    res = CliRunner().invoke(
+        app,
+        [
+            "simulate", "--calls", "3000", "--seed", "5", "--out", str(tmp_path / "w.parquet"),
+            "--agency-export", str(tmp_path / "agency"),
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    agency = tmp_path / "agency"
+    out = tmp_path / "draft.yaml"
+    summary = draft_mapping(agency / CAD_FILE, out, outcomes=agency / HARM_FILE)
+    fields = summary["fields"]
+    assert (fields["call_id"], fields["received_at"], fields["call_type"]) == (
+        "INCIDENT_NO",
+        "CALL_RECEIVED",
+        "NATURE",
+    )
+    assert summary["outcomes_key"] == "INCIDENT_NUMBER" and summary["loads"] is True
+    assert {"RETURN STATION", "PRISONER TRANSPORT", "OUT OF SERVICE", "COURT"} <= set(
+        summary["exclude_values"]
+    )
+    for col in ("DISPOSITION", "CLEAR_CODE", "FINAL_NATURE", "CLEARED_AT"):
+        assert col in summary["left_out"], col
+    line = next(li for li in out.read_text().splitlines() if '{column: "BLOCK_ADDRESS"' in li)
+    for place in (STATION_ADDRESS, JAIL_ADDRESS, COURT_ADDRESS):
+        assert place in line, place
+    report = ingest_file(agency / CAD_FILE, tmp_path / "run", out)
+    parts = ("rows_accepted", "rows_quarantined", "rows_excluded", "rows_folded")
+    assert report["rows_in"] == sum(report.get(k, 0) for k in parts)
