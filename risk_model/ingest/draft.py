@@ -283,10 +283,6 @@ def _numeric(col: pd.Series) -> pd.Series:
     return pd.to_numeric(_nonempty(col), errors="coerce")
 
 
-def _pick(candidates: list[tuple[Any, str]]) -> str | None:
-    return min(candidates)[1] if candidates else None
-
-
 _ID_TOKENS = frozenset({"id", "no", "num", "number", "key", "nbr", "nr"})
 
 
@@ -809,7 +805,7 @@ def _key_columns(
     """
     out = {}
     for c in frame.columns:
-        if GUARDS.protected_reason(c) or (GUARDS.guard_reason(c) or ("",))[0] == "personal":
+        if _personal(c):
             continue
         col = frame[c]
         filled, distinct = (
