@@ -432,7 +432,8 @@ def _guess_received_at(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     # A date column and a time column with the same stem ("CALL_DATE" + "CALL_TIME"), else the
     # one time-of-day column beside the dates ("OCC_DATE" + "HHMM").
     pairs: list[tuple[str, str]] = []
-    dates = [c for c, g in usable.items() if g.kind == "date"]
+    # A datetime whose clock is always midnight is a date (exports write "2016-09-03 00:00:00").
+    dates = [c for c, g in usable.items() if g.kind == "date" or g.all_midnight]
     clocks = [c for c, g in usable.items() if g.kind == "time"]
     for dc in dates:
         stem = [t for t in _tokens(dc) if t not in ("date", "dt")]
@@ -446,7 +447,7 @@ def _guess_received_at(df: pd.DataFrame, free: list[str], d: Draft) -> None:
         if g.kind == "time":
             continue
         rank = _name_rank("received_at", c)
-        whole = 0 if g.kind == "datetime" else 1
+        whole = 0 if g.kind == "datetime" and not g.all_midnight else 1
         cands.append(((rank if rank is not None else 999, whole, median_time(stamps[c])), (c,)))
     for dc, tc in pairs:
         ranks = [_name_rank("received_at", dc), _name_rank("received_at", tc)]
@@ -489,7 +490,13 @@ def _pair_guess(df: pd.DataFrame, gd: TimeGuess, gt: TimeGuess, dc: str, tc: str
         f"  time_formats: {flow(gt.formats)}",
     ]
     why = [f"a date column and a time-of-day column combined: {dc} + {tc}"]
-    why += [w for w in _time_why(gd, f"{dc} values")[1:] if "known to the day" not in w]
+    why += [
+        w
+        for w in _time_why(gd, f"{dc} values")[1:]
+        if "known to the day" not in w and "exactly midnight" not in w
+    ]
+    if gd.all_midnight:
+        why.append(f"{dc}'s clock part is always midnight: the time of day comes from {tc}")
     clock = df[tc]
     if any(f in ("%H%M", "%H%M%S") for f in gt.formats):
         short = clock[clock.str.fullmatch(r"\d{1,3}")]

@@ -143,6 +143,29 @@ def test_a_date_and_an_hhmm_number_are_combined_and_220_is_0220(tmp_path: Path) 
     assert calls["A5"] == pd.Timestamp("2016-09-05 00:45")
 
 
+def test_a_date_at_midnight_and_an_hhmm_number_are_combined(tmp_path: Path) -> None:
+    """FIELD_NOTES: "a date at midnight plus HHMM as a number"."""
+    export = _write(
+        tmp_path / "e.csv",
+        "INCIDENT_NO,OCC_DATE,OCC_TIME,NATURE",
+        [
+            "A1,2016-09-03 00:00:00,220,DISTURBANCE",
+            "A2,2016-09-03 00:00:00,1315,THEFT",
+            "A3,2016-09-04 00:00:00,5,ALARM",
+        ],
+    )
+    out = tmp_path / "m.yaml"
+    summary = draft_mapping(export, out)
+    assert summary["loads"] is True
+    rt = yaml.safe_load(out.read_text())["fields"]["received_at"]
+    assert (rt["date"], rt["time"], rt["time_formats"]) == ("OCC_DATE", "OCC_TIME", ["%H%M"])
+    assert "clock part is always midnight" in out.read_text()
+    report = ingest_file(export, tmp_path / "run", out)
+    calls = pd.read_parquet(report["out"]).set_index("call_id")["received_at"]
+    assert calls["A1"] == pd.Timestamp("2016-09-03 02:20")
+    assert calls["A3"] == pd.Timestamp("2016-09-04 00:05")
+
+
 def test_call_type_is_how_the_call_began_never_an_after_the_fact_description(
     tmp_path: Path,
 ) -> None:
