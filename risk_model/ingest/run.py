@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from risk_model.dataset import PARTITION_CHOICES, replace_path, write_partitioned
 from risk_model.errors import UserError
 from risk_model.ingest.eido_files import ingest_eido_folder, is_eido_folder
+from risk_model.ingest.guards import GUARD_WHY, GUARDS, guard_reason, protected_reason
 from risk_model.schema import (
     BOOL_COLUMNS,
     BOOL_FALSE,
@@ -76,100 +77,6 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TOP_REASONS = 20
 RESERVED_COLUMNS = ("_row", "_reason")
-
-# Column names that suggest a protected attribute: such a column never feeds a canonical field and
-# is never kept (FIELD_NOTES: no race, ethnicity, sex or religion anywhere near the model). Matched
-# on name tokens ("SUBJECT_RACE", "OffSex", "ETHNICITY"), so "TRACE_ID" or "SEXUAL_ASSAULT" pass.
-_PROTECTED_TOKENS = frozenset({"race", "races", "sex", "gender", "genders"})
-_PROTECTED_PREFIXES = ("ethnic", "relig")
-_TOKEN_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-
-# Columns that name a person (overridable with `allow:`, because a name token alone is ambiguous).
-# Tokens, not substrings: "STAGE" and "MESSAGE" hold no `age`. `name` is personal alone or beside
-# a person word (CALLER_NAME, FirstName, SUSPECT_NAME), not beside a place or business word
-# (STREET_NAME, LOCATION_NAME, BUSINESS_NAME). An id or number is personal beside a person word
-# (SUBJECT_ID, OFFICER_BADGE_NO, DL_NUMBER).
-_PERSONAL_TOKENS = frozenset(
-    {
-        "age",
-        "ages",
-        "dob",
-        "birth",
-        "birthday",
-        "birthdate",
-        "birthplace",
-        "build",
-        "height",
-        "weight",
-        "ssn",
-        "phone",
-        "telephone",
-        "firstname",
-        "lastname",
-        "fullname",
-        "surname",
-        "fname",
-        "lname",
-        "badge",
-        "dl",
-        "oln",
-        "license",
-        "licence",
-    }
-)
-_PERSON_WORDS = frozenset(
-    {
-        "subject",
-        "subj",
-        "suspect",
-        "susp",
-        "officer",
-        "off",
-        "ofc",
-        "complainant",
-        "comp",
-        "caller",
-        "victim",
-        "vic",
-        "person",
-        "arrestee",
-        "driver",
-        "witness",
-        "citizen",
-        "cit",
-        "resident",
-        "contact",
-        "employee",
-        "emp",
-        "reporting",
-        "rp",
-        "owner",
-        "juvenile",
-        "offender",
-        "patient",
-    }
-)
-# Words that make `name` a person's name (FIRST_NAME), but not an id a person's (FIRST_UNIT_ID).
-_NAME_QUALIFIERS = frozenset({"first", "last", "full", "middle", "given", "maiden"})
-_ID_WORDS = frozenset({"id", "ids", "number", "num", "no", "nbr", "nr"})
-# Columns that describe what happened after the call came in (overridable with `allow:`).
-_POST_TOKENS = frozenset(
-    {
-        "force",
-        "forces",
-        "disposition",
-        "dispositions",
-        "dispo",
-        "cleared",
-        "clearance",
-        "final",
-        "outcome",
-        "outcomes",
-        "inj",
-    }
-)
-_POST_PREFIXES = ("arrest", "injur")
-
 
 # --------------------------------------------------------------------------- the mapping file
 
@@ -400,53 +307,6 @@ def _field_kind(name: str) -> str:
     return "text"
 
 
-def protected_reason(column: str, extra: Iterable[str] = ()) -> str | None:
-    """Why a source column name looks like a protected attribute, or None when it does not."""
-    for part in re.split(r"[^0-9A-Za-z]+", column):
-        for token in _TOKEN_RE.findall(part):
-            t = token.lower()
-            if t in _PROTECTED_TOKENS or t.startswith(_PROTECTED_PREFIXES):
-                return t
-    for fragment in extra:
-        if fragment and fragment.lower() in column.lower():
-            return f"never_map: {fragment}"
-    return None
-
-
-def _name_tokens(column: str) -> list[str]:
-    return [
-        t.lower() for part in re.split(r"[^0-9A-Za-z]+", column) for t in _TOKEN_RE.findall(part)
-    ]
-
-
-def guard_reason(column: str) -> tuple[str, str] | None:
-    """(category, token) when a source column's name looks personal or post-incident, else None.
-
-    Categories: "personal" (a person's age, birth date, build, name, phone, ID number) and
-    "post-incident" (force, disposition, arrest, injury, cleared/clearance, final, outcome).
-    Both are refused at ingest unless the mapping's `allow:` names the column with a reason;
-    protected attributes (`protected_reason`) are never overridable.
-    """
-    tokens = _name_tokens(column)
-    words = set(tokens)
-    for t in tokens:
-        if t in _POST_TOKENS or t.startswith(_POST_PREFIXES):
-            return "post-incident", t
-    for t in tokens:
-        if t in _PERSONAL_TOKENS:
-            return "personal", t
-    person = words & _PERSON_WORDS
-    qualified = person | (words & _NAME_QUALIFIERS)
-    named = "name" in words or "names" in words
-    if named and (qualified or words <= {"name", "names"}):
-        return "personal", f"{sorted(qualified)[0]} name" if qualified else "name"
-    if person and words & _ID_WORDS:
-        return "personal", f"{sorted(person)[0]} {sorted(words & _ID_WORDS)[0]}"
-    if {"social", "security"} <= words:
-        return "personal", "social security"
-    return None
-
-
 def _check_format(fmt: str, needs: str) -> str | None:
     """A problem with one strptime format, or None. Round-trips a sample time through it."""
     sample = dt.datetime(2016, 9, 3, 16, 14, 5)
@@ -492,6 +352,22 @@ def _band_hours(text: str) -> tuple[dt.timedelta, dt.timedelta] | None:
     if end < start:
         end += dt.timedelta(days=1)
     return start, end
+
+
+_COMPACT_CLOCK = {"%H%M": 4, "%H%M%S": 6}
+
+
+def pad_compact_clock(texts: pd.Series, fmt: str) -> pd.Series:
+    """`220` under `%H%M` is 02:20, not 22:00: an HHMM time stored as a number lost its zeros.
+
+    strptime reads `%H` greedily ("220" -> 22:00), so digit-only texts shorter than the format's
+    width get their leading zeros back before parsing. Other formats are left alone.
+    """
+    width = _COMPACT_CLOCK.get(fmt)
+    if width is None:
+        return texts
+    short = texts.str.fullmatch(rf"\d{{1,{width - 1}}}", na=False)
+    return texts.where(~short, texts.str.zfill(width))
 
 
 def _has_clock(fmt: str) -> bool:
@@ -665,12 +541,6 @@ def _check_field(name: str, spec: FieldSpec, block: str = "fields") -> list[str]
     return errs
 
 
-_GUARD_WHY = {
-    "personal": "a person's attributes never feed the model",
-    "post-incident": "what happened after the call came in would hand the model its label",
-}
-
-
 def _check_known_at(spec: FieldSpec) -> list[str]:
     """`outcomes.fields.outcome_known_at`: a report-time column, ISO 8601 or `formats` (a format
     without a clock time gives the day: known from its end)."""
@@ -759,8 +629,8 @@ def _check_mapping(m: Mapping) -> list[str]:
         at = f"fields.{where}" if not where.startswith("keep") else where
         if why := protected_reason(col, m.never_map):
             errs.append(
-                f"{at}: column {col!r} looks like a protected attribute ({why}); race, "
-                "ethnicity, sex, gender and religion are never mapped or kept"
+                f"{at}: column {col!r} looks like a protected attribute ({why}); "
+                + GUARD_WHY["protected"]
             )
         elif (
             where.split(".")[0] not in OUTCOME_COLUMNS
@@ -770,7 +640,7 @@ def _check_mapping(m: Mapping) -> list[str]:
             category, token = guard
             errs.append(
                 f"{at}: column {col!r} looks {category} ({token!r}); "
-                + _GUARD_WHY[category]
+                + GUARD_WHY[category]
                 + f'; if it only looks so, add `allow: [{{column: {col}, because: "..."}}]`'
             )
     for i, a in enumerate(m.allow):
@@ -1265,7 +1135,9 @@ def _parse_with_formats(
             parsed = pd.to_datetime(todo[left], format=fmt, errors="coerce", utc=True)
             parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
         else:
-            parsed = pd.to_datetime(todo[left], format=fmt, errors="coerce")
+            parsed = pd.to_datetime(
+                pad_compact_clock(todo[left], fmt), format=fmt, errors="coerce"
+            )
         out[left] = parsed.astype("datetime64[us]")
         if not _has_clock(fmt):
             day_only[left.to_numpy() & parsed.reindex(out.index).notna().to_numpy()] = True
@@ -1468,6 +1340,28 @@ def _quarantine_frame(
     return q
 
 
+def _check_guarded_content(raw: pd.DataFrame, mapping: Mapping) -> None:
+    """Refuses a mapped column whose values say post-incident though its name does not.
+
+    The name guard runs when the mapping loads; this one needs the data (a sample of each
+    column's distinct values, so it stays cheap). Outcome fields and `allow:`ed columns pass.
+    """
+    allowed = {a.column for a in mapping.allow}
+    seen: set[str] = set()
+    for where, col in mapping.source_columns():
+        if where.split(".")[0] in OUTCOME_COLUMNS or col in allowed or col in seen:
+            continue
+        seen.add(col)
+        hit = GUARDS.content_reason(raw[col], mapping.missing_values)
+        if hit is not None:
+            at = f"fields.{where}" if not where.startswith("keep") else where
+            raise UserError(
+                f"{at}: column {col!r} holds post-incident values ({hit.text()}); "
+                + GUARD_WHY["post-incident"]
+                + f'; if it only looks so, add `allow: [{{column: {col}, because: "..."}}]`'
+            )
+
+
 def apply_mapping(raw: pd.DataFrame, mapping: Mapping | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Raw text frame -> (canonical-named frame for validate_frame, rows the mapping rejected).
 
@@ -1491,6 +1385,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping | None) -> tuple[pd.DataFr
     for where, col in mapping.source_columns():
         if col not in raw.columns:
             raise UserError(_missing_column_msg(where, col, raw.columns))
+    _check_guarded_content(raw, mapping)
     markers = {m.strip().lower() for m in mapping.missing_values} | {""}
     reason = np.full(len(raw), None, dtype=object)
     out: dict[str, Any] = {}
