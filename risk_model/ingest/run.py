@@ -37,7 +37,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from risk_model.dataset import PARTITION_CHOICES, replace_path, write_partitioned
-from risk_model.errors import UserError
+from risk_model.errors import UserError, check_drops
+from risk_model.ingest.files import (
+    COMPRESSED_SUFFIXES,
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    FileSpan,
+    align_headers,
+    concat_frames,
+    export_paths,
+    file_of,
+)
+from risk_model.ingest.fold import DUPLICATE_REASON, Repeats, duplicates_or_refuse, fold_incidents
+from risk_model.ingest.times import midnight_as_dates
 from risk_model.schema import (
     BOOL_COLUMNS,
     BOOL_FALSE,
@@ -70,9 +82,6 @@ RECEIVED_UNTIL = "received_until"
 MAPPABLE_FIELDS: tuple[str, ...] = tuple(
     c for c in (*CANONICAL_COLUMNS, *OUTCOME_COLUMNS) if c != RECEIVED_UNTIL
 )
-CSV_SUFFIXES = (".csv", ".txt", ".tsv")
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
-PARQUET_SUFFIXES = (".parquet", ".pq")
 TOP_REASONS = 20
 RESERVED_COLUMNS = ("_row", "_reason")
 
@@ -284,6 +293,11 @@ class Mapping(_Strict):
     not_premises: list[RowRule] = []
     allow: list[Allowance] = []
     outcomes: OutcomeSpec | None = None
+    # `fold`: rows sharing the call id are one incident (one row per officer/subject); see fold.py.
+    incident_rows: Literal["fold"] | None = None
+    # With `incident_rows: fold`, the column of an officer's id: `officers` then counts distinct
+    # ids per incident instead of rows. Read only to count; the ids are never kept.
+    officer_id: str | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -790,6 +804,15 @@ def _check_mapping(m: Mapping) -> list[str]:
                 )
     if m.outcomes is not None:
         errs += _check_outcomes(m)
+    if m.officer_id is not None and m.incident_rows != "fold":
+        errs.append(
+            "officer_id: only counts officers of an incident with several rows; add "
+            "`incident_rows: fold` or remove officer_id"
+        )
+    if m.officer_id is not None and (why := protected_reason(m.officer_id, m.never_map)):
+        errs.append(
+            f"officer_id: column {m.officer_id!r} looks like a protected attribute ({why})"
+        )
     for i, col in enumerate(m.keep):
         if col in MAPPABLE_FIELDS:
             errs.append(f"keep[{i}]: {col!r} is a canonical field name; map it under fields")
@@ -1668,7 +1691,12 @@ def join_outcomes(
         pick = first_harm.reindex(first_any.index).where(
             first_any.index.isin(harmed_keys), first_any
         )
-        out[OUTCOME_KNOWN_AT] = keys.map(pick).astype("datetime64[us]")
+        # Looked up by reindex, not `keys.map(pick)`: with no matched row `pick` is empty and
+        # `map` returns floats that cannot become times (the crash of issue 22, N3).
+        pick = pick.astype("datetime64[us]")
+        out[OUTCOME_KNOWN_AT] = pd.Series(
+            pick.reindex(keys.to_numpy()).to_numpy(), index=keys.index, dtype="datetime64[us]"
+        )
     return out, matched
 
 
@@ -1747,8 +1775,8 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _output_paths(out_dir: Path, input_path: Path) -> dict[str, Path]:
-    """The output paths; refuses a file as --out or outputs that would replace the input."""
+def _output_paths(out_dir: Path, inputs: list[Path]) -> dict[str, Path]:
+    """The output paths; refuses a file as --out or outputs that would replace an input."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out must be a directory, but {out_dir} is a file")
     paths = {
@@ -1759,13 +1787,136 @@ def _output_paths(out_dir: Path, input_path: Path) -> dict[str, Path]:
         "outcomes_unmatched": out_dir / OUTCOMES_UNMATCHED_FILE,
         "outcomes_quarantine": out_dir / OUTCOMES_QUARANTINE_FILE,
     }
-    src = input_path.resolve()
-    for p in paths.values():
-        if p.resolve() == src or p.resolve() in src.parents:
-            raise UserError(
-                f"--out {out_dir} would overwrite the input {input_path}; choose another directory"
-            )
+    for input_path in inputs:
+        src = input_path.resolve()
+        for p in paths.values():
+            if p.resolve() == src or p.resolve() in src.parents:
+                raise UserError(
+                    f"--out {out_dir} would overwrite the input {input_path}; choose another "
+                    "directory"
+                )
     return paths
+
+
+def _wanted_columns(mapping: Mapping | None) -> list[str]:
+    """Every export column a mapping names (headers are matched to these spellings)."""
+    if mapping is None:
+        return []
+    cols = [c for _, c in mapping.source_columns()]
+    cols += [t.column for t in mapping.extra_header_rows]
+    cols += [r.column for r in (*mapping.exclude, *mapping.not_premises)]
+    if mapping.outcomes is not None and mapping.outcomes.call_key:
+        cols.append(mapping.outcomes.call_key)
+    if mapping.officer_id:
+        cols.append(mapping.officer_id)
+    return cols
+
+
+def read_inputs(
+    files: list[Path], mapping: Mapping | None
+) -> tuple[pd.DataFrame, list[FileSpan], list[int]]:
+    """Reads one export or several files of one agency as one text frame.
+
+    Each file is read as `read_export` reads one, its headers matched to the mapping's spellings
+    (`files.align_headers`: whitespace, underscores and case ignored), its extra header rows
+    skipped; then the files are stacked (`files.concat_frames`). Returns the frame (a global
+    index: `files.file_of` turns it back into file and row), each file's span, and the header
+    rows skipped per file.
+    """
+    encoding = mapping.encoding if mapping else "utf-8"
+    delimiter = mapping.delimiter if mapping else None
+    frames, skipped = [], []
+    for path in files:
+        raw = read_export(path, encoding=encoding, delimiter=delimiter)
+        log.info("read %s: %d rows x %d columns", path, len(raw), len(raw.columns))
+        raw = _rename_reserved(align_headers(raw, _wanted_columns(mapping), path))
+        raw, n = skip_header_rows(raw, mapping)
+        if n:
+            log.info("%s: skipped %d extra header row(s)", path, n)
+        frames.append(raw)
+        skipped.append(n)
+    raw, spans = concat_frames(frames, files)
+    return raw, spans, skipped
+
+
+def _resolve_repeats(
+    accepted: pd.DataFrame, raw_rows: pd.DataFrame, mapping: Mapping | None
+) -> Repeats:
+    """Rows sharing a call id: folded into one incident (`incident_rows: fold`), or duplicates
+    (quarantined; an id whose rows disagree on an outcome is refused). `raw_rows` are the
+    accepted rows' source rows (for the officer id column)."""
+    key = (
+        f"fields.call_id ({mapping.fields['call_id'].column})"
+        if mapping is not None and mapping.fields["call_id"].column
+        else "call_id"
+    )
+    if mapping is not None and mapping.incident_rows == "fold":
+        ids = raw_rows[mapping.officer_id] if mapping.officer_id else None
+        return fold_incidents(accepted, ids, key)
+    return duplicates_or_refuse(accepted, key)
+
+
+def _per_file(
+    spans: list[FileSpan], skipped: list[int], **rows: np.ndarray
+) -> list[dict[str, Any]]:
+    """Each file's accounting: `rows` maps a report key to the global rows it counts."""
+    counts = {
+        k: np.bincount(file_of(v, spans)[0], minlength=len(spans)) if len(v) else None
+        for k, v in rows.items()
+    }
+    out = []
+    for i, span in enumerate(spans):
+        entry: dict[str, Any] = {"path": str(span.path)}
+        for k, c in counts.items():
+            entry[k] = int(c[i]) if c is not None else 0
+        entry["header_rows_skipped"] = skipped[i]
+        entry["sha256"] = _sha256(span.path)
+        out.append(entry)
+    return out
+
+
+def _rows_in_files(frame: pd.DataFrame, spans: list[FileSpan]) -> pd.DataFrame:
+    """Several files: `_row` becomes the row in its own file, with `_file` beside it."""
+    if len(spans) == 1 or "_row" not in frame.columns:
+        return frame
+    k, local = file_of(frame["_row"].to_numpy(dtype=np.int64) - 1, spans)
+    out = frame.copy()
+    out["_row"] = local
+    out.insert(0, "_file", [spans[i].path.name for i in k])
+    return out
+
+
+def _nothing_matched(report: dict[str, Any], accepted: int, allow: bool) -> str | None:
+    """An outcome join that matches no accepted call would label every call alike (N13)."""
+    if accepted == 0 or report.get("calls_with_outcome_rows", 1) > 0:
+        return None
+    label = "not harmed" if report["outcome_absent"] == "false" else "unknown"
+    top = next(iter(report["outcome_reasons"]), None)
+    line = (
+        f"outcomes: no row of {report['outcome_file']} matches an accepted call "
+        f"({report['outcome_rows_in']:,} outcome row(s): {report['outcome_rows_unmatched']:,} "
+        f"unmatched, {report['outcome_rows_quarantined']:,} quarantined"
+        + (f"; most often {top!r}" if top else "")
+        + f"), so every call would be labelled {label}; check outcomes.key and "
+        "outcomes.call_key against both files"
+    )
+    if not allow:
+        raise UserError(f"{line}, or pass --allow-drops to go on")
+    log.warning(line)
+    return line
+
+
+def _nothing_left(rows_in: int, by_rule: dict[str, int], allow: bool) -> str | None:
+    """`exclude:` rules that remove every row leave nothing to ingest (N13)."""
+    rules = ", ".join(f"{k}: {v:,}" for k, v in by_rule.items() if v)
+    line = (
+        f"exclude: the rules remove every row ({rows_in:,} of {rows_in:,}; {rules}), so nothing "
+        "is left to ingest; check the rules (whole values for equals, any case)"
+    )
+    if not allow:
+        raise UserError(f"{line}, or pass --allow-drops to go on")
+    log.warning(line)
+    return line
 
 
 def _make_out_dir(out_dir: Path) -> None:
@@ -1773,24 +1924,6 @@ def _make_out_dir(out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
-
-
-def _times_as_iso(frame: pd.DataFrame) -> pd.DataFrame:
-    """Parsed received_at -> ISO text with the clock written out, for validate_frame.
-
-    A datetime column whose times are all midnight (every call known only to the day) prints as
-    bare dates, which validate_frame reads as "a date without a time of day". Written out in full
-    (once per distinct time), the value is kept exactly.
-    """
-    col = frame["received_at"] if "received_at" in frame.columns else None
-    if col is None or not pd.api.types.is_datetime64_any_dtype(col.dtype):
-        return frame
-    codes, uniques = pd.factorize(col, sort=False)
-    text = np.asarray(pd.DatetimeIndex(uniques).strftime("%Y-%m-%dT%H:%M:%S.%f"), dtype=object)
-    iso = np.where(codes >= 0, text[np.maximum(codes, 0)] if len(text) else None, None)
-    out = frame.copy()
-    out["received_at"] = pd.Series(iso, index=frame.index, dtype=object)
-    return out
 
 
 _VALIDATED = frozenset((*CANONICAL_COLUMNS, *OUTCOME_COLUMNS, RECEIVED_UNTIL))
@@ -1937,18 +2070,25 @@ def ingest_file(
     out_dir: Path,
     mapping_path: Path | None = None,
     partition_by: str = "none",
+    allow_drops: bool = False,
+    max_quarantined: float | None = None,
 ) -> dict:
     """Export (+ mapping) -> calls.parquet, quarantine.csv and ingest_report.json in `out_dir`.
 
-    `partition_by` "month" or "year" writes calls.parquet as a hive-partitioned dataset folder
-    (risk_model/dataset.py) for a cluster; the report then also gives `partitions`.
+    `input_path` is one export, or a folder or glob of one agency's files (`files.py`): they are
+    read as one export, each file accounted for under `files`. `partition_by` "month" or "year"
+    writes calls.parquet as a hive-partitioned dataset folder (risk_model/dataset.py).
 
-    Returns the report: rows_in, rows_accepted, rows_quarantined, rows_excluded (with
+    Returns the report: rows_in, rows_accepted, rows_folded, rows_quarantined, rows_excluded (with
     excluded_by_rule), rows_not_premise, rows_known_to_a_range, header_rows_skipped, reasons (the
-    most common quarantine reasons with counts), the outcome_* keys when the mapping joins an
-    outcome file, mapping name, output paths and seconds (docs/ingest.md lists every key).
-    With `exclude:` it also writes excluded.csv; with `outcomes:`, outcomes_unmatched.csv and
-    outcomes_quarantine.csv. The input files are only read, never written.
+    most common quarantine reasons with counts), files, the outcome_* keys when the mapping joins
+    an outcome file, mapping name, output paths and seconds (docs/ingest.md lists every key).
+    `rows_in = rows_accepted + rows_folded + rows_quarantined + rows_excluded`, always.
+
+    Refused unless `allow_drops` (SPEC §3: a command that drops its input says so and stops):
+    `exclude:` rules that remove every row, and an outcome join that matches no call. With
+    `max_quarantined` (the CLI's 1%), a larger share of quarantined rows is refused too, after
+    the outputs are written so that quarantine.csv can be read. The inputs are only read.
     """
     started = time.perf_counter()
     if partition_by not in PARTITION_CHOICES:
@@ -1957,23 +2097,21 @@ def ingest_file(
         )
     input_path, out_dir = Path(input_path), Path(out_dir)
     mapping = load_mapping(Path(mapping_path)) if mapping_path is not None else None
-    paths = _output_paths(out_dir, input_path)
-    encoding = mapping.encoding if mapping else "utf-8"
-    raw = read_export(
-        input_path, encoding=encoding, delimiter=mapping.delimiter if mapping else None
-    )
-    log.info("read %s: %d rows x %d columns", input_path, len(raw), len(raw.columns))
-    raw = _rename_reserved(raw)
-    raw, n_headers = skip_header_rows(raw, mapping)
-    if n_headers:
-        log.info("skipped %d extra header row(s)", n_headers)
+    files = export_paths(input_path)
+    paths = _output_paths(out_dir, files)
+    raw, spans, skipped = read_inputs(files, mapping)
+    n_headers = sum(skipped)
     if raw.empty:
         raise UserError(f"{input_path}: the export has a header but no data rows")
 
     rows_in = len(raw)
+    all_rows = raw.index.to_numpy(dtype=np.int64)
     raw, excluded, excluded_by_rule = exclude_rows(raw, mapping)
+    warnings: list[str] = []
     if len(excluded):
         log.info("excluded %d row(s) that are not calls", len(excluded))
+        if raw.empty:
+            warnings.append(_nothing_left(rows_in, excluded_by_rule, allow_drops) or "")
     canonical, rejected = apply_mapping(raw, mapping)
     if len(rejected):
         log.info("mapping step: %d row(s) rejected", len(rejected))
@@ -1985,37 +2123,50 @@ def ingest_file(
     extras = [c for c in canonical.columns if c not in _VALIDATED]
     try:
         result = validate_frame(
-            _times_as_iso(canonical[core]), tz=tz, row_numbers=canonical.index + 1
+            canonical[core], tz=tz, row_numbers=canonical.index + 1, keep_duplicates=True
         )
     except SchemaError as exc:  # only reachable without a mapping; apply_mapping checks first
         raise UserError(f"{input_path}: {exc}") from None
     vq = result.quarantined
     vq_index = pd.Index(vq["_row"].to_numpy(dtype="int64") - 1)
+    # validate_frame keeps row order: the accepted rows are the canonical rows not quarantined.
+    valid_index = canonical.index[~canonical.index.isin(vq_index)]
+    if len(valid_index) != len(result.accepted):
+        raise AssertionError("ingest: accepted rows no longer line up with the export's rows")
+    repeats = _resolve_repeats(result.accepted, raw.loc[valid_index], mapping)
+    accepted = repeats.calls
+    accepted_index = valid_index[repeats.kept]
+    folded_index = valid_index[repeats.folded]
+    dup_index = valid_index[repeats.duplicates]
+    warnings += repeats.warnings
+    reasons = pd.concat(
+        [vq["_reason"].astype("string"), pd.Series([DUPLICATE_REASON] * len(dup_index))],
+        ignore_index=True,
+    ).astype("string")
     quarantine = pd.concat(
         [
             rejected,
             _quarantine_frame(
                 raw,
-                vq_index,
-                _explain_reasons(vq["_reason"].astype("string"), mapping).tolist(),
+                vq_index.append(dup_index),
+                _explain_reasons(reasons, mapping).tolist(),
                 used_columns(raw, mapping),
             ),
         ]
     ).sort_values("_row", kind="stable")
-    accepted = result.accepted
-    # validate_frame keeps row order: the accepted rows are the canonical rows not quarantined.
-    accepted_index = canonical.index[~canonical.index.isin(vq_index)]
 
-    if rows_in != len(accepted) + len(quarantine) + len(excluded):  # kept even under python -O
-        raise AssertionError(
-            f"ingest accounting broken: {rows_in} in, {len(accepted)} accepted, "
-            f"{len(quarantine)} quarantined, {len(excluded)} excluded"
+    rows_folded = len(folded_index)
+    if rows_in != len(accepted) + rows_folded + len(quarantine) + len(excluded):
+        raise AssertionError(  # kept even under python -O
+            f"ingest accounting broken: {rows_in} in, {len(accepted)} accepted, {rows_folded} "
+            f"folded, {len(quarantine)} quarantined, {len(excluded)} excluded"
         )
-    if len(accepted_index) != len(accepted):
-        raise AssertionError("ingest: accepted rows no longer line up with the export's rows")
     if extras:
         carried = canonical.loc[accepted_index, extras].reset_index(drop=True)
         accepted = pd.concat([accepted, carried], axis=1)
+    accepted, midnight = midnight_as_dates(accepted)
+    if midnight:
+        warnings.append(midnight)
 
     rows_not_premise = 0
     if mapping is not None and mapping.not_premises:
@@ -2029,15 +2180,34 @@ def ingest_file(
         accepted, outcome_report, outcome_files = _outcomes_step(
             mapping, Path(mapping_path), raw, accepted, accepted_index, quarantine, excluded
         )
+        warnings += outcome_report.pop("_warnings", [])
+        if none := _nothing_matched(outcome_report, len(accepted), allow_drops):
+            warnings.append(none)
 
     protected = [c for c in accepted.columns if protected_reason(str(c))]
-    warnings = list(outcome_report.pop("_warnings", []))
     if protected:
         warnings.append(
             "columns that look like protected attributes are carried through (no mapping was "
             f"given): {', '.join(protected)}; they are never features, but a mapping drops them"
         )
         log.warning(warnings[-1])
+    counts = quarantine["_reason"].value_counts()
+    refusal = None
+    if max_quarantined is not None and len(quarantine) > max_quarantined * rows_in:
+        cause = (
+            f"quarantined, most often for {counts.index[0]!r} ({int(counts.iloc[0]):,} rows; "
+            f"every row and reason in {paths['quarantine']})"
+        )
+        try:
+            check_drops(len(quarantine), rows_in, "rows", cause, allow_drops)
+        except UserError as exc:
+            refusal = exc
+    elif len(quarantine) > 0.01 * rows_in:
+        warnings.append(
+            f"{len(quarantine):,} of {rows_in:,} rows ({len(quarantine) / rows_in:.1%}) "
+            f"quarantined, most often for {counts.index[0]!r}"
+        )
+    warnings = [w for w in warnings if w]
 
     if partition_by != "none" and partition_by in accepted.columns:
         raise UserError(
@@ -2063,19 +2233,35 @@ def ingest_file(
             path, lambda p: frame.to_csv(p, index=False, encoding="utf-8", lineterminator="\n")
         )
 
-    write_csv(paths["quarantine"], quarantine)
+    write_csv(paths["quarantine"], _rows_in_files(quarantine, spans))
     if mapping is not None and mapping.exclude:
-        write_csv(paths["excluded"], excluded)
+        write_csv(paths["excluded"], _rows_in_files(excluded, spans))
     for key, frame in outcome_files.items():
         write_csv(paths[key], frame)
-    counts = quarantine["_reason"].value_counts()
+    file_reports = _per_file(
+        spans,
+        skipped,
+        rows_in=all_rows,
+        rows_accepted=accepted_index.to_numpy(dtype=np.int64),
+        rows_folded=folded_index.to_numpy(dtype=np.int64),
+        rows_quarantined=quarantine["_row"].to_numpy(dtype=np.int64) - 1,
+        rows_excluded=excluded["_row"].to_numpy(dtype=np.int64) - 1,
+    )
+    digest = (
+        file_reports[0]["sha256"]
+        if len(file_reports) == 1
+        else hashlib.sha256("".join(f["sha256"] for f in file_reports).encode()).hexdigest()
+    )
     report = {
         "input": str(input_path),
-        "input_sha256": _sha256(input_path),
+        "input_sha256": digest,
+        "files": file_reports,
         "mapping": mapping.name if mapping else None,
         "mapping_path": str(mapping_path) if mapping_path is not None else None,
+        "incident_rows": mapping.incident_rows if mapping else None,
         "rows_in": rows_in,
         "rows_accepted": len(accepted),
+        "rows_folded": rows_folded,
         "rows_quarantined": len(quarantine),
         "rows_excluded": len(excluded),
         "excluded_by_rule": excluded_by_rule,
@@ -2087,7 +2273,7 @@ def ingest_file(
         **outcome_report,
         "columns": [str(c) for c in accepted.columns],
         "dropped_columns": _dropped_columns(raw, mapping),
-        "warnings": warnings,
+        "warnings": warnings + ([str(refusal)] if refusal else []),
         "out": str(paths["out"]),
         **({"partitions": partitions} if partitions is not None else {}),
         "quarantine": str(paths["quarantine"]),
@@ -2100,11 +2286,14 @@ def ingest_file(
         paths["report"], lambda p: p.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
     )
     log.info(
-        "ingest: %d in, %d accepted, %d quarantined -> %s (%.1fs)",
+        "ingest: %d in, %d accepted, %d folded, %d quarantined -> %s (%.1fs)",
         rows_in,
         len(accepted),
+        rows_folded,
         len(quarantine),
         paths["out"],
         report["seconds"],
     )
+    if refusal is not None:
+        raise refusal
     return report
