@@ -2199,7 +2199,9 @@ def ingest_file(
             f"every row and reason in {paths['quarantine']})"
         )
         try:
-            check_drops(len(quarantine), rows_in, "rows", cause, allow_drops)
+            if line := check_drops(len(quarantine), rows_in, "rows", cause, allow_drops):
+                warnings.append(line)
+                log.warning(line)
         except UserError as exc:
             refusal = exc
     elif len(quarantine) > 0.01 * rows_in:
