@@ -35,7 +35,7 @@ _SEPARATORS = re.compile(r"[\s_]+")
 
 def header_key(name: str) -> str:
     """The form two headers are compared in: stripped, case-folded, spaces/underscores as one."""
-    return _SEPARATORS.sub(" ", str(name).strip()).casefold()
+    return _SEPARATORS.sub(" ", str(name)).strip().casefold()
 
 
 def is_export_name(path: Path) -> bool:
