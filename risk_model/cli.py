@@ -124,7 +124,6 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Validate and canonicalise an export: accepted rows to Parquet, rejects to quarantine."""
-    from risk_model.errors import DROP_SHARE
     from risk_model.ingest.run import ingest_file
 
     _run(
@@ -134,7 +133,7 @@ def ingest(
             mapping_path=mapping,
             partition_by=partition_by,
             allow_drops=allow_drops,
-            max_quarantined=DROP_SHARE,
+            quarantine_gate=True,
         ),
         as_json,
     )

@@ -16,10 +16,12 @@ Every row remembers its file and its row there, so reports and quarantines point
 from __future__ import annotations
 
 import glob
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -161,3 +163,42 @@ def file_of(rows: np.ndarray, spans: list[FileSpan]) -> tuple[np.ndarray, np.nda
     starts = np.array([s.start for s in spans], dtype=np.int64)
     k = np.searchsorted(starts, np.asarray(rows, dtype=np.int64), side="right") - 1
     return k, np.asarray(rows, dtype=np.int64) - starts[k] + 1
+
+
+def sha256_of(path: Path) -> str:
+    """A file's fingerprint (the report names exactly which bytes were read)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def per_file(
+    spans: list[FileSpan], skipped: list[int], **rows: np.ndarray
+) -> list[dict[str, Any]]:
+    """Each file's accounting: `rows` maps a report key to the global rows it counts."""
+    counts = {
+        k: np.bincount(file_of(v, spans)[0], minlength=len(spans)) if len(v) else None
+        for k, v in rows.items()
+    }
+    out = []
+    for i, span in enumerate(spans):
+        entry: dict[str, Any] = {"path": str(span.path)}
+        for k, c in counts.items():
+            entry[k] = int(c[i]) if c is not None else 0
+        entry["header_rows_skipped"] = skipped[i]
+        entry["sha256"] = sha256_of(span.path)
+        out.append(entry)
+    return out
+
+
+def rows_in_files(frame: pd.DataFrame, spans: list[FileSpan]) -> pd.DataFrame:
+    """Several files: `_row` becomes the row in its own file, with `_file` beside it."""
+    if len(spans) == 1 or "_row" not in frame.columns:
+        return frame
+    k, local = file_of(frame["_row"].to_numpy(dtype=np.int64) - 1, spans)
+    out = frame.copy()
+    out["_row"] = local
+    out.insert(0, "_file", [spans[i].path.name for i in k])
+    return out

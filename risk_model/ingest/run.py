@@ -1,13 +1,15 @@
 """Agency export -> canonical calls (SPEC §1), through a mapping file, with a quarantine.
 
-The flow is: read every cell as text (nothing coerced), drop header rows repeated inside the file,
-drop rows that are not calls (`exclude:`, counted by rule), apply the mapping (rename, recode,
-derive flags, split one-value-per-officer cells, combine date + time or date + shift band),
-validate with `risk_model.schema.validate_frame`, blank places that are not premises
-(`not_premises:`), join officer-harm flags from their own file (`outcomes:`), then write
-accepted rows to Parquet and every rejected row to a quarantine CSV with one reason naming the
-canonical field and the source column.
-Exact accounting (`rows_in = rows_accepted + rows_quarantined + rows_excluded`, and
+The flow is: read every cell as text (nothing coerced; one file, or a folder or glob of one
+agency's files stacked with their headers matched: `files.py`), drop header rows repeated inside
+a file, drop rows that are not calls (`exclude:`, counted by rule), apply the mapping (rename,
+recode, derive flags, split one-value-per-officer cells, combine date + time or date + shift
+band), validate with `risk_model.schema.validate_frame`, fold the rows of one incident or
+quarantine duplicates (`fold.py`), read a column of midnights as dates (`times.py`), blank places
+that are not premises (`not_premises:`), join officer-harm flags from their own file
+(`outcomes:`), then write accepted rows to Parquet and every rejected row to a quarantine CSV with
+one reason naming the canonical field and the source column.
+Exact accounting (`rows_in = rows_accepted + rows_folded + rows_quarantined + rows_excluded`, and
 `outcome_rows_in = matched + unmatched + quarantined`) is asserted on every run.
 
 Analysts write mappings from docs/ingest.md alone, so every problem with a mapping or an export is
@@ -37,7 +39,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from risk_model.dataset import PARTITION_CHOICES, replace_path, write_partitioned
-from risk_model.errors import UserError, check_drops
+from risk_model.errors import UserError
+from risk_model.ingest.drops import nothing_left, nothing_matched, quarantine_share
 from risk_model.ingest.files import (
     COMPRESSED_SUFFIXES,
     CSV_SUFFIXES,
@@ -46,7 +49,8 @@ from risk_model.ingest.files import (
     align_headers,
     concat_frames,
     export_paths,
-    file_of,
+    per_file,
+    rows_in_files,
 )
 from risk_model.ingest.fold import DUPLICATE_REASON, Repeats, duplicates_or_refuse, fold_incidents
 from risk_model.ingest.times import midnight_as_dates
@@ -1757,14 +1761,6 @@ def _dropped_columns(raw: pd.DataFrame, mapping: Mapping | None) -> list[str]:
     return [str(c) for c in raw.columns if c not in read and c not in mapping.keep]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Writes next to the target and renames, so a crash never leaves half a file behind."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -1854,69 +1850,6 @@ def _resolve_repeats(
         ids = raw_rows[mapping.officer_id] if mapping.officer_id else None
         return fold_incidents(accepted, ids, key)
     return duplicates_or_refuse(accepted, key)
-
-
-def _per_file(
-    spans: list[FileSpan], skipped: list[int], **rows: np.ndarray
-) -> list[dict[str, Any]]:
-    """Each file's accounting: `rows` maps a report key to the global rows it counts."""
-    counts = {
-        k: np.bincount(file_of(v, spans)[0], minlength=len(spans)) if len(v) else None
-        for k, v in rows.items()
-    }
-    out = []
-    for i, span in enumerate(spans):
-        entry: dict[str, Any] = {"path": str(span.path)}
-        for k, c in counts.items():
-            entry[k] = int(c[i]) if c is not None else 0
-        entry["header_rows_skipped"] = skipped[i]
-        entry["sha256"] = _sha256(span.path)
-        out.append(entry)
-    return out
-
-
-def _rows_in_files(frame: pd.DataFrame, spans: list[FileSpan]) -> pd.DataFrame:
-    """Several files: `_row` becomes the row in its own file, with `_file` beside it."""
-    if len(spans) == 1 or "_row" not in frame.columns:
-        return frame
-    k, local = file_of(frame["_row"].to_numpy(dtype=np.int64) - 1, spans)
-    out = frame.copy()
-    out["_row"] = local
-    out.insert(0, "_file", [spans[i].path.name for i in k])
-    return out
-
-
-def _nothing_matched(report: dict[str, Any], accepted: int, allow: bool) -> str | None:
-    """An outcome join that matches no accepted call would label every call alike (N13)."""
-    if accepted == 0 or report.get("calls_with_outcome_rows", 1) > 0:
-        return None
-    label = "not harmed" if report["outcome_absent"] == "false" else "unknown"
-    top = next(iter(report["outcome_reasons"]), None)
-    line = (
-        f"outcomes: no row of {report['outcome_file']} matches an accepted call "
-        f"({report['outcome_rows_in']:,} outcome row(s): {report['outcome_rows_unmatched']:,} "
-        f"unmatched, {report['outcome_rows_quarantined']:,} quarantined"
-        + (f"; most often {top!r}" if top else "")
-        + f"), so every call would be labelled {label}; check outcomes.key and "
-        "outcomes.call_key against both files"
-    )
-    if not allow:
-        raise UserError(f"{line}, or pass --allow-drops to go on")
-    log.warning(line)
-    return line
-
-
-def _nothing_left(rows_in: int, by_rule: dict[str, int], allow: bool) -> str | None:
-    """`exclude:` rules that remove every row leave nothing to ingest (N13)."""
-    rules = ", ".join(f"{k}: {v:,}" for k, v in by_rule.items() if v)
-    line = (
-        f"exclude: the rules remove every row ({rows_in:,} of {rows_in:,}; {rules}), so nothing "
-        "is left to ingest; check the rules (whole values for equals, any case)"
-    )
-    if not allow:
-        raise UserError(f"{line}, or pass --allow-drops to go on")
-    log.warning(line)
-    return line
 
 
 def _make_out_dir(out_dir: Path) -> None:
@@ -2071,7 +2004,7 @@ def ingest_file(
     mapping_path: Path | None = None,
     partition_by: str = "none",
     allow_drops: bool = False,
-    max_quarantined: float | None = None,
+    quarantine_gate: bool = False,
 ) -> dict:
     """Export (+ mapping) -> calls.parquet, quarantine.csv and ingest_report.json in `out_dir`.
 
@@ -2087,8 +2020,9 @@ def ingest_file(
 
     Refused unless `allow_drops` (SPEC §3: a command that drops its input says so and stops):
     `exclude:` rules that remove every row, and an outcome join that matches no call. With
-    `max_quarantined` (the CLI's 1%), a larger share of quarantined rows is refused too, after
-    the outputs are written so that quarantine.csv can be read. The inputs are only read.
+    `quarantine_gate` (the CLI's rule), more than 1% of the rows quarantined is refused too,
+    after the outputs are written so that quarantine.csv can be read; without it, a warning.
+    The inputs are only read.
     """
     started = time.perf_counter()
     if partition_by not in PARTITION_CHOICES:
@@ -2098,6 +2032,11 @@ def ingest_file(
     input_path, out_dir = Path(input_path), Path(out_dir)
     mapping = load_mapping(Path(mapping_path)) if mapping_path is not None else None
     files = export_paths(input_path)
+    if input_path.is_dir() and out_dir.resolve() == input_path.resolve():
+        raise UserError(
+            f"--out {out_dir} is the input folder (its outputs would be read as exports next "
+            "time); choose another directory"
+        )
     paths = _output_paths(out_dir, files)
     raw, spans, skipped = read_inputs(files, mapping)
     n_headers = sum(skipped)
@@ -2111,7 +2050,7 @@ def ingest_file(
     if len(excluded):
         log.info("excluded %d row(s) that are not calls", len(excluded))
         if raw.empty:
-            warnings.append(_nothing_left(rows_in, excluded_by_rule, allow_drops) or "")
+            warnings.append(nothing_left(rows_in, excluded_by_rule, allow_drops) or "")
     canonical, rejected = apply_mapping(raw, mapping)
     if len(rejected):
         log.info("mapping step: %d row(s) rejected", len(rejected))
@@ -2181,7 +2120,7 @@ def ingest_file(
             mapping, Path(mapping_path), raw, accepted, accepted_index, quarantine, excluded
         )
         warnings += outcome_report.pop("_warnings", [])
-        if none := _nothing_matched(outcome_report, len(accepted), allow_drops):
+        if none := nothing_matched(outcome_report, len(accepted), allow_drops):
             warnings.append(none)
 
     protected = [c for c in accepted.columns if protected_reason(str(c))]
@@ -2192,23 +2131,10 @@ def ingest_file(
         )
         log.warning(warnings[-1])
     counts = quarantine["_reason"].value_counts()
-    refusal = None
-    if max_quarantined is not None and len(quarantine) > max_quarantined * rows_in:
-        cause = (
-            f"quarantined, most often for {counts.index[0]!r} ({int(counts.iloc[0]):,} rows; "
-            f"every row and reason in {paths['quarantine']})"
-        )
-        try:
-            if line := check_drops(len(quarantine), rows_in, "rows", cause, allow_drops):
-                warnings.append(line)
-                log.warning(line)
-        except UserError as exc:
-            refusal = exc
-    elif len(quarantine) > 0.01 * rows_in:
-        warnings.append(
-            f"{len(quarantine):,} of {rows_in:,} rows ({len(quarantine) / rows_in:.1%}) "
-            f"quarantined, most often for {counts.index[0]!r}"
-        )
+    line, refusal = quarantine_share(
+        counts, rows_in, paths["quarantine"], allow=allow_drops, refuse=quarantine_gate
+    )
+    warnings.append(line or "")
     warnings = [w for w in warnings if w]
 
     if partition_by != "none" and partition_by in accepted.columns:
@@ -2235,12 +2161,12 @@ def ingest_file(
             path, lambda p: frame.to_csv(p, index=False, encoding="utf-8", lineterminator="\n")
         )
 
-    write_csv(paths["quarantine"], _rows_in_files(quarantine, spans))
+    write_csv(paths["quarantine"], rows_in_files(quarantine, spans))
     if mapping is not None and mapping.exclude:
-        write_csv(paths["excluded"], _rows_in_files(excluded, spans))
+        write_csv(paths["excluded"], rows_in_files(excluded, spans))
     for key, frame in outcome_files.items():
         write_csv(paths[key], frame)
-    file_reports = _per_file(
+    file_reports = per_file(
         spans,
         skipped,
         rows_in=all_rows,
