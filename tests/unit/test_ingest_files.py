@@ -142,3 +142,26 @@ def test_cli_and_draft_take_a_glob(tmp_path: Path) -> None:
     sample = read_sample(folder, 1000)
     assert list(sample.frame.columns) == ["INCIDENT_NO", "CALL_TIME", "NATURE", "OFFICER_INJURY"]
     assert sample.frame["INCIDENT_NO"].tolist() == ["22-1", "22-2", "23-1", "23-2", "23-3"]
+
+
+def test_one_file_with_a_drifted_header_matches_the_mapping(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text(
+        "incident_no,Call Time,NATURE,OFFICER  INJURY\n1,2022-01-01T10:00,X,Yes\n", "utf-8"
+    )
+    (tmp_path / "m.yaml").write_text(MAPPING, "utf-8")
+    report = ingest_file(tmp_path / "x.csv", tmp_path / "out", tmp_path / "m.yaml")
+    assert report["rows_accepted"] == 1
+    assert pd.read_parquet(report["out"])["officer_injured"].tolist() == [True]
+    # An exact name always wins over a normalised one; two normalised candidates are refused.
+    (tmp_path / "y.csv").write_text(
+        "INCIDENT_NO,CALL_TIME,NATURE,officer injury,OFFICER  INJURY\n1,2022-01-01T10:00,X,Y,N\n",
+        "utf-8",
+    )
+    with pytest.raises(UserError, match="both match 'OFFICER_INJURY'"):
+        ingest_file(tmp_path / "y.csv", tmp_path / "out2", tmp_path / "m.yaml")
+
+
+def test_out_may_not_be_the_input_folder(tmp_path: Path) -> None:
+    folder = write_years(tmp_path / "exports")
+    with pytest.raises(UserError, match="is the input folder"):
+        ingest_file(folder, folder, tmp_path / "m.yaml")
