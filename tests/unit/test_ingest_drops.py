@@ -211,3 +211,15 @@ def test_cli_train_exits_non_zero_in_one_line(tmp_path: Path, monkeypatch) -> No
     assert result.exit_code == 2
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "(23.1%) dropped" in errors[0], result.output
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("dask")
+def test_train_on_a_cluster_keeps_the_same_rule(dask_client, tmp_path: Path) -> None:
+    from risk_model.config import load_settings
+    from risk_model.training.dask_fit import train_on_cluster
+
+    calls = pd.read_csv(bad_calls(tmp_path, bad=3), dtype=str).assign(officer_injured="false")
+    calls.to_parquet(tmp_path / "calls.parquet", index=False)
+    with pytest.raises(UserError, match=r"3 of 13 rows of .* \(23\.1%\) dropped"):
+        train_on_cluster(tmp_path / "calls.parquet", load_settings(None), client=dask_client)
