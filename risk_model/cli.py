@@ -280,12 +280,18 @@ def load_history(
     model: str | None = typer.Option(
         None, "--model", help="Model URI: also list loaded areas it never saw in training."
     ),
+    allow_drops: bool = typer.Option(
+        False,
+        "--allow-drops",
+        help="Load the rest when more than 1% of the rows break the schema (otherwise an "
+        "error naming the most common reason).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Bulk-load calls into the live history store the service reads; say what was loaded."""
     from risk_model.batch.score import load_history_file
 
-    _run(lambda: load_history_file(data, db, config, model), as_json)
+    _run(lambda: load_history_file(data, db, config, model, allow_drops=allow_drops), as_json)
 
 
 @app.command("audit-prune")

@@ -223,3 +223,12 @@ def test_train_on_a_cluster_keeps_the_same_rule(dask_client, tmp_path: Path) -> 
     calls.to_parquet(tmp_path / "calls.parquet", index=False)
     with pytest.raises(UserError, match=r"3 of 13 rows of .* \(23\.1%\) dropped"):
         train_on_cluster(tmp_path / "calls.parquet", load_settings(None), client=dask_client)
+
+
+def test_load_history_keeps_the_same_rule(tmp_path: Path) -> None:
+    path = bad_calls(tmp_path, bad=3)
+    args = ["load-history", "--data", str(path), "--db", str(tmp_path / "h.db"), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "(23.1%) dropped" in result.output, result.output
+    ok = CliRunner().invoke(app, [*args, "--allow-drops"])
+    assert ok.exit_code == 0, ok.output
