@@ -52,7 +52,7 @@ def export_paths(spec: Path | str) -> list[Path]:
     """A file, a folder or a glob -> the export files it names, sorted by name.
 
     A folder gives its readable export files (not its subfolders, hidden files or others, such
-    as a README); a glob gives the files it matches. Nothing found is a `UserError`.
+    as a README); a glob gives the export files it matches. Nothing found is a `UserError`.
     """
     text = str(spec)
     path = Path(text)
@@ -68,9 +68,14 @@ def export_paths(spec: Path | str) -> list[Path]:
             )
         return found
     if _GLOB_CHARS.search(text):
-        found = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
+        matched = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
+        found = [f for f in matched if is_export_name(f)]
         if not found:
-            raise UserError(f"input pattern {text!r} matches no file")
+            others = f"; it matches {len(matched)} other file(s)" if matched else ""
+            raise UserError(
+                f"input pattern {text!r} matches no export file (.csv, .tsv, .txt, .parquet, "
+                f"optionally compressed){others}"
+            )
         return found
     raise UserError(f"input file not found: {path}")
 

@@ -70,6 +70,8 @@ def test_a_folder_or_glob_reads_every_file_and_accounts_for_each(
     assert (report["rows_in"], report["rows_accepted"], report["rows_quarantined"]) == (5, 4, 1)
     files = {Path(f["path"]).name: f for f in report["files"]}
     assert list(files) == ["2022.csv", "2023.csv"]  # the README is not an export
+    # A glob, like a folder, leaves other files alone.
+    assert [p.name for p in export_paths(folder / "*")] == ["2022.csv", "2023.csv"]
     assert (files["2022.csv"]["rows_in"], files["2022.csv"]["rows_accepted"]) == (2, 2)
     assert files["2023.csv"]["rows_in"] == 3
     assert (files["2023.csv"]["rows_accepted"], files["2023.csv"]["rows_quarantined"]) == (2, 1)
@@ -115,7 +117,7 @@ def test_folder_problems_are_one_line(tmp_path: Path, files: dict, message: str)
         (folder / "b.csv").unlink()
     with pytest.raises(UserError, match=message):
         ingest_file(folder, tmp_path / "out", tmp_path / "m.yaml")
-    with pytest.raises(UserError, match="matches no file"):
+    with pytest.raises(UserError, match="matches no export file"):
         export_paths(tmp_path / "e" / "*.parquet")
 
 
