@@ -22,7 +22,6 @@ from risk_model.schema import (
     CANONICAL_COLUMNS,
     OFFICERS,
     OUTCOME_COLUMNS,
-    OUTCOME_KNOWN_AT,
     RECEIVED_UNTIL,
 )
 
@@ -121,8 +120,6 @@ def fold_incidents(
         folded[np.bincount(codes, weights=says_false, minlength=n) == rows_per] = False
         folded[np.bincount(codes, weights=says_true, minlength=n) > 0] = True
         out[name] = folded
-    if OUTCOME_KNOWN_AT in calls.columns:
-        out[OUTCOME_KNOWN_AT] = _first_report(calls, codes, n)
     if len(kept) < len(calls):
         for name in (c for c in CALL_TIME_FIELDS if c in calls.columns):
             # Each value as a code (empty is a value of its own), compared with the code of the
@@ -144,17 +141,3 @@ def fold_incidents(
         key,
     )
     return Repeats(out.reset_index(drop=True), kept, folded=folded_pos, warnings=warnings)
-
-
-def _first_report(calls: pd.DataFrame, codes: np.ndarray, n: int) -> np.ndarray:
-    """The earliest report among the rows saying harmed, else among all rows (as the join)."""
-    names = [c for c in OUTCOME_COLUMNS if c in calls.columns]
-    harm = np.zeros(len(calls), dtype=bool)
-    for name in names:
-        harm |= calls[name].astype("boolean").eq(True).fillna(False).to_numpy(dtype=bool)
-    when = pd.Series(calls[OUTCOME_KNOWN_AT].astype("datetime64[us]").to_numpy())
-    first_any = when.groupby(codes).min()
-    first_harm = when[harm].groupby(codes[harm]).min()
-    pick = first_any.copy()
-    pick[first_harm.index] = first_harm
-    return pick.reindex(np.arange(n)).to_numpy(dtype="datetime64[us]")
