@@ -1998,6 +1998,64 @@ def _outcomes_step(
     return accepted, report, {"outcomes_unmatched": unmatched, "outcomes_quarantine": oquarantine}
 
 
+def _validate(
+    canonical: pd.DataFrame,
+    rejected: pd.DataFrame,
+    raw: pd.DataFrame,
+    mapping: Mapping | None,
+    input_path: Path,
+) -> tuple[pd.DataFrame, pd.Index, pd.Index, pd.DataFrame, list[str]]:
+    """Mapped rows -> (accepted calls with the `keep:` columns, the source rows they stand on,
+    the rows folded into them, every quarantined row with its reason, warnings).
+
+    Checks the schema (`validate_frame`), then resolves rows sharing a call id: folded into one
+    incident, or duplicates (quarantined), or refused when their outcomes differ.
+    """
+    tz = mapping.timezone if mapping else None
+    # validate_frame checks the canonical columns and carries extras one column at a time, which
+    # grows with the square of the column count (a 100,000-column export took minutes); the
+    # extras are never checked, so they skip it and are joined back in one step below.
+    core = [c for c in canonical.columns if c in _VALIDATED]
+    extras = [c for c in canonical.columns if c not in _VALIDATED]
+    try:
+        result = validate_frame(
+            canonical[core], tz=tz, row_numbers=canonical.index + 1, keep_duplicates=True
+        )
+    except SchemaError as exc:  # only reachable without a mapping; apply_mapping checks first
+        raise UserError(f"{input_path}: {exc}") from None
+    vq = result.quarantined
+    vq_index = pd.Index(vq["_row"].to_numpy(dtype="int64") - 1)
+    # validate_frame keeps row order: the accepted rows are the canonical rows not quarantined.
+    valid_index = canonical.index[~canonical.index.isin(vq_index)]
+    if len(valid_index) != len(result.accepted):
+        raise AssertionError("ingest: accepted rows no longer line up with the export's rows")
+    repeats = _resolve_repeats(result.accepted, raw.loc[valid_index], mapping)
+    accepted = repeats.calls
+    accepted_index = valid_index[repeats.kept]
+    folded_index = valid_index[repeats.folded]
+    dup_index = valid_index[repeats.duplicates]
+    reasons = pd.concat(
+        [vq["_reason"].astype("string"), pd.Series([DUPLICATE_REASON] * len(dup_index))],
+        ignore_index=True,
+    ).astype("string")
+    quarantine = pd.concat(
+        [
+            rejected,
+            _quarantine_frame(
+                raw,
+                vq_index.append(dup_index),
+                _explain_reasons(reasons, mapping).tolist(),
+                used_columns(raw, mapping),
+            ),
+        ]
+    ).sort_values("_row", kind="stable")
+
+    if extras:
+        carried = canonical.loc[accepted_index, extras].reset_index(drop=True)
+        accepted = pd.concat([accepted, carried], axis=1)
+    return accepted, accepted_index, folded_index, quarantine, repeats.warnings
+
+
 def ingest_file(
     input_path: Path,
     out_dir: Path,
@@ -2054,55 +2112,16 @@ def ingest_file(
     canonical, rejected = apply_mapping(raw, mapping)
     if len(rejected):
         log.info("mapping step: %d row(s) rejected", len(rejected))
-    tz = mapping.timezone if mapping else None
-    # validate_frame checks the canonical columns and carries extras one column at a time, which
-    # grows with the square of the column count (a 100,000-column export took minutes); the
-    # extras are never checked, so they skip it and are joined back in one step below.
-    core = [c for c in canonical.columns if c in _VALIDATED]
-    extras = [c for c in canonical.columns if c not in _VALIDATED]
-    try:
-        result = validate_frame(
-            canonical[core], tz=tz, row_numbers=canonical.index + 1, keep_duplicates=True
-        )
-    except SchemaError as exc:  # only reachable without a mapping; apply_mapping checks first
-        raise UserError(f"{input_path}: {exc}") from None
-    vq = result.quarantined
-    vq_index = pd.Index(vq["_row"].to_numpy(dtype="int64") - 1)
-    # validate_frame keeps row order: the accepted rows are the canonical rows not quarantined.
-    valid_index = canonical.index[~canonical.index.isin(vq_index)]
-    if len(valid_index) != len(result.accepted):
-        raise AssertionError("ingest: accepted rows no longer line up with the export's rows")
-    repeats = _resolve_repeats(result.accepted, raw.loc[valid_index], mapping)
-    accepted = repeats.calls
-    accepted_index = valid_index[repeats.kept]
-    folded_index = valid_index[repeats.folded]
-    dup_index = valid_index[repeats.duplicates]
-    warnings += repeats.warnings
-    reasons = pd.concat(
-        [vq["_reason"].astype("string"), pd.Series([DUPLICATE_REASON] * len(dup_index))],
-        ignore_index=True,
-    ).astype("string")
-    quarantine = pd.concat(
-        [
-            rejected,
-            _quarantine_frame(
-                raw,
-                vq_index.append(dup_index),
-                _explain_reasons(reasons, mapping).tolist(),
-                used_columns(raw, mapping),
-            ),
-        ]
-    ).sort_values("_row", kind="stable")
-
+    accepted, accepted_index, folded_index, quarantine, fold_warnings = _validate(
+        canonical, rejected, raw, mapping, input_path
+    )
+    warnings += fold_warnings
     rows_folded = len(folded_index)
     if rows_in != len(accepted) + rows_folded + len(quarantine) + len(excluded):
         raise AssertionError(  # kept even under python -O
             f"ingest accounting broken: {rows_in} in, {len(accepted)} accepted, {rows_folded} "
             f"folded, {len(quarantine)} quarantined, {len(excluded)} excluded"
         )
-    if extras:
-        carried = canonical.loc[accepted_index, extras].reset_index(drop=True)
-        accepted = pd.concat([accepted, carried], axis=1)
     accepted, midnight = midnight_as_dates(accepted)
     if midnight:
         warnings.append(midnight)
