@@ -103,7 +103,7 @@ def ingest(
         ...,
         "--input",
         help="Agency export: CSV or Parquet; or a folder or quoted glob of one agency's files "
-        "(e.g. yearly exports), read as one.",
+        "(e.g. yearly exports), read as one; or a folder of EIDO .json files.",
     ),
     out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
     mapping: Path | None = typer.Option(

@@ -73,6 +73,11 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     *FLAG_COLUMNS,
     "narrative",
 )
+# Optional: the agency a call belongs to (a short code), for data or a service holding several
+# agencies. Keys (premise, beat, district) are namespaced by it inside the project, so two
+# agencies may name a beat alike; call_ids need only be unique within an agency.
+AGENCY = "agency"
+AGENCY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
 # Optional: the exclusive end of the interval the call was received in, when only the day or a
 # shift band is known (received_at is then the interval's start). Empty = received_at is exact.
 RECEIVED_UNTIL = "received_until"
@@ -81,7 +86,7 @@ MAX_RECEIVED_INTERVAL = pd.Timedelta(days=2)
 # The only columns feature code may read: the call as known when it was taken. received_until is
 # read only to know which time facts are known and from when the call counts as history; no
 # feature is computed from it alone (how precisely a row is timed says which file it came from).
-FEATURE_INPUT_COLUMNS: tuple[str, ...] = (*CANONICAL_COLUMNS, RECEIVED_UNTIL)
+FEATURE_INPUT_COLUMNS: tuple[str, ...] = (*CANONICAL_COLUMNS, RECEIVED_UNTIL, AGENCY)
 BOOL_COLUMNS: tuple[str, ...] = FLAG_COLUMNS + OUTCOME_COLUMNS
 
 PRIORITY_MIN, PRIORITY_MAX = 1, 9
@@ -459,8 +464,15 @@ def known_at_column(col: pd.Series, tz: str | None = None) -> tuple[pd.Series, p
     return values, bad.astype(bool)
 
 
-# Canonical columns in output order: received_until, when the table has it, after received_at.
-_OUTPUT_ORDER = (*CANONICAL_COLUMNS[:2], RECEIVED_UNTIL, *CANONICAL_COLUMNS[2:])
+# Canonical columns in output order: agency after call_id and received_until after received_at,
+# when the table has them.
+_OUTPUT_ORDER = (
+    CANONICAL_COLUMNS[0],
+    AGENCY,
+    CANONICAL_COLUMNS[1],
+    RECEIVED_UNTIL,
+    *CANONICAL_COLUMNS[2:],
+)
 
 
 def _received_until(
@@ -513,6 +525,13 @@ def validate_frame(
         else:
             out[name] = pd.Series(pd.NA, index=df.index, dtype="string")
 
+    if AGENCY in df.columns:
+        out[AGENCY] = _as_text(df[AGENCY])
+        flag(
+            out[AGENCY].notna() & ~out[AGENCY].str.match(AGENCY_PATTERN, na=False).astype(bool),
+            "agency: not a code (a letter or digit, then letters, digits, '_', '-' or '.'; "
+            "at most 32)",
+        )
     flag(out["call_id"].isna(), "call_id: missing")
     flag(out["call_id"].str.len().fillna(0) > MAX_ID_LEN, f"call_id: longer than {MAX_ID_LEN}")
     times, bad_time = parse_timestamp_column(df["received_at"], tz)
@@ -596,12 +615,14 @@ def validate_frame(
         flag(otext.notna() & ~good, f"{OFFICERS}: not a whole number of 1 or more")
         out[OFFICERS] = onum.where(good).astype("Int64")
 
-    # Duplicates: among rows valid so far, the first occurrence of each call_id wins (unless the
-    # caller resolves repeats itself: ingest folds an incident's rows or refuses differing ones).
+    # Duplicates: among rows valid so far, the first occurrence of each call_id wins (within
+    # its agency: two agencies may number their calls alike), unless the caller resolves repeats
+    # itself (ingest folds an incident's rows or refuses differing ones: ingest/fold.py).
     if not keep_duplicates:
         valid = reason.isna()
         dup_of_valid = pd.Series(False, index=df.index)
-        dup_of_valid[valid] = out.loc[valid, "call_id"].duplicated(keep="first")
+        key_cols = ["call_id", AGENCY] if AGENCY in out.columns else ["call_id"]
+        dup_of_valid[valid] = out.loc[valid, key_cols].duplicated(keep="first")
         flag(dup_of_valid, "call_id: duplicate of an earlier row")
 
     extra = [c for c in df.columns if c not in out.columns]

@@ -19,6 +19,7 @@ import pandas as pd
 
 from risk_model.errors import UserError
 from risk_model.schema import (
+    AGENCY,
     CANONICAL_COLUMNS,
     OFFICERS,
     OUTCOME_COLUMNS,
@@ -46,18 +47,29 @@ class Repeats:
     warnings: list[str] = field(default_factory=list)
 
 
-def _outcomes_differ(calls: pd.DataFrame, repeated: pd.Series) -> pd.Series:
-    """Per repeated call id: True when its rows do not all give the same outcomes."""
-    names = [c for c in OUTCOME_COLUMNS if c in calls.columns]
-    differ = pd.Series(False, index=pd.Index(calls.loc[repeated, "call_id"].unique()))
-    if not names:
-        return differ
-    rows = calls.loc[repeated]
-    for name in names:
+def _call_codes(calls: pd.DataFrame) -> np.ndarray:
+    """One code per call: its id, within its agency when the calls carry one (two agencies may
+    number their calls alike, as `validate_frame` allows)."""
+    ids = calls["call_id"].astype(str)
+    if AGENCY in calls.columns:
+        ids = calls[AGENCY].astype("string").fillna("").astype(str) + "\x1f" + ids
+    codes, _ = pd.factorize(ids.to_numpy(dtype=object), sort=False)
+    return codes
+
+
+def _outcomes_differ(calls: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+    """Per row: True where its call's rows do not all give the same outcomes."""
+    differ = np.zeros(len(calls), dtype=bool)
+    for name in (c for c in OUTCOME_COLUMNS if c in calls.columns):
         # Unknown is a value of its own here: unknown beside false is not "the same outcome".
-        text = rows[name].astype("string").fillna("<unknown>")
-        differ |= text.groupby(rows["call_id"].to_numpy()).nunique().reindex(differ.index) > 1
+        values, _ = pd.factorize(calls[name], use_na_sentinel=False)
+        differ |= values != values[np.flatnonzero(_first(codes))][codes]
     return differ
+
+
+def _first(codes: np.ndarray) -> np.ndarray:
+    """Per row: True for the first row of its call."""
+    return ~pd.Series(codes).duplicated(keep="first").to_numpy()
 
 
 def duplicates_or_refuse(calls: pd.DataFrame, key: str) -> Repeats:
@@ -66,21 +78,22 @@ def duplicates_or_refuse(calls: pd.DataFrame, key: str) -> Repeats:
     Refuses (one line naming the key column and the count) when any repeated id's rows disagree
     on an outcome: keeping the first row would decide the label by row order.
     """
-    later = calls["call_id"].duplicated(keep="first").to_numpy()
-    if not later.any():
+    codes = _call_codes(calls)
+    first = _first(codes)
+    if first.all():
         return Repeats(calls, np.arange(len(calls)))
-    repeated = calls["call_id"].duplicated(keep=False)
-    differ = _outcomes_differ(calls, repeated)
+    differ = _outcomes_differ(calls, codes)
     if differ.any():
-        example = str(differ.index[differ.to_numpy()][0])
+        bad = np.unique(codes[differ])
+        example = str(calls["call_id"].iloc[int(np.flatnonzero(codes == bad[0])[0])])
         raise UserError(
-            f"{key}: {int(differ.sum()):,} call id(s) repeat with different outcomes (e.g. "
+            f"{key}: {len(bad):,} call id(s) repeat with different outcomes (e.g. "
             f"{example!r}); if the export holds one row per officer or subject, declare "
             "`incident_rows: fold` in the mapping (an outcome is then true when any row's is)"
         )
-    kept = np.flatnonzero(~later)
+    kept = np.flatnonzero(first)
     return Repeats(
-        calls.loc[~later].reset_index(drop=True), kept, duplicates=np.flatnonzero(later)
+        calls.iloc[kept].reset_index(drop=True), kept, duplicates=np.flatnonzero(~first)
     )
 
 
@@ -93,9 +106,8 @@ def fold_incidents(
     non-empty ids per call, each row without an id counting as one more officer; without it,
     `officers` is the number of rows. The ids themselves are never kept.
     """
-    ids = calls["call_id"].to_numpy()
-    codes, _ = pd.factorize(ids, sort=False)
-    first = ~pd.Series(codes).duplicated(keep="first").to_numpy()
+    codes = _call_codes(calls)
+    first = _first(codes)
     kept = np.flatnonzero(first)
     out = calls.iloc[kept].copy()
     rows_per = np.bincount(codes)

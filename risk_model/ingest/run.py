@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from risk_model.dataset import PARTITION_CHOICES, replace_path, write_partitioned
 from risk_model.errors import UserError
 from risk_model.ingest.drops import nothing_left, nothing_matched, quarantine_share
+from risk_model.ingest.eido_files import ingest_eido_folder, is_eido_folder
 from risk_model.ingest.files import (
     COMPRESSED_SUFFIXES,
     CSV_SUFFIXES,
@@ -55,6 +56,7 @@ from risk_model.ingest.files import (
 from risk_model.ingest.fold import DUPLICATE_REASON, Repeats, duplicates_or_refuse, fold_incidents
 from risk_model.ingest.times import midnight_as_dates
 from risk_model.schema import (
+    AGENCY,
     BOOL_COLUMNS,
     BOOL_FALSE,
     BOOL_TRUE,
@@ -1859,7 +1861,7 @@ def _make_out_dir(out_dir: Path) -> None:
         raise UserError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
 
 
-_VALIDATED = frozenset((*CANONICAL_COLUMNS, *OUTCOME_COLUMNS, RECEIVED_UNTIL))
+_VALIDATED = frozenset((*CANONICAL_COLUMNS, *OUTCOME_COLUMNS, RECEIVED_UNTIL, AGENCY))
 
 
 def _count_ranged(accepted: pd.DataFrame) -> int:
@@ -2088,6 +2090,9 @@ def ingest_file(
             f"--partition-by {partition_by!r}: choose one of {', '.join(PARTITION_CHOICES)}"
         )
     input_path, out_dir = Path(input_path), Path(out_dir)
+    if is_eido_folder(input_path):  # NENA EIDO documents, one per incident (ingest/eido_files.py)
+        paths = _output_paths(out_dir, [input_path])
+        return ingest_eido_folder(input_path, paths, mapping_path, partition_by)
     mapping = load_mapping(Path(mapping_path)) if mapping_path is not None else None
     files = export_paths(input_path)
     if input_path.is_dir() and out_dir.resolve() == input_path.resolve():

@@ -48,7 +48,7 @@ from risk_model.features.partitions import (
 )
 from risk_model.features.registry import FEATURE_NAMES, monotone_constraints
 from risk_model.model.encode import FeatureEncoder
-from risk_model.schema import OUTCOME_COLUMNS
+from risk_model.schema import AGENCY, OUTCOME_COLUMNS
 from risk_model.training.leakage import validate_allow
 from risk_model.training.models import CallTypeRate, booster_params
 from risk_model.training.pipeline import (
@@ -125,6 +125,12 @@ def _train(
     carry = tuple(c for c in (*OUTCOME_COLUMNS, "narrative") if c in columns)
     target_labels(pd.DataFrame(columns=list(carry)), settings.target)  # needs its outcomes
     calls = read.calls
+    if AGENCY in columns and (agencies := int(calls[AGENCY].dropna().nunique().compute())) > 1:
+        raise UserError(
+            f"the data holds {agencies} agencies: train --dask does not yet place windows within "
+            "each agency or report figures per agency; train them pooled without --dask, or "
+            "one agency at a time with it"
+        )
     rejected = int(read.rejected.compute())
     if rejected:
         # The same 1% rule as `train` (SPEC §3); the workers count rejects, not their reasons.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,15 @@ from risk_model.model.calibrate import Calibrator, MondrianConformal
 from risk_model.model.encode import FeatureEncoder
 from risk_model.model.reference import save_reference
 from risk_model.schema import OUTCOME_COLUMNS
+from risk_model.training.agencies import (
+    agency_codes,
+    check_outcome_definitions,
+    log_agency_metrics,
+    metrics_by_agency,
+    place_windows_by_agency,
+    recorded_outcomes,
+    window_counts_by_agency,
+)
 from risk_model.training.evaluate import bootstrap_intervals, core_metrics, decision_summary
 from risk_model.training.fairness import audit, audit_summary
 from risk_model.training.leakage import LeakageReport, check_leakage, enforce, validate_allow
@@ -50,10 +59,20 @@ LOGISTIC_MAX_ROWS = 300_000
 # --------------------------------------------------------------------------- data
 
 
-def target_labels(calls: pd.DataFrame, target: str) -> np.ndarray:
-    """1/0 label per call, NaN when unknown. "harmed" = assaulted or injured (SPEC §1)."""
+def target_labels(
+    calls: pd.DataFrame, target: str, recorded: tuple[str, ...] | None = None
+) -> np.ndarray:
+    """1/0 label per call, NaN when unknown. "harmed" = assaulted or injured (SPEC §1).
+
+    `recorded`: the outcome columns the whole data set records (`recorded_outcomes`); a column
+    with no known value anywhere (an export without injuries) says nothing, and reading it as
+    "unknown" would turn every negative unknown. Default: every outcome column present (a
+    cluster partition cannot tell on its own)."""
+    present = [c for c in OUTCOME_COLUMNS if c in calls.columns]
+    if recorded is not None:
+        present = [c for c in present if c in recorded] or present
     cols = {
-        "harmed": [c for c in OUTCOME_COLUMNS if c in calls.columns],
+        "harmed": present,
         "assaulted": ["officer_assaulted"] if "officer_assaulted" in calls.columns else [],
         "injured": ["officer_injured"] if "officer_injured" in calls.columns else [],
     }[target]
@@ -230,7 +249,10 @@ def train(
     # More than 1% of the rows breaking the schema stops the run (SPEC §3) unless allowed.
     calls, rejected = load_calls(data, allow_drops=allow_drops)
     log.info("data: %s calls from %s", f"{len(calls):,}", data)
-    y = target_labels(calls, settings.target)
+    y = target_labels(calls, settings.target, recorded_outcomes(calls))
+    codes = agency_codes(calls)
+    if codes is not None:
+        check_outcome_definitions(calls, codes)
     split = split_by_time(calls, y, settings)
     feats = build_features(calls, settings.features)
     leakage = leakage_check(feats, calls, y, split, settings)
@@ -242,6 +264,7 @@ def train(
         fitted, feats, y, split.test_mask, settings, truth_series
     )
     audit_table = audit_test_window(eval_frame, settings)
+    agencies = figures_by_agency(eval_frame, scores, split, settings)
     backtests = backtest(feats, y, calls, split, settings, truth_series)
     t_eval = time.perf_counter()
     importance = explain_globally(fitted.model, feats, split.test_mask, settings)
@@ -282,7 +305,7 @@ def train(
         t_eval - t_fit,
         t_end - t_eval,
     )
-    return run_summary(
+    summary = run_summary(
         run_id,
         logged_model_uri,
         results,
@@ -294,6 +317,10 @@ def train(
         registered,
         seconds=round(t_end - t0, 1),
     )
+    if agencies:
+        log_agency_metrics(run_id, agencies)
+        summary["agencies"] = agencies
+    return summary
 
 
 # --------------------------------------------------------------------------- the steps
@@ -307,6 +334,10 @@ class Split:
     window: np.ndarray  # window name per call ('' in none)
     counts: dict[str, dict[str, int]]
     test_mask: np.ndarray  # labelled calls of the test window
+    # Several agencies: each call's agency code and each agency's windows and counts (None and
+    # empty for one agency, which trains exactly as data without the column).
+    agency: np.ndarray | None = None
+    by_agency: dict[str, Any] = field(default_factory=dict)
 
     @property
     def windows(self) -> TimeWindows:
@@ -338,8 +369,24 @@ def split_by_time(calls: pd.DataFrame, y: np.ndarray, settings: Settings) -> Spl
     """Places the train/validation/calibration/test windows by time, before any feature is
     built, so a split that cannot work (no labelled positives to test on) fails in seconds.
     Calls dated far outside the bulk of the data go in no window and are reported."""
-    placement = place_windows(calls["received_at"], y, settings.split)
-    window = placement.assign(calls["received_at"])
+    codes = agency_codes(calls)
+    by_agency: dict[str, Any] = {}
+    if codes is None:
+        placement = place_windows(calls["received_at"], y, settings.split)
+        window = placement.assign(calls["received_at"])
+    else:
+        placement, window, agency_windows = place_windows_by_agency(
+            calls["received_at"], y, codes, settings.split
+        )
+        by_agency = {
+            code: {"windows": w.as_dict(), "window_counts": counts}
+            for (code, w), counts in zip(
+                agency_windows.items(),
+                window_counts_by_agency(window, y, codes).values(),
+                strict=True,
+            )
+        }
+        log.info("windows placed within each of %d agencies: %s", len(by_agency), by_agency)
     outliers = placement.report
     if outliers["calls_before_bulk"] or outliers["calls_after_bulk"]:
         log.warning(
@@ -367,7 +414,7 @@ def split_by_time(calls: pd.DataFrame, y: np.ndarray, settings: Settings) -> Spl
             "the test window has no labelled positives: widen it with split.test_fraction in a "
             "settings YAML passed with `risk-model train --config`"
         )
-    return Split(placement, window, counts, test_mask)
+    return Split(placement, window, counts, test_mask, codes, by_agency)
 
 
 def leakage_check(
@@ -397,6 +444,26 @@ def load_truth(path: Path | None) -> pd.Series | None:
     return pd.Series(tf["true_risk"].to_numpy(), index=tf["call_id"].astype(str))
 
 
+def figures_by_agency(
+    frame: pd.DataFrame, scores: dict[str, np.ndarray], split: Split, settings: Settings
+) -> dict[str, dict[str, Any]]:
+    """With several agencies, each one's windows, counts and test figures beside the pooled ones
+    (`train --json`: `agencies`): a pooled figure can hide an agency the model fails."""
+    if split.agency is None:
+        return {}
+    codes = split.agency[split.test_mask]
+    baselines = {k: v for k, v in scores.items() if k != "model"}
+    figures = metrics_by_agency(
+        frame,
+        codes,
+        baselines,
+        settings.evaluation.top_fractions,
+        settings.evaluation.bootstrap,
+        settings.model.seed,
+    )
+    return {code: {**split.by_agency.get(code, {}), **figures.get(code, {})} for code in figures}
+
+
 def audit_test_window(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Error rates by district and call family at the top 5% an agency would act on: a model
     that is good on average can still fail one part of the city."""
@@ -412,8 +479,13 @@ def backtest(
     truth: pd.Series | None,
 ) -> list[dict[str, Any]]:
     """Refits on earlier folds and tests on the window after each: one test window can be a
-    lucky one. A fold without enough labelled calls is skipped with a warning."""
-    out = []
+    lucky one. A fold without enough labelled calls is skipped with a warning. With several
+    agencies the folds would cut each agency's own windows differently: not run (said in the
+    log; `--json` has no backtests)."""
+    out: list[dict[str, Any]] = []
+    if split.agency is not None:
+        log.warning("backtests skipped: the data holds several agencies (windows per agency)")
+        return out
     for k, w in enumerate(backtest_windows(split.windows, settings.split.backtest_folds), start=1):
         bwin = w.assign(calls["received_at"])
         bwin[split.placement.outlier] = ""

@@ -212,3 +212,29 @@ def test_officers_is_no_feature(tmp_path: Path) -> None:
     )
     bad = validate_frame(rows.assign(officers=["0", "x", "2"]))
     assert bad.quarantined["_reason"].tolist() == ["officers: not a whole number of 1 or more"] * 2
+
+
+def test_two_agencies_may_number_calls_alike(tmp_path: Path) -> None:
+    # Repeats are within an agency, as validate_frame counts duplicates (SPEC §1 "Agencies").
+    csv = (
+        "call_id,agency,received_at,call_type,officer_injured\n"
+        "1,APD,2024-03-01T10:00,X,true\n"
+        "1,LMPD,2024-03-01T10:00,X,false\n"
+        "2,APD,2024-03-01T11:00,X,false\n"
+        "2,APD,2024-03-01T11:00,X,false\n"
+    )
+    (tmp_path / "x.csv").write_text(csv, encoding="utf-8")
+    report = ingest_file(tmp_path / "x.csv", tmp_path / "out")
+    assert (report["rows_accepted"], report["rows_quarantined"]) == (3, 1)
+    calls = pd.read_parquet(report["out"])
+    assert list(zip(calls["agency"], calls["call_id"], strict=True)) == [
+        ("APD", "1"),
+        ("LMPD", "1"),
+        ("APD", "2"),
+    ]
+    (tmp_path / "x.csv").write_text(
+        csv.replace("2,APD,2024-03-01T11:00,X,false\n", "", 1) + "2,APD,2024-03-01T11:00,X,true\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UserError, match="1 call id\\(s\\) repeat with different outcomes"):
+        ingest_file(tmp_path / "x.csv", tmp_path / "out2")
