@@ -53,15 +53,21 @@ def nothing_left(rows_in: int, by_rule: dict[str, int], allow: bool) -> str | No
 
 
 def quarantine_share(
-    counts: pd.Series, rows_in: int, where: Path, allow: bool, refuse: bool
+    counts: pd.Series,
+    rows_in: int,
+    where: Path,
+    allow: bool,
+    refuse: bool,
+    quarantined: int | None = None,
 ) -> tuple[str | None, UserError | None]:
     """More than 1% of the rows quarantined: (the warning line, the refusal to raise or None).
 
-    `counts` are the quarantine reasons with their counts. Refused (`refuse`, the CLI) unless
-    `allow`; the caller raises the refusal only after writing the outputs, so that the analyst
-    can read the quarantine it points to. Without `refuse`, the line is a warning.
+    `counts` are the quarantine reasons with their counts (all, or the most common ones with
+    `quarantined` the total). Refused (`refuse`, the CLI) unless `allow`; the caller raises the
+    refusal only after writing the outputs, so that the analyst can read the quarantine it
+    points to. Without `refuse`, the line is a warning.
     """
-    n = int(counts.sum())
+    n = int(counts.sum()) if quarantined is None else quarantined
     if rows_in <= 0 or n <= DROP_SHARE * rows_in:
         return None, None
     top = f"most often for {counts.index[0]!r} ({int(counts.iloc[0]):,} rows"

@@ -2092,7 +2092,20 @@ def ingest_file(
     input_path, out_dir = Path(input_path), Path(out_dir)
     if is_eido_folder(input_path):  # NENA EIDO documents, one per incident (ingest/eido_files.py)
         paths = _output_paths(out_dir, [input_path])
-        return ingest_eido_folder(input_path, paths, mapping_path, partition_by)
+        report = ingest_eido_folder(input_path, paths, mapping_path, partition_by)
+        # The same 1% rule as an export's (the outputs are written, so the quarantine can be read).
+        line, refusal = quarantine_share(
+            pd.Series(report["reasons"], dtype="int64"),
+            report["rows_in"],
+            paths["quarantine"],
+            allow=allow_drops,
+            refuse=quarantine_gate,
+            quarantined=report["rows_quarantined"],
+        )
+        if refusal is not None:
+            raise refusal
+        report["warnings"] += [line] if line else []
+        return report
     mapping = load_mapping(Path(mapping_path)) if mapping_path is not None else None
     files = export_paths(input_path)
     if input_path.is_dir() and out_dir.resolve() == input_path.resolve():
