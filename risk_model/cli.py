@@ -100,7 +100,10 @@ def simulate(
 @app.command()
 def ingest(
     input: Path = typer.Option(
-        ..., "--input", help="Agency export: CSV or Parquet; or a folder of EIDO .json files."
+        ...,
+        "--input",
+        help="Agency export: CSV or Parquet; or a folder or quoted glob of one agency's files "
+        "(e.g. yearly exports), read as one; or a folder of EIDO .json files.",
     ),
     out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
     mapping: Path | None = typer.Option(
@@ -112,6 +115,12 @@ def ingest(
         help="none: one calls.parquet file. month|year: calls.parquet as a folder of "
         "month=YYYY-MM/ (year=YYYY/) Parquet files, for a Dask cluster (docs/ingest.md).",
     ),
+    allow_drops: bool = typer.Option(
+        False,
+        "--allow-drops",
+        help="Go on although more than 1% of the rows are quarantined, exclude: rules remove "
+        "every row, or the outcome join matches no call (each is otherwise an error).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Validate and canonicalise an export: accepted rows to Parquet, rejects to quarantine."""
@@ -119,7 +128,12 @@ def ingest(
 
     _run(
         lambda: ingest_file(
-            input_path=input, out_dir=out, mapping_path=mapping, partition_by=partition_by
+            input_path=input,
+            out_dir=out,
+            mapping_path=mapping,
+            partition_by=partition_by,
+            allow_drops=allow_drops,
+            quarantine_gate=True,
         ),
         as_json,
     )
@@ -127,7 +141,9 @@ def ingest(
 
 @app.command("map")
 def map_export(
-    export: Path = typer.Argument(..., help="Agency export: CSV or Parquet."),
+    export: Path = typer.Argument(
+        ..., help="Agency export: CSV or Parquet, or a folder or quoted glob of its files."
+    ),
     draft: bool = typer.Option(False, "--draft", help="Write a commented first mapping."),
     out: Path = typer.Option(..., "--out", help="Mapping YAML to write."),
     outcomes: Path | None = typer.Option(
@@ -179,6 +195,12 @@ def train(
         help="Run on a Dask cluster: a scheduler address (tcp://host:8786) or local:N to start "
         "N local worker processes (docs/cluster.md). --data is then a Parquet file or dataset.",
     ),
+    allow_drops: bool = typer.Option(
+        False,
+        "--allow-drops",
+        help="Train on the rest when more than 1% of the rows break the schema (otherwise an "
+        "error naming the most common reason).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Build point-in-time features, train on earlier time, test on later time, log to MLflow."""
@@ -200,9 +222,22 @@ def train(
             from risk_model.training.dask_fit import train_on_cluster
 
             return train_on_cluster(
-                data, settings, dask, experiment=experiment, register=register, truth=truth
+                data,
+                settings,
+                dask,
+                experiment=experiment,
+                register=register,
+                truth=truth,
+                allow_drops=allow_drops,
             )
-        return train_run(data, settings, experiment=experiment, register=register, truth=truth)
+        return train_run(
+            data,
+            settings,
+            experiment=experiment,
+            register=register,
+            truth=truth,
+            allow_drops=allow_drops,
+        )
 
     _run(run, as_json)
 
@@ -245,12 +280,18 @@ def load_history(
     model: str | None = typer.Option(
         None, "--model", help="Model URI: also list loaded areas it never saw in training."
     ),
+    allow_drops: bool = typer.Option(
+        False,
+        "--allow-drops",
+        help="Load the rest when more than 1% of the rows break the schema (otherwise an "
+        "error naming the most common reason).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Bulk-load calls into the live history store the service reads; say what was loaded."""
     from risk_model.batch.score import load_history_file
 
-    _run(lambda: load_history_file(data, db, config, model), as_json)
+    _run(lambda: load_history_file(data, db, config, model, allow_drops=allow_drops), as_json)
 
 
 @app.command("audit-prune")

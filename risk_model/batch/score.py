@@ -64,7 +64,11 @@ def score_file(
 
 
 def load_history_file(
-    data: Path, db: Path, config: Path | None = None, model_uri: str | None = None
+    data: Path,
+    db: Path,
+    config: Path | None = None,
+    model_uri: str | None = None,
+    allow_drops: bool = False,
 ) -> dict[str, Any]:
     """`risk-model load-history`: bulk-load canonical calls into the SQLite history store, and
     say what was loaded: its period, the share of calls with a known outcome and (with a
@@ -75,7 +79,8 @@ def load_history_file(
 
     t0 = time.perf_counter()
     settings = load_settings(config)
-    calls, rejected = load_calls(data)
+    # More than 1% of the rows breaking the schema stops the load (SPEC §3) unless allowed.
+    calls, rejected = load_calls(data, allow_drops=allow_drops)
     store = SqliteHistoryStore(db, settings.features)
     ev = events_frame(calls, settings.features)
     known = np.zeros(len(calls), dtype=bool)

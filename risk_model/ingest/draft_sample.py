@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from risk_model.errors import UserError
+from risk_model.ingest.files import concat_frames, export_paths
 from risk_model.ingest.run import (
     COMPRESSED_SUFFIXES,
     CSV_SUFFIXES,
@@ -59,9 +60,13 @@ def read_sample(path: Path, rows: int) -> Sample:
     are copied record by record (quoted line breaks stay inside their record) into a temporary
     file that `read_export` then reads, so the sample is read exactly as `ingest` reads the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"export not found: {path}")
+    files = export_paths(path)  # a folder or glob of one agency's files: read as one export
+    if len(files) > 1:
+        samples = [read_sample(f, max(rows // len(files), 1)) for f in files]
+        frame, _ = concat_frames([s.frame for s in samples], files)
+        first = samples[0]
+        return Sample(frame, first.encoding, first.delimiter, any(s.truncated for s in samples))
+    path = files[0]
     suffixes = [s.lower() for s in path.suffixes]
     last = suffixes[-1] if suffixes else ""
     if last in PARQUET_SUFFIXES:

@@ -39,7 +39,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from risk_model.config import ClusterConfig, ModelConfig, Settings
-from risk_model.errors import UserError
+from risk_model.errors import UserError, check_drops
 from risk_model.features.partitions import (
     check_input,
     cluster_features,
@@ -87,6 +87,7 @@ def train_on_cluster(
     truth: Path | None = None,
     run_name: str | None = None,
     client: Any = None,
+    allow_drops: bool = False,
 ) -> dict[str, Any]:
     """`train --dask ADDRESS`; `client` (an open distributed.Client) takes precedence."""
     from risk_model.dask_client import connect
@@ -100,7 +101,7 @@ def train_on_cluster(
     else:
         raise UserError("--dask needs a scheduler address or local:N")
     with ctx as c:
-        return _train(c, Path(data), settings, experiment, register, truth, run_name)
+        return _train(c, Path(data), settings, experiment, register, truth, run_name, allow_drops)
 
 
 def _train(
@@ -111,6 +112,7 @@ def _train(
     register: str | None,
     truth: Path | None,
     run_name: str | None,
+    allow_drops: bool = False,
 ) -> dict[str, Any]:
     import dask
 
@@ -131,10 +133,13 @@ def _train(
         )
     rejected = int(read.rejected.compute())
     if rejected:
-        log.warning(
-            "%s rows break the schema and are not used (run `risk-model ingest` first)",
-            f"{rejected:,}",
+        # The same 1% rule as `train` (SPEC §3); the workers count rejects, not their reasons.
+        kept = int(calls.map_partitions(len).sum().compute())
+        cause = (
+            "they break the canonical schema or repeat a call id (train without --dask names why)"
         )
+        line = check_drops(rejected, rejected + kept, f"rows of {data}", cause, allow_drops)
+        log.warning(line or f"{rejected:,} rows break the schema and are not used")
     stages["read"] = time.perf_counter() - t0
     peak_gb["read"] = _peak_gb()
 

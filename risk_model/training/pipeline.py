@@ -235,6 +235,7 @@ def train(
     register: str | None = None,
     truth: Path | None = None,
     run_name: str | None = None,
+    allow_drops: bool = False,
 ) -> dict[str, Any]:
     """The whole run; returns the JSON summary `risk-model train --json` prints.
 
@@ -245,7 +246,8 @@ def train(
     """
     t0 = time.perf_counter()
     validate_allow(settings.leakage.allow)
-    calls, rejected = load_calls(data)
+    # More than 1% of the rows breaking the schema stops the run (SPEC §3) unless allowed.
+    calls, rejected = load_calls(data, allow_drops=allow_drops)
     log.info("data: %s calls from %s", f"{len(calls):,}", data)
     y = target_labels(calls, settings.target, recorded_outcomes(calls))
     codes = agency_codes(calls)

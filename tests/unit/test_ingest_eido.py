@@ -121,3 +121,22 @@ def test_eido_calls_can_be_written_partitioned_by_month(folder: Path, tmp_path: 
     assert report["partitions"] == 1
     assert (Path(report["out"]) / "month=2025-11").is_dir()
     assert len(pd.read_parquet(report["out"])) == report["rows_accepted"] == 2
+
+
+def test_the_cli_keeps_the_one_percent_rule_for_documents(folder: Path, tmp_path: Path) -> None:
+    # 5 of 7 documents are quarantined: one line and exit 2, as for an export (SPEC §3), the
+    # outputs written so that the quarantine can be read; --allow-drops goes on.
+    from typer.testing import CliRunner
+
+    from risk_model.cli import app
+
+    args = ["ingest", "--input", str(folder), "--out", str(tmp_path / "o"), "--json"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2
+    errors = [line for line in refused.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "5 of 7 rows (71.4%) dropped: quarantined" in errors[0]
+    assert (tmp_path / "o" / "quarantine.csv").is_file()
+    ok = CliRunner().invoke(app, [*args, "--allow-drops"])
+    assert ok.exit_code == 0, ok.output
+    last = json.loads(ok.stdout.strip().splitlines()[-1])
+    assert any("dropped: quarantined" in w for w in last["warnings"])
