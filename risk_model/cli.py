@@ -121,6 +121,12 @@ def ingest(
         help="Go on although more than 1% of the rows are quarantined, exclude: rules remove "
         "every row, or the outcome join matches no call (each is otherwise an error).",
     ),
+    agency: str | None = typer.Option(
+        None,
+        "--agency",
+        help="The agency every call of this export belongs to (a short code, e.g. LMPD): keys "
+        "are then namespaced by it, so agencies can be pooled (docs/ingest.md).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Validate and canonicalise an export: accepted rows to Parquet, rejects to quarantine."""
@@ -134,6 +140,7 @@ def ingest(
             partition_by=partition_by,
             allow_drops=allow_drops,
             quarantine_gate=True,
+            agency=agency,
         ),
         as_json,
     )

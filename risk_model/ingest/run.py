@@ -30,13 +30,20 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from risk_model.dataset import PARTITION_CHOICES, replace_path, write_partitioned
 from risk_model.errors import UserError
@@ -58,6 +65,7 @@ from risk_model.ingest.guards import GUARD_WHY, GUARDS, guard_reason, protected_
 from risk_model.ingest.times import midnight_as_dates
 from risk_model.schema import (
     AGENCY,
+    AGENCY_PATTERN,
     BOOL_COLUMNS,
     BOOL_FALSE,
     BOOL_TRUE,
@@ -208,6 +216,8 @@ class Mapping(_Strict):
     outcomes: OutcomeSpec | None = None
     # `fold`: rows sharing the call id are one incident (one row per officer/subject); see fold.py.
     incident_rows: Literal["fold"] | None = None
+    # The agency every call of the export belongs to (`ingest --agency` gives it too).
+    agency: Annotated[str | None, Field(pattern=AGENCY_PATTERN)] = None
     # With `incident_rows: fold`, the column of an officer's id: `officers` then counts distinct
     # ids per incident instead of rows. Read only to count; the ids are never kept.
     officer_id: str | None = None
@@ -1953,6 +1963,20 @@ def _validate(
     return accepted, accepted_index, folded_index, quarantine, repeats.warnings
 
 
+def agency_of_export(given: str | None, mapping: Mapping | None) -> str | None:
+    """The agency code for every call of an export: `--agency` or the mapping's `agency:`; both
+    given must agree. Checked before anything is read, so a typo costs nothing."""
+    in_mapping = mapping.agency if mapping is not None else None
+    if given is not None and not re.match(AGENCY_PATTERN, given):
+        raise UserError(
+            f"--agency {given!r}: not a code (a letter or digit, then letters, digits, '_', '-' "
+            "or '.'; at most 32)"
+        )
+    if given is not None and in_mapping is not None and given != in_mapping:
+        raise UserError(f"--agency {given} differs from the mapping's agency: {in_mapping}")
+    return given or in_mapping
+
+
 def ingest_file(
     input_path: Path,
     out_dir: Path,
@@ -1960,6 +1984,7 @@ def ingest_file(
     partition_by: str = "none",
     allow_drops: bool = False,
     quarantine_gate: bool = False,
+    agency: str | None = None,
 ) -> dict:
     """Export (+ mapping) -> calls.parquet, quarantine.csv and ingest_report.json in `out_dir`.
 
@@ -1977,6 +2002,7 @@ def ingest_file(
     `exclude:` rules that remove every row, and an outcome join that matches no call. With
     `quarantine_gate` (the CLI's rule), more than 1% of the rows quarantined is refused too,
     after the outputs are written so that quarantine.csv can be read; without it, a warning.
+    `agency` (or the mapping's `agency:`) names the agency of every call (SPEC §1 "Agencies").
     The inputs are only read.
     """
     started = time.perf_counter()
@@ -2002,6 +2028,7 @@ def ingest_file(
         report["warnings"] += [line] if line else []
         return report
     mapping = load_mapping(Path(mapping_path)) if mapping_path is not None else None
+    agency = agency_of_export(agency, mapping)
     files = export_paths(input_path)
     if input_path.is_dir() and out_dir.resolve() == input_path.resolve():
         raise UserError(
@@ -2038,6 +2065,8 @@ def ingest_file(
     accepted, midnight = midnight_as_dates(accepted)
     if midnight:
         warnings.append(midnight)
+    if agency is not None:
+        accepted.insert(1, AGENCY, pd.Series(agency, index=accepted.index, dtype="string"))
 
     rows_not_premise = 0
     if mapping is not None and mapping.not_premises:
@@ -2119,6 +2148,7 @@ def ingest_file(
         "mapping": mapping.name if mapping else None,
         "mapping_path": str(mapping_path) if mapping_path is not None else None,
         "incident_rows": mapping.incident_rows if mapping else None,
+        "agency": agency,
         "rows_in": rows_in,
         "rows_accepted": len(accepted),
         "rows_folded": rows_folded,
