@@ -55,6 +55,7 @@ from risk_model.training.pipeline import (
     Evaluation,
     Split,
     audit_test_window,
+    check_labels,
     default_truth_path,
     describe_model,
     evaluate_window,
@@ -169,6 +170,7 @@ def _train(
     times = tl["received_at"].to_numpy(dtype="datetime64[us]")
     y_all = tl[LABEL].to_numpy(dtype=float)
     del tl
+    check_labels(y_all, settings.target)
     split = split_by_time(pd.DataFrame({"received_at": times}), y_all, settings)
     # The placement without its per-call mask (the client's calls): assign needs only bounds.
     placement = dataclasses.replace(split.placement, outlier=np.zeros(0, dtype=bool))

@@ -87,6 +87,32 @@ def target_labels(
     return np.where(any_true, 1.0, np.where(all_false, 0.0, np.nan))
 
 
+def check_labels(y: np.ndarray, target: str) -> None:
+    """Stops the run before any fitting when the labels cannot teach anything: no labelled
+    call, or every labelled call on one side. A mapping that labels only harmed calls
+    (`absent: unknown` with `{value: "true"}`) does exactly that, and every later step
+    (leakage guard, calibration, conformal) would fail on it in its own, less clear way."""
+    labelled = ~np.isnan(y)
+    n = int(labelled.sum())
+    if n == 0:
+        raise UserError(
+            f"no call has a known {target!r} outcome: check the outcome columns or the outcome "
+            "mapping (an outcome file that matched no call leaves every outcome unknown)"
+        )
+    positives = int(y[labelled].sum())
+    if positives == n:
+        raise UserError(
+            f"all {n:,} labelled calls are positive ({target}): check the outcome mapping "
+            "(absent: unknown with value: true labels only harmed calls; use absent: false "
+            "when a call without an outcome row was not harmed)"
+        )
+    if positives == 0:
+        raise UserError(
+            f"all {n:,} labelled calls are negative (none {target}): check the outcome mapping "
+            "(the outcome columns, the join to the outcome file, its true values) or --target"
+        )
+
+
 def file_digest(path: Path) -> str:
     """data_sha256: a file's bytes, or a dataset folder's files (paths and bytes), streamed."""
     return data_digest(path)[:16]
@@ -251,6 +277,7 @@ def train(
     codes = agency_codes(calls)
     if codes is not None:
         check_outcome_definitions(calls, codes)
+    check_labels(y, settings.target)
     split = split_by_time(calls, y, settings)
     feats = build_features(calls, settings.features)
     leakage = leakage_check(feats, calls, y, split, settings)
