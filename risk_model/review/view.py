@@ -724,6 +724,30 @@ def audit_rows(
     return {"grouping": grouping, "top_fraction": 0.05, "min_calls": min_calls, "rows": rows}
 
 
+def champion_gate(decision: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The champion gate's verdict at registration, as the run recorded it (None when the
+    model was not registered): whether it became champion, the one-line reason, an override."""
+    if not isinstance(decision, dict) or "champion" not in decision:
+        return None
+    champion = bool(decision.get("champion"))
+    forced = bool(decision.get("forced"))
+    gate = decision.get("gate") if isinstance(decision.get("gate"), dict) else {}
+    if forced:
+        verdict = "Champion by an explicit override (--force-champion)"
+    elif champion:
+        verdict = "Champion: it beat every baseline on the test window"
+    else:
+        verdict = "Not made champion"
+    return {
+        "champion": champion,
+        "forced": forced,
+        "no_signal": bool(gate.get("no_signal")),
+        "passed": bool(gate.get("passed")),
+        "verdict": verdict,
+        "reason": str(decision.get("reason") or ""),
+    }
+
+
 def model_report(
     artifacts: RunArtifacts,
     name: str,
@@ -755,6 +779,7 @@ def model_report(
             "elevated_at": _finite(tiers.get("elevated_at")),
             "high_at": _finite(tiers.get("high_at")),
         },
+        "champion": champion_gate(summary.get("champion")),
         "windows": training_window(summary) if summary else [],
         "metrics": metrics_table(summary) if summary else None,
         "decisions": decisions_summary(summary) if summary else None,

@@ -28,6 +28,7 @@ def model_card(
     settings: Settings,
     counts: dict[str, Any],
     leakage: LeakageReport | None = None,
+    champion: dict[str, Any] | None = None,
 ) -> str:
     meta = model.metadata
     w = meta.get("windows", {})
@@ -90,6 +91,8 @@ def model_card(
             "95% bootstrap intervals (model): "
             + ", ".join(f"{k} [{v[0]:.3f}, {v[1]:.3f}]" for k, v in ci.items() if len(v) == 2),
         ]
+    if champion is not None:
+        lines += ["", *champion_section(champion)]
     m = results["model"]
     lines += [
         "",
@@ -138,6 +141,43 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def champion_section(decision: dict[str, Any]) -> list[str]:
+    """The champion gate at registration: the verdict in one line, then its figures."""
+    gate = decision.get("gate") or {}
+    verdict = "**Champion**" if decision.get("champion") else "**Not champion**"
+    lines = ["## Champion gate (at registration)", f"{verdict}: {decision.get('reason')}."]
+    if decision.get("forced"):
+        lines += ["", "The alias was set by an explicit override (`--force-champion`)."]
+    if gate:
+        level = f"{gate.get('level', 0.95):.0%}"
+        ci = gate.get("model_auc_ci") or []
+        rule = gate.get("rule")
+        beat = (
+            "with the interval of the AUC difference above zero"
+            if rule == "paired_bootstrap"
+            else "by a higher AUC"
+        )
+        model_ci = f" ({level} interval {ci[0]:.3f} to {ci[1]:.3f})" if len(ci) == 2 else ""
+        lines += [
+            "",
+            f"Rule `{rule}`: a paired bootstrap ({gate.get('reps')} resamples of the test "
+            "calls, every score measured on the same resample). The model must beat every "
+            f"baseline {beat}, and its own AUC interval must lie above 0.5. Model AUC "
+            f"{_fmt(gate.get('model_auc'))}{model_ci}.",
+            "",
+            f"| baseline | AUC | model minus baseline | {level} interval | beaten |",
+            "|---|---|---|---|---|",
+        ]
+        for name, b in (gate.get("baselines") or {}).items():
+            bci = b.get("ci") or []
+            interval = f"{bci[0]:+.3f} to {bci[1]:+.3f}" if len(bci) == 2 else "n/a"
+            lines.append(
+                f"| {name} | {_fmt(b.get('auc'))} | {b.get('difference', float('nan')):+.3f} | "
+                f"{interval} | {'yes' if b.get('beaten') else 'no'} |"
+            )
+    return lines
 
 
 def leakage_section(report: LeakageReport) -> list[str]:

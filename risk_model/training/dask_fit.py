@@ -56,6 +56,7 @@ from risk_model.training.pipeline import (
     Split,
     audit_test_window,
     check_labels,
+    decide_champion,
     default_truth_path,
     describe_model,
     evaluate_window,
@@ -64,7 +65,7 @@ from risk_model.training.pipeline import (
     leakage_check,
     load_truth,
     log_run,
-    register_and_promote,
+    register_version,
     run_summary,
     split_by_time,
     target_labels,
@@ -88,6 +89,7 @@ def train_on_cluster(
     truth: Path | None = None,
     run_name: str | None = None,
     client: Any = None,
+    force_champion: bool = False,
 ) -> dict[str, Any]:
     """`train --dask ADDRESS`; `client` (an open distributed.Client) takes precedence."""
     from risk_model.dask_client import connect
@@ -101,7 +103,9 @@ def train_on_cluster(
     else:
         raise UserError("--dask needs a scheduler address or local:N")
     with ctx as c:
-        return _train(c, Path(data), settings, experiment, register, truth, run_name)
+        return _train(
+            c, Path(data), settings, experiment, register, truth, run_name, force_champion
+        )
 
 
 def _train(
@@ -112,6 +116,7 @@ def _train(
     register: str | None,
     truth: Path | None,
     run_name: str | None,
+    force_champion: bool = False,
 ) -> dict[str, Any]:
     import dask
 
@@ -274,6 +279,11 @@ def _train(
     peak_gb["evaluate"] = _peak_gb()
 
     t = time.perf_counter()
+    decision = None
+    if register:
+        decision = decide_champion(
+            register, scores, local, y, test_mask, results, settings, force_champion
+        )
     run_id, logged_model_uri = log_run(
         experiment,
         run_name,
@@ -283,16 +293,14 @@ def _train(
         fitted.model,
         split,
         leakage,
-        Evaluation(results, eval_frame, scores, audit_table, []),
+        Evaluation(results, eval_frame, scores, audit_table, [], decision),
         importance,
         local.loc[test_mask],
     )
     _log_engine(run_id, workers, threads, partitions, stages)
     registered = None
-    if register:
-        registered = register_and_promote(
-            register, logged_model_uri, run_id, local, y, test_mask, results
-        )
+    if register and decision is not None:
+        registered = register_version(register, logged_model_uri, run_id, decision)
     stages["log"] = time.perf_counter() - t
     peak_gb["log"] = _peak_gb()
     seconds = round(time.perf_counter() - t0, 1)

@@ -39,6 +39,7 @@ from risk_model.training.agencies import (
 )
 from risk_model.training.evaluate import bootstrap_intervals, core_metrics, decision_summary
 from risk_model.training.fairness import audit, audit_summary
+from risk_model.training.gate import champion_gate
 from risk_model.training.leakage import LeakageReport, check_leakage, enforce, validate_allow
 from risk_model.training.models import (
     CallTypeRate,
@@ -261,13 +262,14 @@ def train(
     register: str | None = None,
     truth: Path | None = None,
     run_name: str | None = None,
+    force_champion: bool = False,
 ) -> dict[str, Any]:
     """The whole run; returns the JSON summary `risk-model train --json` prints.
 
     Reads as its table of contents: load -> windows -> features -> leakage check -> fit (with
-    calibration and conformal) -> evaluate -> audit -> backtest -> explain -> describe -> log ->
-    register. Every step is one named function; each check stops the run before the costly
-    steps it would waste (docs/model.md, "The run, step by step").
+    calibration and conformal) -> evaluate -> audit -> backtest -> explain -> describe -> the
+    champion gate -> log -> register. Every step is one named function; each check stops the
+    run before the costly steps it would waste (docs/model.md, "The run, step by step").
     """
     t0 = time.perf_counter()
     validate_allow(settings.leakage.allow)
@@ -304,6 +306,11 @@ def train(
         register,
         truth_path,
     )
+    decision = None
+    if register:
+        decision = decide_champion(
+            register, scores, feats, y, split.test_mask, results, settings, force_champion
+        )
     run_id, logged_model_uri = log_run(
         experiment,
         run_name,
@@ -313,15 +320,13 @@ def train(
         fitted.model,
         split,
         leakage,
-        Evaluation(results, eval_frame, scores, audit_table, backtests),
+        Evaluation(results, eval_frame, scores, audit_table, backtests, decision),
         importance,
         feats.loc[split.test_mask],
     )
     registered = None
-    if register:
-        registered = register_and_promote(
-            register, logged_model_uri, run_id, feats, y, split.test_mask, results
-        )
+    if register and decision is not None:
+        registered = register_version(register, logged_model_uri, run_id, decision)
     t_end = time.perf_counter()
     log.info(
         "done in %.1fs (features+fit %.1fs, evaluation %.1fs, logging %.1fs)",
@@ -379,6 +384,7 @@ class Evaluation:
     scores: dict[str, np.ndarray]
     audit_table: pd.DataFrame
     backtests: list[dict[str, Any]]
+    champion: dict[str, Any] | None = None  # the champion gate's decision (with --register)
 
 
 @dataclass(frozen=True)
@@ -615,6 +621,13 @@ def log_run(
     summary_metrics["calls_outside_bulk"] = float(
         outliers["calls_before_bulk"] + outliers["calls_after_bulk"]
     )
+    if evaluation.champion is not None:
+        gate = evaluation.champion["gate"]
+        summary_metrics["champion"] = float(evaluation.champion["champion"])
+        summary_metrics["champion_gate_passed"] = float(gate["passed"])
+        for name, b in gate["baselines"].items():
+            if len(b["ci"]) == 2:
+                summary_metrics[f"auc_minus_{name}_ci_low"] = b["ci"][0]
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params(run_params(settings, model.metadata, rejected))
         mlflow.log_metrics(summary_metrics)
@@ -640,6 +653,7 @@ def log_run(
                 model,
                 split.counts,
                 leakage,
+                evaluation.champion,
             )
             # The drift reference `risk-model monitor` compares live calls with.
             save_reference(tmpdir, test_features, evaluation.scores["model"])
@@ -722,20 +736,71 @@ def run_summary(
         ]
     if registered:
         out["registered"] = registered
+        out["champion"] = registered["champion"]
+        out["reason"] = registered["reason"]
     return out
 
 
-def register_and_promote(
+def decide_champion(
     name: str,
-    model_uri: str,
-    run_id: str,
+    scores: dict[str, np.ndarray],
     feats: pd.DataFrame,
     y: np.ndarray,
     test_mask: np.ndarray,
     results: dict[str, Any],
+    settings: Settings,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Registers the model; sets alias `champion` only if it beats the current champion on the
-    same test window (higher AUC; PR-AUC breaks a tie)."""
+    """Whether the new version takes the alias `champion`, and why, in one line: decided before
+    logging so the model card and the run summary (the review page reads it) say the same.
+
+    The champion gate (training/gate.py) first: the model must beat every baseline on the test
+    window by a paired bootstrap interval (or the rule in `champion:`). Then the current
+    champion, re-scored on the same test window, must lose (higher AUC; PR-AUC breaks a tie).
+    `force` (`--force-champion`) sets the alias whatever the two say, and the reason says so.
+    """
+    from risk_model.model import tracking
+
+    yt = y[test_mask]
+    gate = champion_gate(scores, yt, settings.champion, seed=settings.model.seed)
+    out: dict[str, Any] = {"gate": gate.as_dict(), "forced": force}
+    tracking.configure()
+    current = tracking.champion_version(name)
+    beats_current = True
+    if current is not None:
+        champ, _ = tracking.load_model(f"models:/{name}/{current.version}")
+        old = core_metrics(champ.assess(feats[test_mask], explain=False).risk_score, yt)
+        new = results["model"]
+        beats_current = (new["auc"], new["pr_auc"]) > (old["auc"], old["pr_auc"])
+        out.update(
+            previous_champion=str(current.version),
+            champion_auc_same_window=old["auc"],
+            challenger_auc=new["auc"],
+        )
+    if not gate.passed:
+        reason = gate.reason
+    elif not beats_current:
+        reason = (
+            f"{gate.reason}, but does not beat the current champion (version "
+            f"{out['previous_champion']}, AUC {out['champion_auc_same_window']:.3f} on the same "
+            "test window)"
+        )
+    elif current is not None:
+        reason = f"{gate.reason}, and the current champion (version {current.version})"
+    else:
+        reason = gate.reason
+    champion = gate.passed and beats_current
+    if force and not champion:
+        reason = f"forced by --force-champion although: {reason}"
+    out.update(champion=champion or force, reason=reason)
+    return out
+
+
+def register_version(
+    name: str, model_uri: str, run_id: str, decision: dict[str, Any]
+) -> dict[str, Any]:
+    """Registers the logged model as a new version; sets the alias `champion` only when
+    `decide_champion` said so. The reason is tagged on the version and logged in one line."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -743,32 +808,24 @@ def register_and_promote(
 
     client = MlflowClient()
     mv = mlflow.register_model(model_uri, name)
-    current = tracking.champion_version(name)
-    new = results["model"]
-    out: dict[str, Any] = {"name": name, "version": str(mv.version)}
-    if current is None:
+    out: dict[str, Any] = {
+        "name": name,
+        "version": str(mv.version),
+        **decision,
+    }
+    if decision["champion"]:
         client.set_registered_model_alias(name, tracking.CHAMPION, mv.version)
-        out.update(champion=True, reason="no champion yet")
-    else:
-        champ, _ = tracking.load_model(f"models:/{name}/{current.version}")
-        score = champ.assess(feats[test_mask], explain=False).risk_score
-        old = core_metrics(score, y[test_mask])
-        better = (new["auc"], new["pr_auc"]) > (old["auc"], old["pr_auc"])
-        out.update(
-            champion=better,
-            previous_champion=str(current.version),
-            champion_auc_same_window=old["auc"],
-            challenger_auc=new["auc"],
-            reason=(
-                "beats the champion on the same test window"
-                if better
-                else "does not beat the champion on the same test window; alias unchanged"
-            ),
-        )
-        if better:
-            client.set_registered_model_alias(name, tracking.CHAMPION, mv.version)
     client.set_model_version_tag(name, mv.version, "run_id", run_id)
-    log.info("registry: %s version %s (%s)", name, mv.version, out["reason"])
+    client.set_model_version_tag(name, mv.version, "champion_reason", decision["reason"][:4000])
+    if decision["champion"]:
+        log.info("registry: %s version %s is champion: %s", name, mv.version, decision["reason"])
+    else:
+        log.warning(
+            "registry: %s version %s registered without the champion alias: %s",
+            name,
+            mv.version,
+            decision["reason"],
+        )
     return out
 
 

@@ -92,6 +92,7 @@ def log_artifacts(
     model: CallRiskModel,
     counts: dict[str, Any],
     leakage: LeakageReport | None = None,
+    champion: dict[str, Any] | None = None,
 ) -> None:
     """Writes every table, plot and the model card under `tmpdir` and logs them to the active
     run: the evidence a reviewer reads (the review page reads the same files back)."""
@@ -110,6 +111,8 @@ def log_artifacts(
         "conformal_alpha": settings.conformal.alpha,
         "window_counts": counts,
         "leakage_check": leakage.as_dict() if leakage is not None else None,
+        # The champion gate's decision at registration (None without --register).
+        "champion": champion,
     }
     (tmpdir / vocab.SUMMARY_JSON).write_text(json.dumps(summary, indent=2, default=_json_default))
     yt = eval_frame["label"].to_numpy()
@@ -128,7 +131,7 @@ def log_artifacts(
     plots.shap_plots(contrib, x_sample, list(FEATURE_NAMES), plot_dir)
     plots.audit_plot(audit_table, plot_dir / "audit_districts.png")
     (tmpdir / vocab.MODEL_CARD_MD).write_text(
-        model_card(model, results, audit_table, importance, settings, counts, leakage)
+        model_card(model, results, audit_table, importance, settings, counts, leakage, champion)
     )
     names = [vocab.LEAKAGE_CHECK_JSON] if leakage is not None else []
     if leakage is not None:
