@@ -22,6 +22,7 @@ import pandas as pd
 
 from risk_model import vocab
 from risk_model.features.registry import BY_NAME
+from risk_model.model.calibrate import tier_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -156,24 +157,27 @@ def _finite(value: Any) -> float | None:
 def tier_meaning(
     tier: str, base_rate: float, elevated_multiple: float, high_multiple: float
 ) -> str:
-    """What a tier means, with its thresholds as multiples of the base rate and as percentages."""
-    elevated = format_percent(base_rate * elevated_multiple)
-    high = format_percent(base_rate * high_multiple)
+    """What a tier means, with its thresholds as multiples of the base rate's odds and as
+    percentages, and how the decision bounds it (model/calibrate.py:tier)."""
+    elevated_at, high_at = tier_thresholds(base_rate, elevated_multiple, high_multiple)
+    elevated, high = format_percent(elevated_at), format_percent(high_at)
     base = format_percent(base_rate)
     if tier == "high":
         return (
-            f"High: the probability is at least {high_multiple:g} times the base rate "
-            f"({high} or more; the base rate is {base} of calls)."
+            f"High: the odds are at least {high_multiple:g} times the base rate's odds "
+            f"(a probability of {high} or more; the base rate is {base} of calls)."
         )
     if tier == "elevated":
         return (
-            f"Elevated: the probability is at least {elevated_multiple:g} times the base rate "
-            f"({elevated} or more) but below {high_multiple:g} times ({high})."
+            f"Elevated: the odds are at least {elevated_multiple:g} times the base rate's odds "
+            f"({elevated} or more) but below {high_multiple:g} times ({high}), or the model's "
+            "decision is high."
         )
     if tier == "low":
         return (
-            f"Low: the probability is below {elevated_multiple:g} times the base rate "
-            f"(under {elevated}; the base rate is {base} of calls)."
+            f"Low: the odds are below {elevated_multiple:g} times the base rate's odds "
+            f"(under {elevated}; the base rate is {base} of calls), or the model's decision is "
+            "low."
         )
     return f"Unknown tier {tier!r}."
 

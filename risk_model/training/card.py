@@ -9,6 +9,7 @@ import pandas as pd
 
 from risk_model.config import Settings
 from risk_model.model.bundle import CallRiskModel
+from risk_model.model.calibrate import tier_thresholds
 from risk_model.training.leakage import LeakageReport
 
 
@@ -65,12 +66,15 @@ def model_card(
             f"{outside.get('calls_after_bulk', 0):,} after {outside.get('bulk_end')} (latest "
             f"{outside.get('latest', '-')}): far outside the bulk of the data.",
         ]
+    elevated_at, high_at = tier_thresholds(
+        model.base_rate, settings.tiers.elevated_multiple, settings.tiers.high_multiple
+    )
     lines += [
         "",
         f"Base rate (train): {model.base_rate:.4%}. Tiers: elevated from "
-        f"{settings.tiers.elevated_multiple}x the base rate "
-        f"({model.base_rate * settings.tiers.elevated_multiple:.4f}), high from "
-        f"{settings.tiers.high_multiple}x ({model.base_rate * settings.tiers.high_multiple:.4f}).",
+        f"{settings.tiers.elevated_multiple}x the base rate's odds ({elevated_at:.4f}), high "
+        f"from {settings.tiers.high_multiple}x ({high_at:.4f}); a high decision is never tier "
+        "low, a low decision always is.",
         "",
         "## Test-window results",
         "| model | AUC | PR-AUC | Brier | ECE | recall top 5% | recall top 10% | mean predicted |"

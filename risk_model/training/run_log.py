@@ -18,6 +18,7 @@ import yaml
 from risk_model import vocab
 from risk_model.config import Settings
 from risk_model.features.registry import FEATURE_NAMES
+from risk_model.model.calibrate import tier_thresholds
 from risk_model.training import plots
 from risk_model.training.card import model_card
 from risk_model.training.evaluate import calibration_table
@@ -51,6 +52,7 @@ def flat_metrics(results: dict[str, Any]) -> dict[str, float]:
 def run_params(settings: Settings, meta: dict[str, Any], rejected: int) -> dict[str, Any]:
     """The settings, windows, data digest and row counts as MLflow params: what to change to
     reproduce a run, or to explain why two runs differ."""
+    tiers = settings.tiers
     params: dict[str, Any] = {f"model.{k}": v for k, v in settings.model.model_dump().items()}
     params.update({f"window.{k}": v for k, v in meta["windows"].items()})
     params.update(
@@ -64,7 +66,7 @@ def run_params(settings: Settings, meta: dict[str, Any], rejected: int) -> dict[
             "rows_rejected": rejected,
             "calibration": meta["calibration"],
             "conformal.alpha": settings.conformal.alpha,
-            "tiers": f"{settings.tiers.elevated_multiple}x/{settings.tiers.high_multiple}x base",
+            "tiers": f"{tiers.elevated_multiple}x/{tiers.high_multiple}x base odds",
             "num_trees": meta["num_trees"],
             "features": len(FEATURE_NAMES),
             "leakage.allow": ",".join(settings.leakage.allow) or "-",
@@ -98,16 +100,19 @@ def log_artifacts(
     run: the evidence a reviewer reads (the review page reads the same files back)."""
     import mlflow
 
+    tiers = settings.tiers.model_dump()
     (tmpdir / CONFIG_YAML).write_text(yaml.safe_dump(settings.model_dump(mode="json")))
     summary = {
         "metrics": results,
         "backtest": backtests,
         "metadata": model.metadata,
-        "tiers": {
-            "base_rate": model.base_rate,
-            "elevated_at": model.base_rate * settings.tiers.elevated_multiple,
-            "high_at": model.base_rate * settings.tiers.high_multiple,
-        },
+        "tiers": dict(
+            zip(
+                ("base_rate", "elevated_at", "high_at"),
+                (model.base_rate, *tier_thresholds(model.base_rate, **tiers)),
+                strict=True,
+            )
+        ),
         "conformal_alpha": settings.conformal.alpha,
         "window_counts": counts,
         "leakage_check": leakage.as_dict() if leakage is not None else None,
