@@ -185,14 +185,16 @@ def test_no_signal_is_registered_but_not_champion_unless_forced(
         mlflow.artifacts.download_artifacts(run_id=result["run_id"], artifact_path="model_card.md")
     ).read_text()
     assert f"**Not champion**: {result['reason']}" in card
-    summary = json.loads(
-        Path(
-            mlflow.artifacts.download_artifacts(
-                run_id=result["run_id"], artifact_path="summary.json"
-            )
-        ).read_text()
+    summary_path = Path(
+        mlflow.artifacts.download_artifacts(run_id=result["run_id"], artifact_path="summary.json")
     )
+    summary = json.loads(summary_path.read_text())
     assert summary["champion"]["reason"] == result["reason"]
+    # The review page's model view reads the same summary.json back.
+    report = rd.model_report(rd.read_artifacts(summary_path.parent), "noise", "1", None)
+    assert report["champion"]["verdict"] == "Not made champion"
+    assert report["champion"]["reason"] == result["reason"]
+    assert report["champion"]["no_signal"] is True
     out = runner.invoke(app, ["champion", "--name", "noise"])
     assert out.exit_code == 1  # `serve` would find no champion to load
 
