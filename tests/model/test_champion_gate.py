@@ -197,6 +197,12 @@ def test_no_signal_is_registered_but_not_champion_unless_forced(
     assert report["champion"]["no_signal"] is True
     out = runner.invoke(app, ["champion", "--name", "noise"])
     assert out.exit_code == 1  # `serve` would find no champion to load
+    data = str(no_signal_data / "noise.parquet")
+    args = ["--model", "models:/noise@champion", "--input", data, "--out", "x.csv"]
+    out = runner.invoke(app, ["score", *args])
+    assert out.exit_code == 2  # and says why, in the words `train` used
+    assert "no version of 'noise' is champion; the newest, version 1" in out.output
+    assert result["reason"] in out.output and "Traceback" not in out.output
 
     forced = _train(no_signal_data, "--force-champion")
     assert forced["champion"] is True and forced["registered"]["forced"] is True
