@@ -736,19 +736,24 @@ def champion_gate(decision: dict[str, Any] | None) -> dict[str, Any] | None:
     champion = bool(decision.get("champion"))
     forced = bool(decision.get("forced"))
     gate = decision.get("gate") if isinstance(decision.get("gate"), dict) else {}
+    reason = str(decision.get("reason") or "")
+    warning = None
     if forced:
         verdict = "Champion by an explicit override (--force-champion)"
+        warning = f"This model became champion only by an explicit override: {reason}."
     elif champion:
         verdict = "Champion: it beat every baseline on the test window"
     else:
         verdict = "Not made champion"
+        warning = f"This model was not made champion when it was registered: {reason}."
     return {
         "champion": champion,
         "forced": forced,
         "no_signal": bool(gate.get("no_signal")),
         "passed": bool(gate.get("passed")),
         "verdict": verdict,
-        "reason": str(decision.get("reason") or ""),
+        "reason": reason,
+        "warning": warning,  # shown at the top of the model view when set
     }
 
 

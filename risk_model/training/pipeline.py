@@ -763,7 +763,7 @@ def decide_champion(
 
     yt = y[test_mask]
     gate = champion_gate(scores, yt, settings.champion, seed=settings.model.seed)
-    out: dict[str, Any] = {"gate": gate.as_dict(), "forced": force}
+    out: dict[str, Any] = {"gate": gate.as_dict()}
     tracking.configure()
     current = tracking.champion_version(name)
     beats_current = True
@@ -792,7 +792,8 @@ def decide_champion(
     champion = gate.passed and beats_current
     if force and not champion:
         reason = f"forced by --force-champion although: {reason}"
-    out.update(champion=champion or force, reason=reason)
+    # `forced`: the override made the difference (a model that earned the alias was not forced).
+    out.update(champion=champion or force, forced=force and not champion, reason=reason)
     return out
 
 

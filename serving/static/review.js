@@ -812,9 +812,9 @@
         el("dt", { text: "Feature definitions" }), el("dd", { text: r.feature_hash || "not recorded" }),
       ),
     );
-    if (r.champion && (!r.champion.passed || r.champion.forced)) {
-      // A model that did not pass the gate is in service only by choice: say so at the top.
-      parts.push(el("p", { class: "warnings", id: "model-gate-warning", text: `This model did not pass the champion gate at registration: ${r.champion.reason}.` }));
+    if (r.champion && r.champion.warning) {
+      // A model that did not earn the alias is in service only by choice: say so at the top.
+      parts.push(el("p", { class: "warnings", id: "model-gate-warning", text: r.champion.warning }));
     }
     if (r.missing && r.missing.length) {
       parts.push(el("p", { class: "warnings", text: `Missing from the model's MLflow run: ${r.missing.join(", ")}. Those sections are left out.` }));

@@ -107,22 +107,40 @@ def test_the_gate(model, ctr, logistic, rule, passed, no_signal, starts) -> None
     json.dumps(v.as_dict(), allow_nan=False)
 
 
-def test_the_review_page_reads_the_verdict(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("champion", "forced", "passed", "verdict", "warning"),
+    [
+        (False, False, False, "Not made champion", "This model was not made champion"),
+        (True, True, False, "Champion by an explicit override", "This model became champion only"),
+        (True, False, True, "Champion: it beat every baseline", None),
+        # Passed the gate but lost to the current champion: still not champion, still a warning.
+        (False, False, True, "Not made champion", "This model was not made champion"),
+    ],
+)
+def test_the_review_page_reads_the_verdict(
+    tmp_path: Path, champion: bool, forced: bool, passed: bool, verdict: str, warning: str | None
+) -> None:
     decision = {
-        "champion": False,
-        "forced": False,
-        "reason": "no signal: the model's test AUC is 0.508 ...",
-        "gate": {"passed": False, "no_signal": True},
+        "champion": champion,
+        "forced": forced,
+        "reason": "the one line",
+        "gate": {"passed": passed, "no_signal": False},
     }
     (tmp_path / "summary.json").write_text(json.dumps({"champion": decision}))
-    report = rd.model_report(rd.read_artifacts(tmp_path), "call-risk", "2", "run-1")
-    assert report["champion"]["champion"] is False
-    assert report["champion"]["verdict"] == "Not made champion"
-    assert report["champion"]["reason"].startswith("no signal")
+    got = rd.model_report(rd.read_artifacts(tmp_path), "call-risk", "2", "run-1")["champion"]
+    assert (got["champion"], got["forced"], got["reason"]) == (champion, forced, "the one line")
+    assert got["verdict"].startswith(verdict)
+    if warning is None:
+        assert got["warning"] is None
+    else:
+        assert got["warning"].startswith(warning) and "the one line" in got["warning"]
+
+
+def test_a_run_without_register_has_no_verdict_and_the_page_shows_one(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text(json.dumps({"metrics": {}}))
     assert rd.model_report(rd.read_artifacts(tmp_path), "x", "1", None)["champion"] is None
     js = (Path(__file__).resolve().parents[2] / "serving/static/review.js").read_text()
-    assert "r.champion.reason" in js and "Champion gate" in js
+    assert "r.champion.warning" in js and "Champion gate" in js
 
 
 # --------------------------------------------------------------------------- through train
