@@ -49,6 +49,7 @@ from risk_model.features.partitions import (
 from risk_model.features.registry import FEATURE_NAMES, monotone_constraints
 from risk_model.model.encode import FeatureEncoder
 from risk_model.schema import AGENCY, OUTCOME_COLUMNS
+from risk_model.training.gate import decide_champion, register_version
 from risk_model.training.leakage import validate_allow
 from risk_model.training.models import CallTypeRate, booster_params
 from risk_model.training.pipeline import (
@@ -56,7 +57,6 @@ from risk_model.training.pipeline import (
     Split,
     audit_test_window,
     check_labels,
-    decide_champion,
     default_truth_path,
     describe_model,
     evaluate_window,
@@ -65,7 +65,6 @@ from risk_model.training.pipeline import (
     leakage_check,
     load_truth,
     log_run,
-    register_version,
     run_summary,
     split_by_time,
     target_labels,

@@ -39,7 +39,7 @@ from risk_model.training.agencies import (
 )
 from risk_model.training.evaluate import bootstrap_intervals, core_metrics, decision_summary
 from risk_model.training.fairness import audit, audit_summary
-from risk_model.training.gate import champion_gate
+from risk_model.training.gate import decide_champion, register_version
 from risk_model.training.leakage import LeakageReport, check_leakage, enforce, validate_allow
 from risk_model.training.models import (
     CallTypeRate,
@@ -738,95 +738,6 @@ def run_summary(
         out["registered"] = registered
         out["champion"] = registered["champion"]
         out["reason"] = registered["reason"]
-    return out
-
-
-def decide_champion(
-    name: str,
-    scores: dict[str, np.ndarray],
-    feats: pd.DataFrame,
-    y: np.ndarray,
-    test_mask: np.ndarray,
-    results: dict[str, Any],
-    settings: Settings,
-    force: bool = False,
-) -> dict[str, Any]:
-    """Whether the new version takes the alias `champion`, and why, in one line: decided before
-    logging so the model card and the run summary (the review page reads it) say the same.
-
-    The champion gate (training/gate.py) first: the model must beat every baseline on the test
-    window by a paired bootstrap interval (or the rule in `champion:`). Then the current
-    champion, re-scored on the same test window, must lose (higher AUC; PR-AUC breaks a tie).
-    `force` (`--force-champion`) sets the alias whatever the two say, and the reason says so.
-    """
-    from risk_model.model import tracking
-
-    yt = y[test_mask]
-    gate = champion_gate(scores, yt, settings.champion, seed=settings.model.seed)
-    out: dict[str, Any] = {"gate": gate.as_dict()}
-    tracking.configure()
-    current = tracking.champion_version(name)
-    beats_current = True
-    if current is not None:
-        champ, _ = tracking.load_model(f"models:/{name}/{current.version}")
-        old = core_metrics(champ.assess(feats[test_mask], explain=False).risk_score, yt)
-        new = results["model"]
-        beats_current = (new["auc"], new["pr_auc"]) > (old["auc"], old["pr_auc"])
-        out.update(
-            previous_champion=str(current.version),
-            champion_auc_same_window=old["auc"],
-            challenger_auc=new["auc"],
-        )
-    if not gate.passed:
-        reason = gate.reason
-    elif not beats_current:
-        reason = (
-            f"{gate.reason}, but does not beat the current champion (version "
-            f"{out['previous_champion']}, AUC {out['champion_auc_same_window']:.3f} on the same "
-            "test window)"
-        )
-    elif current is not None:
-        reason = f"{gate.reason}, and the current champion (version {current.version})"
-    else:
-        reason = gate.reason
-    champion = gate.passed and beats_current
-    if force and not champion:
-        reason = f"forced by --force-champion although: {reason}"
-    # `forced`: the override made the difference (a model that earned the alias was not forced).
-    out.update(champion=champion or force, forced=force and not champion, reason=reason)
-    return out
-
-
-def register_version(
-    name: str, model_uri: str, run_id: str, decision: dict[str, Any]
-) -> dict[str, Any]:
-    """Registers the logged model as a new version; sets the alias `champion` only when
-    `decide_champion` said so. The reason is tagged on the version and logged in one line."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    from risk_model.model import tracking
-
-    client = MlflowClient()
-    mv = mlflow.register_model(model_uri, name)
-    out: dict[str, Any] = {
-        "name": name,
-        "version": str(mv.version),
-        **decision,
-    }
-    if decision["champion"]:
-        client.set_registered_model_alias(name, tracking.CHAMPION, mv.version)
-    client.set_model_version_tag(name, mv.version, "run_id", run_id)
-    client.set_model_version_tag(name, mv.version, "champion_reason", decision["reason"][:4000])
-    if decision["champion"]:
-        log.info("registry: %s version %s is champion: %s", name, mv.version, decision["reason"])
-    else:
-        log.warning(
-            "registry: %s version %s registered without the champion alias: %s",
-            name,
-            mv.version,
-            decision["reason"],
-        )
     return out
 
 
