@@ -180,7 +180,16 @@ def train(
     ),
     experiment: str = typer.Option("call-risk", "--experiment", help="MLflow experiment name."),
     register: str | None = typer.Option(
-        None, "--register", help="Register the model under this name; promote if it wins."
+        None,
+        "--register",
+        help="Register the model under this name; make it champion only if it beats every "
+        "baseline (the champion gate, docs/model.md) and the current champion.",
+    ),
+    force_champion: bool = typer.Option(
+        False,
+        "--force-champion",
+        help="With --register: set the champion alias even when the champion gate says no "
+        "(the override is recorded in the reason, the card and the registry).",
     ),
     config: Path | None = typer.Option(
         None,
@@ -216,6 +225,8 @@ def train(
         from risk_model.config import load_settings
         from risk_model.training.pipeline import train as train_run
 
+        if force_champion and not register:
+            raise UserError("--force-champion needs --register NAME")
         settings = load_settings(config)
         if target is not None:
             if target not in ("harmed", "assaulted", "injured"):
@@ -236,6 +247,7 @@ def train(
                 register=register,
                 truth=truth,
                 allow_drops=allow_drops,
+                force_champion=force_champion,
             )
         return train_run(
             data,
@@ -244,6 +256,7 @@ def train(
             register=register,
             truth=truth,
             allow_drops=allow_drops,
+            force_champion=force_champion,
         )
 
     _run(run, as_json)

@@ -49,12 +49,14 @@ from risk_model.features.partitions import (
 from risk_model.features.registry import FEATURE_NAMES, monotone_constraints
 from risk_model.model.encode import FeatureEncoder
 from risk_model.schema import AGENCY, OUTCOME_COLUMNS
+from risk_model.training.gate import decide_champion, register_version
 from risk_model.training.leakage import validate_allow
 from risk_model.training.models import CallTypeRate, booster_params
 from risk_model.training.pipeline import (
     Evaluation,
     Split,
     audit_test_window,
+    check_labels,
     default_truth_path,
     describe_model,
     evaluate_window,
@@ -63,7 +65,6 @@ from risk_model.training.pipeline import (
     leakage_check,
     load_truth,
     log_run,
-    register_and_promote,
     run_summary,
     split_by_time,
     target_labels,
@@ -88,6 +89,7 @@ def train_on_cluster(
     run_name: str | None = None,
     client: Any = None,
     allow_drops: bool = False,
+    force_champion: bool = False,
 ) -> dict[str, Any]:
     """`train --dask ADDRESS`; `client` (an open distributed.Client) takes precedence."""
     from risk_model.dask_client import connect
@@ -101,7 +103,17 @@ def train_on_cluster(
     else:
         raise UserError("--dask needs a scheduler address or local:N")
     with ctx as c:
-        return _train(c, Path(data), settings, experiment, register, truth, run_name, allow_drops)
+        return _train(
+            c,
+            Path(data),
+            settings,
+            experiment,
+            register,
+            truth,
+            run_name,
+            allow_drops=allow_drops,
+            force_champion=force_champion,
+        )
 
 
 def _train(
@@ -113,6 +125,7 @@ def _train(
     truth: Path | None,
     run_name: str | None,
     allow_drops: bool = False,
+    force_champion: bool = False,
 ) -> dict[str, Any]:
     import dask
 
@@ -174,6 +187,7 @@ def _train(
     times = tl["received_at"].to_numpy(dtype="datetime64[us]")
     y_all = tl[LABEL].to_numpy(dtype=float)
     del tl
+    check_labels(y_all, settings.target)
     split = split_by_time(pd.DataFrame({"received_at": times}), y_all, settings)
     # The placement without its per-call mask (the client's calls): assign needs only bounds.
     placement = dataclasses.replace(split.placement, outlier=np.zeros(0, dtype=bool))
@@ -277,6 +291,11 @@ def _train(
     peak_gb["evaluate"] = _peak_gb()
 
     t = time.perf_counter()
+    decision = None
+    if register:
+        decision = decide_champion(
+            register, scores, local, y, test_mask, results, settings, force_champion
+        )
     run_id, logged_model_uri = log_run(
         experiment,
         run_name,
@@ -286,16 +305,14 @@ def _train(
         fitted.model,
         split,
         leakage,
-        Evaluation(results, eval_frame, scores, audit_table, []),
+        Evaluation(results, eval_frame, scores, audit_table, [], decision),
         importance,
         local.loc[test_mask],
     )
     _log_engine(run_id, workers, threads, partitions, stages)
     registered = None
-    if register:
-        registered = register_and_promote(
-            register, logged_model_uri, run_id, local, y, test_mask, results
-        )
+    if register and decision is not None:
+        registered = register_version(register, logged_model_uri, run_id, decision)
     stages["log"] = time.perf_counter() - t
     peak_gb["log"] = _peak_gb()
     seconds = round(time.perf_counter() - t0, 1)

@@ -39,6 +39,7 @@ from risk_model.training.agencies import (
 )
 from risk_model.training.evaluate import bootstrap_intervals, core_metrics, decision_summary
 from risk_model.training.fairness import audit, audit_summary
+from risk_model.training.gate import decide_champion, register_version
 from risk_model.training.leakage import LeakageReport, check_leakage, enforce, validate_allow
 from risk_model.training.models import (
     CallTypeRate,
@@ -85,6 +86,32 @@ def target_labels(
     any_true = (values == 1.0).any(axis=1)
     all_false = (values == 0.0).all(axis=1)
     return np.where(any_true, 1.0, np.where(all_false, 0.0, np.nan))
+
+
+def check_labels(y: np.ndarray, target: str) -> None:
+    """Stops the run before any fitting when the labels cannot teach anything: no labelled
+    call, or every labelled call on one side. A mapping that labels only harmed calls
+    (`absent: unknown` with `{value: "true"}`) does exactly that, and every later step
+    (leakage guard, calibration, conformal) would fail on it in its own, less clear way."""
+    labelled = ~np.isnan(y)
+    n = int(labelled.sum())
+    if n == 0:
+        raise UserError(
+            f"no call has a known {target!r} outcome: check the outcome columns or the outcome "
+            "mapping (an outcome file that matched no call leaves every outcome unknown)"
+        )
+    positives = int(y[labelled].sum())
+    if positives == n:
+        raise UserError(
+            f"all {n:,} labelled calls are positive ({target}): check the outcome mapping "
+            "(absent: unknown with value: true labels only harmed calls; use absent: false "
+            "when a call without an outcome row was not harmed)"
+        )
+    if positives == 0:
+        raise UserError(
+            f"all {n:,} labelled calls are negative (none {target}): check the outcome mapping "
+            "(the outcome columns, the join to the outcome file, its true values) or --target"
+        )
 
 
 def file_digest(path: Path) -> str:
@@ -236,13 +263,14 @@ def train(
     truth: Path | None = None,
     run_name: str | None = None,
     allow_drops: bool = False,
+    force_champion: bool = False,
 ) -> dict[str, Any]:
     """The whole run; returns the JSON summary `risk-model train --json` prints.
 
     Reads as its table of contents: load -> windows -> features -> leakage check -> fit (with
-    calibration and conformal) -> evaluate -> audit -> backtest -> explain -> describe -> log ->
-    register. Every step is one named function; each check stops the run before the costly
-    steps it would waste (docs/model.md, "The run, step by step").
+    calibration and conformal) -> evaluate -> audit -> backtest -> explain -> describe -> the
+    champion gate -> log -> register. Every step is one named function; each check stops the
+    run before the costly steps it would waste (docs/model.md, "The run, step by step").
     """
     t0 = time.perf_counter()
     validate_allow(settings.leakage.allow)
@@ -253,6 +281,7 @@ def train(
     codes = agency_codes(calls)
     if codes is not None:
         check_outcome_definitions(calls, codes)
+    check_labels(y, settings.target)
     split = split_by_time(calls, y, settings)
     feats = build_features(calls, settings.features)
     leakage = leakage_check(feats, calls, y, split, settings)
@@ -279,6 +308,11 @@ def train(
         register,
         truth_path,
     )
+    decision = None
+    if register:
+        decision = decide_champion(
+            register, scores, feats, y, split.test_mask, results, settings, force_champion
+        )
     run_id, logged_model_uri = log_run(
         experiment,
         run_name,
@@ -288,15 +322,13 @@ def train(
         fitted.model,
         split,
         leakage,
-        Evaluation(results, eval_frame, scores, audit_table, backtests),
+        Evaluation(results, eval_frame, scores, audit_table, backtests, decision),
         importance,
         feats.loc[split.test_mask],
     )
     registered = None
-    if register:
-        registered = register_and_promote(
-            register, logged_model_uri, run_id, feats, y, split.test_mask, results
-        )
+    if register and decision is not None:
+        registered = register_version(register, logged_model_uri, run_id, decision)
     t_end = time.perf_counter()
     log.info(
         "done in %.1fs (features+fit %.1fs, evaluation %.1fs, logging %.1fs)",
@@ -354,6 +386,7 @@ class Evaluation:
     scores: dict[str, np.ndarray]
     audit_table: pd.DataFrame
     backtests: list[dict[str, Any]]
+    champion: dict[str, Any] | None = None  # the champion gate's decision (with --register)
 
 
 @dataclass(frozen=True)
@@ -590,6 +623,13 @@ def log_run(
     summary_metrics["calls_outside_bulk"] = float(
         outliers["calls_before_bulk"] + outliers["calls_after_bulk"]
     )
+    if evaluation.champion is not None:
+        gate = evaluation.champion["gate"]
+        summary_metrics["champion"] = float(evaluation.champion["champion"])
+        summary_metrics["champion_gate_passed"] = float(gate["passed"])
+        for name, b in gate["baselines"].items():
+            if len(b["ci"]) == 2:
+                summary_metrics[f"auc_minus_{name}_ci_low"] = b["ci"][0]
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params(run_params(settings, model.metadata, rejected))
         mlflow.log_metrics(summary_metrics)
@@ -615,6 +655,7 @@ def log_run(
                 model,
                 split.counts,
                 leakage,
+                evaluation.champion,
             )
             # The drift reference `risk-model monitor` compares live calls with.
             save_reference(tmpdir, test_features, evaluation.scores["model"])
@@ -697,53 +738,8 @@ def run_summary(
         ]
     if registered:
         out["registered"] = registered
-    return out
-
-
-def register_and_promote(
-    name: str,
-    model_uri: str,
-    run_id: str,
-    feats: pd.DataFrame,
-    y: np.ndarray,
-    test_mask: np.ndarray,
-    results: dict[str, Any],
-) -> dict[str, Any]:
-    """Registers the model; sets alias `champion` only if it beats the current champion on the
-    same test window (higher AUC; PR-AUC breaks a tie)."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    from risk_model.model import tracking
-
-    client = MlflowClient()
-    mv = mlflow.register_model(model_uri, name)
-    current = tracking.champion_version(name)
-    new = results["model"]
-    out: dict[str, Any] = {"name": name, "version": str(mv.version)}
-    if current is None:
-        client.set_registered_model_alias(name, tracking.CHAMPION, mv.version)
-        out.update(champion=True, reason="no champion yet")
-    else:
-        champ, _ = tracking.load_model(f"models:/{name}/{current.version}")
-        score = champ.assess(feats[test_mask], explain=False).risk_score
-        old = core_metrics(score, y[test_mask])
-        better = (new["auc"], new["pr_auc"]) > (old["auc"], old["pr_auc"])
-        out.update(
-            champion=better,
-            previous_champion=str(current.version),
-            champion_auc_same_window=old["auc"],
-            challenger_auc=new["auc"],
-            reason=(
-                "beats the champion on the same test window"
-                if better
-                else "does not beat the champion on the same test window; alias unchanged"
-            ),
-        )
-        if better:
-            client.set_registered_model_alias(name, tracking.CHAMPION, mv.version)
-    client.set_model_version_tag(name, mv.version, "run_id", run_id)
-    log.info("registry: %s version %s (%s)", name, mv.version, out["reason"])
+        out["champion"] = registered["champion"]
+        out["reason"] = registered["reason"]
     return out
 
 
