@@ -99,7 +99,12 @@ def simulate(
 
 @app.command()
 def ingest(
-    input: Path = typer.Option(..., "--input", help="Agency export: CSV or Parquet."),
+    input: Path = typer.Option(
+        ...,
+        "--input",
+        help="Agency export: CSV or Parquet; or a folder or quoted glob of one agency's files "
+        "(e.g. yearly exports), read as one; or a folder of EIDO .json files.",
+    ),
     out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
     mapping: Path | None = typer.Option(
         None, "--mapping", help="Mapping YAML (see docs/ingest.md)."
@@ -110,6 +115,18 @@ def ingest(
         help="none: one calls.parquet file. month|year: calls.parquet as a folder of "
         "month=YYYY-MM/ (year=YYYY/) Parquet files, for a Dask cluster (docs/ingest.md).",
     ),
+    allow_drops: bool = typer.Option(
+        False,
+        "--allow-drops",
+        help="Go on although more than 1% of the rows are quarantined, exclude: rules remove "
+        "every row, or the outcome join matches no call (each is otherwise an error).",
+    ),
+    agency: str | None = typer.Option(
+        None,
+        "--agency",
+        help="The agency every call of this export belongs to (a short code, e.g. LMPD): keys "
+        "are then namespaced by it, so agencies can be pooled (docs/ingest.md).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Validate and canonicalise an export: accepted rows to Parquet, rejects to quarantine."""
@@ -117,7 +134,13 @@ def ingest(
 
     _run(
         lambda: ingest_file(
-            input_path=input, out_dir=out, mapping_path=mapping, partition_by=partition_by
+            input_path=input,
+            out_dir=out,
+            mapping_path=mapping,
+            partition_by=partition_by,
+            allow_drops=allow_drops,
+            quarantine_gate=True,
+            agency=agency,
         ),
         as_json,
     )
@@ -125,7 +148,9 @@ def ingest(
 
 @app.command("map")
 def map_export(
-    export: Path = typer.Argument(..., help="Agency export: CSV or Parquet."),
+    export: Path = typer.Argument(
+        ..., help="Agency export: CSV or Parquet, or a folder or quoted glob of its files."
+    ),
     draft: bool = typer.Option(False, "--draft", help="Write a commented first mapping."),
     out: Path = typer.Option(..., "--out", help="Mapping YAML to write."),
     outcomes: Path | None = typer.Option(
@@ -155,7 +180,16 @@ def train(
     ),
     experiment: str = typer.Option("call-risk", "--experiment", help="MLflow experiment name."),
     register: str | None = typer.Option(
-        None, "--register", help="Register the model under this name; promote if it wins."
+        None,
+        "--register",
+        help="Register the model under this name; make it champion only if it beats every "
+        "baseline (the champion gate, docs/model.md) and the current champion.",
+    ),
+    force_champion: bool = typer.Option(
+        False,
+        "--force-champion",
+        help="With --register: set the champion alias even when the champion gate says no "
+        "(the override is recorded in the reason, the card and the registry).",
     ),
     config: Path | None = typer.Option(
         None,
@@ -177,6 +211,12 @@ def train(
         help="Run on a Dask cluster: a scheduler address (tcp://host:8786) or local:N to start "
         "N local worker processes (docs/cluster.md). --data is then a Parquet file or dataset.",
     ),
+    allow_drops: bool = typer.Option(
+        False,
+        "--allow-drops",
+        help="Train on the rest when more than 1% of the rows break the schema (otherwise an "
+        "error naming the most common reason).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Build point-in-time features, train on earlier time, test on later time, log to MLflow."""
@@ -185,6 +225,8 @@ def train(
         from risk_model.config import load_settings
         from risk_model.training.pipeline import train as train_run
 
+        if force_champion and not register:
+            raise UserError("--force-champion needs --register NAME")
         settings = load_settings(config)
         if target is not None:
             if target not in ("harmed", "assaulted", "injured"):
@@ -198,9 +240,24 @@ def train(
             from risk_model.training.dask_fit import train_on_cluster
 
             return train_on_cluster(
-                data, settings, dask, experiment=experiment, register=register, truth=truth
+                data,
+                settings,
+                dask,
+                experiment=experiment,
+                register=register,
+                truth=truth,
+                allow_drops=allow_drops,
+                force_champion=force_champion,
             )
-        return train_run(data, settings, experiment=experiment, register=register, truth=truth)
+        return train_run(
+            data,
+            settings,
+            experiment=experiment,
+            register=register,
+            truth=truth,
+            allow_drops=allow_drops,
+            force_champion=force_champion,
+        )
 
     _run(run, as_json)
 
@@ -243,12 +300,18 @@ def load_history(
     model: str | None = typer.Option(
         None, "--model", help="Model URI: also list loaded areas it never saw in training."
     ),
+    allow_drops: bool = typer.Option(
+        False,
+        "--allow-drops",
+        help="Load the rest when more than 1% of the rows break the schema (otherwise an "
+        "error naming the most common reason).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
     """Bulk-load calls into the live history store the service reads; say what was loaded."""
     from risk_model.batch.score import load_history_file
 
-    _run(lambda: load_history_file(data, db, config, model), as_json)
+    _run(lambda: load_history_file(data, db, config, model, allow_drops=allow_drops), as_json)
 
 
 @app.command("audit-prune")

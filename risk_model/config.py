@@ -157,6 +157,22 @@ class EvaluationConfig(_Section):
     audit_min_calls: int = Field(200, ge=1)
 
 
+class ChampionConfig(_Section):
+    """The champion gate of `train --register` (docs/model.md, "Registry and champion").
+
+    `paired_bootstrap`: the model becomes champion only when, for every baseline, the `level`
+    interval of its test-window AUC minus the baseline's (a paired bootstrap: the same resampled
+    test calls for both) lies above zero, and its own AUC interval lies above 0.5 ("no
+    signal" otherwise). `point_estimate`: a higher AUC than every baseline is enough (the
+    no-signal check still applies). `train --force-champion` overrides either, and says so.
+    """
+
+    rule: Literal["paired_bootstrap", "point_estimate"] = "paired_bootstrap"
+    level: float = Field(0.95, gt=0.5, lt=1)
+    # Replicates of the paired bootstrap (each scores every baseline on the same resample).
+    reps: int = Field(1000, ge=50, le=10_000)
+
+
 class AnswerConfig(_Section):
     """How a trained model words its answers: reasons per call, batch size, the training period.
 
@@ -236,6 +252,7 @@ class Settings(_Section):
     conformal: ConformalConfig = ConformalConfig()
     tiers: TierConfig = TierConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    champion: ChampionConfig = ChampionConfig()
     service: AnswerConfig = AnswerConfig()
     monitor: MonitorConfig = MonitorConfig()
     cluster: ClusterConfig = ClusterConfig()

@@ -21,7 +21,7 @@ from typing import TypeVar
 import pandas as pd
 import pyarrow as pa
 
-from risk_model.errors import UserError
+from risk_model.errors import UserError, check_drops
 from risk_model.schema import validate_frame
 
 log = logging.getLogger(__name__)
@@ -255,12 +255,16 @@ def is_simulated(data: Path, truth: Path | None = None) -> bool:
     return meta.get(SIMULATED_KEY) == b"true"
 
 
-def load_calls(path: Path, in_time_order: bool = True) -> tuple[pd.DataFrame, int]:
+def load_calls(
+    path: Path, in_time_order: bool = True, allow_drops: bool | None = None
+) -> tuple[pd.DataFrame, int]:
     """Canonical calls from Parquet or CSV, validated; returns (rows, rows rejected).
 
     Training expects ingested data; rows that still break the schema are reported, not used.
     Training wants the calls in time order; scoring keeps the file's order (`in_time_order=False`)
     so an analyst's output lines up with the input row for row, as the pyfunc's does.
+    With `allow_drops` given (train), rejecting more than 1% of the rows is a `UserError` naming
+    the most common reason, unless `allow_drops` is True (SPEC §3).
     """
     if path.is_dir():  # a Parquet dataset folder (`ingest --partition-by`)
         suffix = ".parquet"
@@ -282,11 +286,22 @@ def load_calls(path: Path, in_time_order: bool = True) -> tuple[pd.DataFrame, in
     except ValueError as exc:
         raise UserError(f"{path}: {exc}") from None
     if len(result.quarantined):
-        top = result.quarantined["_reason"].value_counts().head(3).to_dict()
+        counts = result.quarantined["_reason"].value_counts()
+        # The reasons themselves, not a guess at their cause: rows ingest wrote are read by the
+        # same rules (schema.validate_frame), so "run ingest first" was often untrue.
+        cause = (
+            f"they break the canonical schema, most often {counts.index[0]!r} "
+            f"({int(counts.iloc[0]):,} rows)"
+        )
+        line = None
+        if allow_drops is not None:
+            line = check_drops(
+                len(result.quarantined), len(raw), f"rows of {path}", cause, allow_drops
+            )
         log.warning(
-            "%s rows break the schema and are not used (run `risk-model ingest` first): %s",
-            f"{len(result.quarantined):,}",
-            top,
+            line
+            or f"{len(result.quarantined):,} rows break the schema and are not used: "
+            f"{counts.head(3).to_dict()}"
         )
     calls = result.accepted
     if in_time_order:

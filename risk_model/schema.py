@@ -53,6 +53,11 @@ OUTCOME_COLUMNS: tuple[str, ...] = ("officer_assaulted", "officer_injured")
 # input (it is filled mostly for harmed calls, so reading it would leak the label). A bare date
 # means known from the end of that day.
 OUTCOME_KNOWN_AT = "outcome_known_at"
+# Optional, written by ingest when a mapping folds several rows per incident
+# (`incident_rows: fold`): how many officers (rows, or distinct officer ids) the incident had.
+# Counted after the fact (who came and used force is known only afterwards), so it is never a
+# feature input, like the outcomes beside it.
+OFFICERS = "officers"
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "call_id",
     "received_at",
@@ -68,6 +73,11 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     *FLAG_COLUMNS,
     "narrative",
 )
+# Optional: the agency a call belongs to (a short code), for data or a service holding several
+# agencies. Keys (premise, beat, district) are namespaced by it inside the project, so two
+# agencies may name a beat alike; call_ids need only be unique within an agency.
+AGENCY = "agency"
+AGENCY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
 # Optional: the exclusive end of the interval the call was received in, when only the day or a
 # shift band is known (received_at is then the interval's start). Empty = received_at is exact.
 RECEIVED_UNTIL = "received_until"
@@ -76,7 +86,7 @@ MAX_RECEIVED_INTERVAL = pd.Timedelta(days=2)
 # The only columns feature code may read: the call as known when it was taken. received_until is
 # read only to know which time facts are known and from when the call counts as history; no
 # feature is computed from it alone (how precisely a row is timed says which file it came from).
-FEATURE_INPUT_COLUMNS: tuple[str, ...] = (*CANONICAL_COLUMNS, RECEIVED_UNTIL)
+FEATURE_INPUT_COLUMNS: tuple[str, ...] = (*CANONICAL_COLUMNS, RECEIVED_UNTIL, AGENCY)
 BOOL_COLUMNS: tuple[str, ...] = FLAG_COLUMNS + OUTCOME_COLUMNS
 
 PRIORITY_MIN, PRIORITY_MAX = 1, 9
@@ -454,8 +464,15 @@ def known_at_column(col: pd.Series, tz: str | None = None) -> tuple[pd.Series, p
     return values, bad.astype(bool)
 
 
-# Canonical columns in output order: received_until, when the table has it, after received_at.
-_OUTPUT_ORDER = (*CANONICAL_COLUMNS[:2], RECEIVED_UNTIL, *CANONICAL_COLUMNS[2:])
+# Canonical columns in output order: agency after call_id and received_until after received_at,
+# when the table has them.
+_OUTPUT_ORDER = (
+    CANONICAL_COLUMNS[0],
+    AGENCY,
+    CANONICAL_COLUMNS[1],
+    RECEIVED_UNTIL,
+    *CANONICAL_COLUMNS[2:],
+)
 
 
 def _received_until(
@@ -478,6 +495,7 @@ def validate_frame(
     tz: str | None = None,
     now: pd.Timestamp | None = None,
     row_numbers: Iterable[int] | None = None,
+    keep_duplicates: bool = False,
 ) -> ValidationResult:
     """Checks a frame against SPEC §1; returns canonical accepted rows and quarantined rows.
 
@@ -485,6 +503,7 @@ def validate_frame(
     reason found (a reason names the field). Duplicate call_ids keep their first *valid* row.
     Extra columns are carried through unchanged (they are never features). `row_numbers` are the
     source-file row numbers reported in quarantine (default: 1-based position).
+    `keep_duplicates` accepts repeated call_ids (ingest resolves them: `ingest/fold.py`).
     """
     n = len(df)
     df = df.reset_index(drop=True)
@@ -506,11 +525,25 @@ def validate_frame(
         else:
             out[name] = pd.Series(pd.NA, index=df.index, dtype="string")
 
+    if AGENCY in df.columns:
+        out[AGENCY] = _as_text(df[AGENCY])
+        flag(
+            out[AGENCY].notna() & ~out[AGENCY].str.match(AGENCY_PATTERN, na=False).astype(bool),
+            "agency: not a code (a letter or digit, then letters, digits, '_', '-' or '.'; "
+            "at most 32)",
+        )
     flag(out["call_id"].isna(), "call_id: missing")
     flag(out["call_id"].str.len().fillna(0) > MAX_ID_LEN, f"call_id: longer than {MAX_ID_LEN}")
     times, bad_time = parse_timestamp_column(df["received_at"], tz)
     flag(df["received_at"].isna() | _as_text(df["received_at"]).isna(), "received_at: missing")
-    date_only = _as_text(df["received_at"]).str.match(_DATE_ONLY_RE, na=False).astype(bool)
+    # Only a TEXT date lacks a clock time. A parsed time column (Parquet from ingest) is exact, or
+    # known to the day where received_until says so: its text form says nothing (pandas prints
+    # a column whose times are all midnight as bare dates), so it is never refused as a date.
+    # One rule with ingest: what ingest stored, train reads the same (issue 18, item 4).
+    if pd.api.types.is_datetime64_any_dtype(df["received_at"].dtype):
+        date_only = pd.Series(False, index=df.index)
+    else:
+        date_only = _as_text(df["received_at"]).str.match(_DATE_ONLY_RE, na=False).astype(bool)
     # With received_until given, a bare date is the start of a known interval, not a guess.
     until, until_given, bad_until = _received_until(df, tz)
     flag(date_only & ~until_given, "received_at: a date without a time of day")
@@ -575,17 +608,30 @@ def validate_frame(
         flag(known.notna() & (known < times), f"{OUTCOME_KNOWN_AT}: {_KNOWN_BEFORE_CALL}")
         out[OUTCOME_KNOWN_AT] = known
 
-    # Duplicates: among rows valid so far, the first occurrence of each call_id wins.
-    valid = reason.isna()
-    dup_of_valid = pd.Series(False, index=df.index)
-    dup_of_valid[valid] = out.loc[valid, "call_id"].duplicated(keep="first")
-    flag(dup_of_valid, "call_id: duplicate of an earlier row")
+    if OFFICERS in df.columns:
+        otext = _as_text(df[OFFICERS])
+        onum = pd.to_numeric(otext, errors="coerce")
+        good = onum.notna() & (onum == np.floor(onum)) & (onum >= 1)
+        flag(otext.notna() & ~good, f"{OFFICERS}: not a whole number of 1 or more")
+        out[OFFICERS] = onum.where(good).astype("Int64")
+
+    # Duplicates: among rows valid so far, the first occurrence of each call_id wins (within
+    # its agency: two agencies may number their calls alike), unless the caller resolves repeats
+    # itself (ingest folds an incident's rows or refuses differing ones: ingest/fold.py).
+    if not keep_duplicates:
+        valid = reason.isna()
+        dup_of_valid = pd.Series(False, index=df.index)
+        key_cols = ["call_id", AGENCY] if AGENCY in out.columns else ["call_id"]
+        dup_of_valid[valid] = out.loc[valid, key_cols].duplicated(keep="first")
+        flag(dup_of_valid, "call_id: duplicate of an earlier row")
 
     extra = [c for c in df.columns if c not in out.columns]
     for name in extra:
         out[name] = df[name]
     ordered = [
-        c for c in (*_OUTPUT_ORDER, *OUTCOME_COLUMNS, OUTCOME_KNOWN_AT) if c in out.columns
+        c
+        for c in (*_OUTPUT_ORDER, *OUTCOME_COLUMNS, OUTCOME_KNOWN_AT, OFFICERS)
+        if c in out.columns
     ] + extra
     out = out[ordered]
 

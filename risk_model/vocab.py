@@ -30,6 +30,10 @@ OUTSIDE_TRAINING_PERIOD: Final = "outside_training_period"
 UNSEEN_AREA: Final = "unseen_area"
 NO_OUTCOME_HISTORY: Final = "no_outcome_history"
 SYNTHETIC_MODEL: Final = "synthetic_model"
+# From the EIDO reader (risk_model/ingest/eido.py): a part of a NENA EIDO document it could not
+# read (the call is scored without it), and a caution it carries that is not a model input.
+EIDO_UNREAD: Final = "eido_unread"
+EIDO_CAUTION: Final = "eido_caution"
 WARNING_CODES: Final[tuple[str, ...]] = (
     SYNTHETIC_MODEL,
     OUTSIDE_TRAINING_PERIOD,
@@ -39,6 +43,8 @@ WARNING_CODES: Final[tuple[str, ...]] = (
     NO_PREMISE_HISTORY,
     NO_AREA_HISTORY,
     CANT_TELL,
+    EIDO_UNREAD,
+    EIDO_CAUTION,
 )
 # What each code means, for the review page's legend and the docs.
 WARNING_LABELS: Final[dict[str, str]] = {
@@ -50,6 +56,8 @@ WARNING_LABELS: Final[dict[str, str]] = {
     NO_PREMISE_HISTORY: "No address or coordinates: premise history unused",
     NO_AREA_HISTORY: "No beat or district: area history unused",
     CANT_TELL: "The data cannot separate high from low risk for this call",
+    EIDO_UNREAD: "Part of the EIDO document could not be read: scored without it",
+    EIDO_CAUTION: "A caution in the EIDO document, not a model input: read it",
 }
 
 

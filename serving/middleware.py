@@ -22,7 +22,9 @@ from serving.errors import error_body, error_response, public_text
 
 # A full batch of calls with long narratives stays well under this.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-API_ROUTES = frozenset({"/score", "/score_batch", "/ingest"})
+API_ROUTES = frozenset({"/score", "/score_batch", "/ingest", "/score/eido"})
+# Routes that assess one call: batch slices step aside while they are in flight.
+SINGLE_ROUTES = frozenset({"/score", "/score/eido"})
 REVIEW_PATH = "/review"
 # While single calls are in flight, batch work waits; at most this long after the last slice,
 # so a batch still finishes under a steady stream of single calls.
@@ -198,13 +200,14 @@ def _template_regex(template: str) -> re.Pattern[str]:
 
 
 class CountSingles:
-    """ASGI middleware: counts /score requests from arrival to answer, for `_Turns`."""
+    """ASGI middleware: counts single-call requests (SINGLE_ROUTES) from arrival to answer,
+    for `_Turns`."""
 
     def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") != "/score":
+        if scope["type"] != "http" or scope.get("path") not in SINGLE_ROUTES:
             await self.app(scope, receive, send)
             return
         TURNS.singles += 1

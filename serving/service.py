@@ -5,6 +5,7 @@ Thin on purpose: each route validates its body (serving/api_models.py) and makes
 
     POST /score        {"call": {...}}      -> one assessment
     POST /score_batch  {"calls": [...]}     -> assessments in the same order
+    POST /score/eido   one EIDO document    -> one assessment, or (?format=eido) an EIDO caution
     POST /ingest       {"calls": [...]}     -> counts accepted/rejected (+ per-call errors)
     GET  /healthz, /readyz                  liveness; readiness (model and history loaded)
     GET  /metrics, /monitor/metrics         Prometheus; the latest monitor verdict's gauges
@@ -47,10 +48,12 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from risk_model.errors import UserError
+from risk_model.ingest.eido import EidoError, document_agency, read_eido
 from risk_model.model.precautions import load_rules
 from risk_model.monitor.latest import prometheus_text, read_latest
 from risk_model.service.assessor import LiveAssessor, StoreUnavailable, merge_repeated_calls
 from risk_model.service.audit_log import dumps
+from risk_model.service.eido_caution import caution_component
 from risk_model.service.readiness import WorkerReadiness
 from risk_model.service.settings import (
     ServiceSettings,
@@ -80,6 +83,7 @@ from serving.bentoml_patch import (
     request_bodies_are_required,
     timeout_middleware_cancels_its_timer,
 )
+from serving.eido_api import FORMATS, EidoDocument, call_for_api, error_body_for
 from serving.errors import error_body
 from serving.errors import error_response as _error
 from serving.errors import unavailable as _unavailable
@@ -272,6 +276,43 @@ class CallRisk:
             failed = _unavailable(exc, "the assessment was not returned: it was not audited")
             return failed  # type: ignore[return-value]
         return Assessment.model_validate(out[0])
+
+    @bentoml.api(route="/score/eido", output_spec=Assessment)
+    async def score_eido(self, document: EidoDocument, /, ctx: bentoml.Context) -> Assessment:
+        """Assess one call sent as a NENA EIDO document (audited): the answer of /score, with an
+        `eido_unread` warning for each part that could not be read and an `eido_caution` one
+        for each caution that is not a model input. `?format=eido` answers an EIDO caution
+        component instead (docs/eido.md). A document without an id, an incident type or a
+        time is a 400 naming the part."""
+        answer = self._score_eido(document, ctx.request.query_params.get("format", "json"))
+        # With a context parameter BentoML answers with the context's status, whatever the
+        # response says: set it from the response.
+        ctx.response.status_code = getattr(answer, "status_code", 200)
+        return answer  # type: ignore[return-value]
+
+    def _score_eido(self, document: Any, fmt: str) -> Assessment | Response:
+        assessor = self._ready()
+        if isinstance(assessor, JSONResponse):
+            return assessor
+        fmt = fmt.strip().lower()
+        if fmt not in FORMATS:
+            return _error(400, "format", f"{fmt[:20]!r}: give one of {', '.join(FORMATS)}")
+        try:
+            read = read_eido(document)
+        except EidoError as exc:
+            return _error(400, exc.field, exc.message)
+        call, warnings = call_for_api(read, self.settings.timezone)
+        try:
+            row = CallIn.model_validate(call).to_row()
+        except ValidationError as exc:
+            return JSONResponse(error_body_for(exc, read.sources), status_code=400)
+        try:
+            out = assessor.assess([row], extra_warnings=[warnings])[0]
+        except StoreUnavailable as exc:
+            return _unavailable(exc, "the assessment was not returned: it was not audited")
+        if fmt == "eido":
+            return JSONResponse(caution_component(out, agency_ref=document_agency(document)))
+        return Assessment.model_validate(out)
 
     async def _in_background(self, func: Callable[..., Any], *args: Any) -> Any:
         """Runs long work (batches, ingest) on the service's one background thread, so the event

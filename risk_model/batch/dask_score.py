@@ -170,19 +170,22 @@ def _score(
         history is not None,
         meta=meta,
     )
-    if out_path.suffix:
-        from risk_model.batch.score import _write
+    from risk_model.batch.score import _write, answer_summary
 
+    if out_path.suffix:
         out = scored.compute().sort_values(ROW, kind="stable")
         if len(out) != rows or not np.array_equal(out[ROW].to_numpy(), np.arange(rows)):
             raise RuntimeError(f"cluster scoring returned {len(out):,} rows for {rows:,} calls")
         _write(out.drop(columns=ROW).reset_index(drop=True), out_path)
     else:
         scored.to_parquet(str(Path(out_path).absolute()), write_index=False)
+        # The counts read back the three columns they need, not the whole answers.
+        out = pd.read_parquet(out_path, columns=["risk_tier", "decision", "warnings"])
     return {
         "rows_scored": rows,
         "out": str(out_path),
         "model": {"name": ref.name, "version": ref.version},
+        **answer_summary(out),
         "seconds": round(time.perf_counter() - t0, 2),
         "cluster": {"workers": workers, "partitions": sh.partitions},
     }

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from risk_model import vocab
 from risk_model.config import load_settings
 from risk_model.dataset import write_csv
 from risk_model.errors import UserError
@@ -60,12 +61,49 @@ def score_file(
         "rows_scored": len(scored),
         "out": str(out_path),
         "model": {"name": ref.name, "version": ref.version},
+        **answer_summary(scored),
         "seconds": round(time.perf_counter() - t0, 2),
     }
 
 
+def answer_summary(scored: pd.DataFrame) -> dict[str, Any]:
+    """Counts of the answers by decision, tier and warning code (SPEC §3: `score --json`), and
+    the same in a few stderr lines: a file where every answer carried `synthetic_model` or
+    `unseen_area` must say so where the analyst looks, not only inside each row."""
+    n = len(scored)
+    decisions = {d: int((scored["decision"] == d).sum()) for d in vocab.DECISIONS}
+    tiers = {t: int((scored["risk_tier"] == t).sum()) for t in vocab.TIERS}
+    text = scored["warnings"].astype(str)
+    # Each warning is a JSON string `"code: text"`: its code follows an opening quote.
+    counts = {c: int(text.str.contains(f'"{c}:', regex=False).sum()) for c in vocab.WARNING_CODES}
+    warnings = dict(sorted(((c, k) for c, k in counts.items() if k), key=lambda ck: -ck[1]))
+
+    def share(k: int) -> str:
+        return f"{k:,} ({k / n:.1%})" if n else "0"
+
+    log.info(
+        "score: %s answers: decision %s; tier %s",
+        f"{n:,}",
+        ", ".join(f"{d} {share(k)}" for d, k in decisions.items()),
+        ", ".join(f"{t} {share(k)}" for t, k in tiers.items()),
+    )
+    if warnings:
+        top = [
+            f"every answer carried {c}" if k == n else f"{c} on {share(k)}"
+            for c, k in list(warnings.items())[:5]
+        ]
+        log.warning("score: warnings: %s", "; ".join(top))
+    else:
+        log.info("score: no answer carried a warning")
+    return {"decisions": decisions, "tiers": tiers, "warnings": warnings}
+
+
 def load_history_file(
-    data: Path, db: Path, config: Path | None = None, model_uri: str | None = None
+    data: Path,
+    db: Path,
+    config: Path | None = None,
+    model_uri: str | None = None,
+    allow_drops: bool = False,
 ) -> dict[str, Any]:
     """`risk-model load-history`: bulk-load canonical calls into the SQLite history store, and
     say what was loaded: its period, the share of calls with a known outcome and (with a
@@ -76,7 +114,8 @@ def load_history_file(
 
     t0 = time.perf_counter()
     settings = load_settings(config)
-    calls, rejected = load_calls(data)
+    # More than 1% of the rows breaking the schema stops the load (SPEC §3) unless allowed.
+    calls, rejected = load_calls(data, allow_drops=allow_drops)
     store = SqliteHistoryStore(db, settings.features)
     ev = events_frame(calls, settings.features)
     known = np.zeros(len(calls), dtype=bool)

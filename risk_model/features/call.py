@@ -16,6 +16,7 @@ import pandas as pd
 from risk_model import text
 from risk_model.config import FeatureConfig
 from risk_model.schema import (
+    AGENCY,
     FEATURE_INPUT_COLUMNS,
     FLAG_COLUMNS,
     OUTCOME_KNOWN_AT,
@@ -125,6 +126,23 @@ def text_values(values: Sequence[Any]) -> Any:
     return values if isinstance(values, pd.Series) else object_values(values)
 
 
+def namespaced(agency: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """History keys within their agency: `AGENCY/key` where both are known, the key alone for a
+    call without an agency. Two agencies pooled in one model or one service may name a beat or
+    a district alike (or list an address both patrol); their histories must not mix.
+
+    Every engine (offline builder, live store, cluster path) gets its keys from `call_features`,
+    so this is the one place keys are namespaced."""
+    has = ~pd.isna(agency)
+    if not has.any():
+        return keys
+    keyed = has & ~pd.isna(keys)
+    out = np.asarray(keys, dtype=object).copy()
+    prefixed = pd.Series(agency[keyed], dtype=object) + "/" + pd.Series(out[keyed], dtype=object)
+    out[keyed] = prefixed.to_numpy(dtype=object)
+    return out
+
+
 def call_features(cols: Mapping[str, Sequence[Any]], cfg: FeatureConfig) -> dict[str, np.ndarray]:
     """Row-local features plus the keys and event indicators history features need.
 
@@ -176,6 +194,9 @@ def call_features(cols: Mapping[str, Sequence[Any]], cfg: FeatureConfig) -> dict
     out["_premise"] = text.premise_key(address, lat, lon, cfg.grid_cell_m)
     out["_beat"] = text.normalize_category(text_values(cols["beat"]))
     out["_district"] = text.normalize_category(text_values(cols["district"]))
+    agency = object_values(cols[AGENCY])
+    for key in ("_premise", "_beat", "_district"):
+        out[key] = namespaced(agency, out[key])
     out["_ts"] = ts
     out["_ev_ts"] = ev_ts
     out["_violent"] = (

@@ -9,27 +9,17 @@ nothing here is trusted blindly (the draft says so at the top).
 
 Recognition is by column name (a synonyms table of common CAD export names) and by content
 (unique ids, parseable times, coordinate ranges, yes/no flags, small sets of priority codes).
-Columns whose names say post-incident (force, disposition, arrest, injury, cleared, final) or
-personal (race, ethnicity, sex, age, birth date, build, height, weight, names, phones, SSN) are
-flagged and left out, the same names `risk-model ingest` refuses. The draft is checked with the
-same loader `ingest` uses, and says at the top whether it loads as written.
+Columns guarded by `risk_model.ingest.guards` (protected, personal, post-incident; by name and by
+the values they hold) are left out and listed with the reason: the one list ingest refuses.
+The draft is checked with the same loader `ingest` uses, and says at the top whether it loads
+as written.
 """
 
 from __future__ import annotations
 
-import bz2
-import csv
-import gzip
-import io
-import json
 import logging
-import lzma
 import os
 import re
-import tempfile
-import textwrap
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +27,39 @@ import numpy as np
 import pandas as pd
 
 from risk_model.errors import UserError
-from risk_model.ingest.run import (
-    COMPRESSED_SUFFIXES,
-    CSV_SUFFIXES,
-    PARQUET_SUFFIXES,
-    FieldSpec,
-    Mapping,
-    load_mapping,
-    protected_reason,
-    read_export,
+from risk_model.ingest.draft_content import (
+    PERSON_DATE_TOKENS,
+    busiest,
+    date_range,
+    fill_and_distinct,
+    id_profile,
+    looks_coordinate,
+    looks_free_text,
+    median_time,
+    rows_years_before,
 )
+from risk_model.ingest.draft_model import (
+    FLAG_FIELDS,
+    Draft,
+    Guess,
+    OutcomeDraft,
+    flow,
+    is_status,
+    q,
+)
+from risk_model.ingest.draft_sample import read_sample
+from risk_model.ingest.draft_times import (
+    YEARS,
+    TimeGuess,
+    cached_tokens,
+    detect_time,
+    parse_with,
+)
+from risk_model.ingest.draft_yaml import ONE_LINE, render
+from risk_model.ingest.guards import GUARDS
+from risk_model.ingest.run import FieldSpec, Mapping, load_mapping
 from risk_model.schema import BOOL_FALSE, BOOL_TRUE
-from risk_model.text import call_family, normalize_call_type
+from risk_model.text import call_family
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +69,14 @@ TOP_CALL_TYPES = 25
 
 # --------------------------------------------------------------------------- column names
 
-_TOKEN_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-
 
 def _tokens(name: str) -> list[str]:
     """Lower-case name tokens: "IncidentNo" -> [incident, no]; "CALL_DATE" -> [call, date]."""
-    return [
-        t.lower() for part in re.split(r"[^0-9A-Za-z]+", name) for t in _TOKEN_RE.findall(part)
-    ]
+    return list(cached_tokens(name))
+
+
+_LETTER_RE = re.compile(r"[A-Za-z]")
+_NUMBER_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -139,289 +150,43 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "details synopsis call_narrative"
     ),
 }
-_FLAG_FIELDS = ("weapon_reported", "domestic", "mental_health", "intoxication", "in_progress")
 _TEXT_FIELDS = ("source", "address", "beat", "district", "premise_type", "narrative")
 
-# Names that say "known only after the call": flagged and left out (ingest refuses them too).
-_POST_TOKENS = frozenset(
-    {"force", "disposition", "dispositions", "dispo", "disp", "final", "clear", "cleared",
-     "clearance", "clr", "closed", "outcome", "outcomes", "resolution", "offense", "offence",
-     "offenses"}
-)  # fmt: skip
-_POST_PREFIXES = ("injur", "arrest", "dispos", "clearanc")
-# Personal attributes: never features (race, ethnicity, sex, gender and religion not even by
-# override). "name" counts unless the name is about a place or a thing.
-_PERSONAL_TOKENS = frozenset(
-    {"age", "ages", "dob", "build", "height", "weight", "hgt", "wgt", "ssn", "phone",
-     "phones", "telephone", "tel", "name", "names", "fname", "lname", "firstname",
-     "lastname", "surname", "license", "licence", "dl", "socsec"}
-)  # fmt: skip
-_PERSONAL_PREFIXES = ("birth", "ethnic", "relig")
-_PLACE_TOKENS = frozenset(
-    {"street", "st", "location", "loc", "business", "place", "premise", "premises", "common",
-     "beat", "district", "agency", "unit", "city", "county", "zone", "area", "sector",
-     "division", "type", "call", "file", "event", "nature", "problem", "station", "building",
-     "landmark", "venue", "site", "road", "intersection", "cross", "plate", "vehicle", "veh",
-     "apartment", "complex", "facility", "school", "park", "hospital", "region"}
-)  # fmt: skip
-# Times recorded after the call came in: never received_at.
+# Times recorded after the call came in: never received_at (guarded names such as CLEARED_AT
+# are left out before times are read).
 _LATER_TIME_TOKENS = frozenset(
     {"dispatch", "dispatched", "dispatch_time", "enroute", "en", "route", "arrive", "arrived",
-     "arrival", "onscene", "on", "scene", "clear", "cleared", "close", "closed", "complete",
-     "completed", "end", "ended", "assigned", "ack", "acknowledged", "disp", "final", "last",
-     "update", "updated", "modified"}
+     "arrival", "onscene", "on", "scene", "close", "complete", "completed", "end", "ended",
+     "assigned", "ack", "acknowledged", "last", "update", "updated", "modified"}
 )  # fmt: skip
 
 
-def looks_post_incident(name: str) -> str | None:
-    """The name token that says post-incident ("disposition", "injur..."), or None."""
-    for t in _tokens(name):
-        if t in _POST_TOKENS or t.startswith(_POST_PREFIXES):
-            return t
-    return None
+def _personal(column: str) -> bool:
+    """A protected or personal name (never a join key, never mapped)."""
+    guard = GUARDS.guard_reason(column)
+    return GUARDS.protected_reason(column) is not None or (guard or ("",))[0] == "personal"
 
 
-def looks_personal(name: str) -> str | None:
-    """The name token that says personal attribute, or None (place and thing names pass)."""
-    why = protected_reason(name)
-    if why is not None:
-        return why
-    toks = _tokens(name)
-    if any(t.startswith(_PERSONAL_PREFIXES) for t in toks):
-        return next(t for t in toks if t.startswith(_PERSONAL_PREFIXES))
-    hits = [t for t in toks if t in _PERSONAL_TOKENS]
-    if not hits:
-        return None
-    if set(hits) <= {"name", "names"} and any(t in _PLACE_TOKENS for t in toks):
-        return None  # LOCATION_NAME, STREET_NAME, BUSINESS_NAME: a place, not a person
-    return hits[0]
+def guarded(column: str, values: pd.Series | list[str]) -> str | None:
+    """Why the draft leaves a column out (the guards ingest applies), or None.
 
-
-# --------------------------------------------------------------------------- time formats
-
-_DATETIME_FORMATS: tuple[str, ...] = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f",
-    "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
-    "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",
-    "%m/%d/%y %I:%M:%S %p", "%m/%d/%y %I:%M %p", "%m/%d/%y %H:%M:%S", "%m/%d/%y %H:%M",
-    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %I:%M:%S %p", "%d/%m/%Y %I:%M %p",
-    "%m-%d-%Y %H:%M:%S", "%m-%d-%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
-    "%d-%b-%Y %H:%M:%S", "%d-%b-%y %I.%M.%S.%f %p", "%d-%b-%y %H:%M:%S", "%b %d %Y %I:%M%p",
-    "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z",
-)  # fmt: skip
-_DATE_FORMATS: tuple[str, ...] = (
-    "%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y", "%d/%m/%Y", "%Y/%m/%d", "%m-%d-%Y", "%d.%m.%Y",
-    "%d-%b-%Y", "%d-%b-%y", "%b %d %Y", "%B %d, %Y",
-)  # fmt: skip
-_TIME_FORMATS: tuple[str, ...] = (
-    "%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p", "%H:%M:%S.%f",
-)  # fmt: skip
-_COMPACT_FORMATS: tuple[str, ...] = ("%Y%m%d%H%M%S", "%Y%m%d")  # only when the name says date/time
-_COMPACT_TIME: tuple[str, ...] = ("%H%M%S", "%H%M")
-_MIN_COVER = 0.9  # share of distinct values a time column's formats must read
-_YEARS = (1970, 2100)
-
-
-@dataclass
-class TimeGuess:
-    """How a column holds times: kind ("datetime", "date", "time"), formats, share read."""
-
-    kind: str
-    formats: list[str]
-    share: float
-    all_midnight: bool = False
-    day_month_ambiguous: bool = False
-
-
-def _parse(values: pd.Series, fmt: str) -> pd.Series:
-    if "%z" in fmt:
-        out = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
-        return out.dt.tz_localize(None)
-    return pd.to_datetime(values, format=fmt, errors="coerce")
-
-
-def _greedy_formats(values: pd.Series, formats: Iterable[str], kind: str) -> TimeGuess | None:
-    """Formats that together read the most values, best first (the order ingest tries them)."""
-    parsed = {f: _parse(values, f) for f in formats}
-    ok = {f: p.notna().to_numpy().copy() for f, p in parsed.items()}
-    if kind != "time":
-        for f, p in parsed.items():
-            years = p.dt.year
-            ok[f] &= ((years >= _YEARS[0]) & (years <= _YEARS[1])).fillna(False).to_numpy()
-    left = np.ones(len(values), dtype=bool)
-    chosen: list[str] = []
-    while left.any():
-        best = max(ok, key=lambda f: int((ok[f] & left).sum()))
-        gain = int((ok[best] & left).sum())
-        if gain == 0 or (chosen and gain < max(1, 0.005 * len(values))):
-            break
-        chosen.append(best)
-        left &= ~ok[best]
-    share = 1.0 - left.sum() / max(len(values), 1)
-    if not chosen or share < _MIN_COVER:
-        return None
-    guess = TimeGuess(kind, chosen, float(share))
-    first = parsed[chosen[0]]
-    if kind == "datetime":
-        read = first.dropna()
-        guess.all_midnight = bool(len(read)) and bool((read == read.dt.normalize()).all())
-    swapped = chosen[0].replace("%m/%d", "%d/%m") if "%m/%d" in chosen[0] else None
-    if swapped and swapped in ok and ok[swapped].sum() == ok[chosen[0]].sum():
-        guess.day_month_ambiguous = True
-    return guess
-
-
-def detect_time(name: str, values: pd.Series) -> TimeGuess | None:
-    """The formats that read a column's (distinct, non-empty) values, or None if not a time."""
-    values = pd.Series(pd.unique(values[values != ""]), dtype=object)
-    if values.empty or not values.str.contains(r"\d", regex=True).all():
-        return None
-    toks = set(_tokens(name))
-    dateish = bool(toks & {"date", "time", "datetime", "dt", "timestamp", "received", "created"})
-    if len(values) > 2000:
-        values = values.sample(2000, random_state=0)
-    has_clock = values.str.contains(":", regex=False).mean() > 0.5
-    stamp_formats = _DATETIME_FORMATS + _DATE_FORMATS + (_COMPACT_FORMATS if dateish else ())
-    if has_clock or dateish or values.str.contains(r"[-/.]", regex=True).mean() > 0.9:
-        guess = _greedy_formats(values, stamp_formats, "datetime")
-        if guess is not None:
-            clock = [f for f in guess.formats if re.search(r"%[HI]", f)]
-            if not clock:
-                guess.kind = "date"
-            return guess
-    if has_clock or "time" in toks:
-        return _greedy_formats(
-            values, _TIME_FORMATS + (_COMPACT_TIME if "time" in toks else ()), "time"
-        )
-    return None
-
-
-# --------------------------------------------------------------------------- reading a sample
-
-
-def _sniff_delimiter(header: str) -> str:
-    counts = {d: header.count(d) for d in (",", ";", "|", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def _open_text(path: Path, encoding: str) -> io.TextIOBase:
-    suffix = path.suffix.lower()
-    opener: Any = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix)
-    if opener is not None:
-        return opener(path, "rt", encoding=encoding, newline="")
-    return path.open("r", encoding=encoding, newline="")
-
-
-@dataclass
-class Sample:
-    """The first rows of an export as text, and how the file must be read."""
-
-    frame: pd.DataFrame
-    encoding: str = "utf-8"
-    delimiter: str | None = None
-    truncated: bool = False
-
-
-def read_sample(path: Path, rows: int) -> Sample:
-    """The first `rows` data rows of a CSV or Parquet export, every cell as text.
-
-    Only the first rows are read, so a draft of a multi-gigabyte export takes seconds. CSV files
-    are copied record by record (quoted line breaks stay inside their record) into a temporary
-    file that `read_export` then reads, so the sample is read exactly as `ingest` reads the file.
+    By name first (cheap), then by a sample of the distinct values: a column whose name says
+    nothing ("REASON_DESC") but whose values say "Arrest", "Danger to self or others" is a
+    post-incident column all the same.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"export not found: {path}")
-    suffixes = [s.lower() for s in path.suffixes]
-    last = suffixes[-1] if suffixes else ""
-    if last in PARQUET_SUFFIXES:
-        return _read_parquet_sample(path, rows)
-    inner = suffixes[-2] if last in COMPRESSED_SUFFIXES and len(suffixes) > 1 else last
-    if inner not in CSV_SUFFIXES or last in (".zip", ".zst"):
-        frame = read_export(path)  # unknown type -> its one-line error; zip/zst read whole
-        return Sample(frame.head(rows), truncated=len(frame) > rows)
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return _read_csv_sample(path, rows, encoding, inner)
-        except UnicodeDecodeError:
-            continue
-    raise UserError(f"{path}: neither UTF-8 nor cp1252 text; save the export as UTF-8")
-
-
-def _read_csv_sample(path: Path, rows: int, encoding: str, inner: str) -> Sample:
-    with _open_text(path, encoding) as fh:
-        header = fh.readline()
-        delim = "\t" if inner == ".tsv" else _sniff_delimiter(header)
-        fh.seek(0)
-        reader = csv.reader(fh, delimiter=delim)
-        records = []
-        try:
-            for record in reader:
-                records.append(record)
-                if len(records) > rows + 1:
-                    break
-        except csv.Error as exc:
-            raise UserError(f"{path}: not a well-formed CSV ({exc}); check quoting") from None
-    if not records or not any(cell.strip() for cell in records[0]):
-        raise UserError(f"{path}: the file is empty")
-    if len(records) < 2:
-        raise UserError(f"{path}: the export has a header but no data rows")
-    truncated = len(records) > rows + 1
-    with tempfile.TemporaryDirectory(prefix="risk-model-draft-") as tmp:
-        copy = Path(tmp) / "sample.csv"
-        with copy.open("w", encoding="utf-8", newline="") as out:
-            csv.writer(out, delimiter=delim).writerows(records[: rows + 1])
-        frame = read_export(copy, delimiter=delim)
-    if frame.empty:
-        raise UserError(f"{path}: the export has a header but no data rows")
-    name = "utf-8" if encoding == "utf-8-sig" else encoding
-    return Sample(frame, name, None if delim == "," and inner != ".tsv" else delim, truncated)
-
-
-def _read_parquet_sample(path: Path, rows: int) -> Sample:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-        batch = next(pf.iter_batches(batch_size=rows), None)
-        total = pf.metadata.num_rows
-    except (pa.ArrowException, OSError) as exc:
-        raise UserError(f"{path}: not a readable Parquet file ({exc})") from None
-    if batch is None:
-        raise UserError(f"{path}: the export has no data rows")
-    with tempfile.TemporaryDirectory(prefix="risk-model-draft-") as tmp:
-        copy = Path(tmp) / "sample.parquet"
-        pq.write_table(pa.Table.from_batches([batch]), copy)
-        frame = read_export(copy)
-    return Sample(frame, truncated=total > rows)
+    if why := GUARDS.protected_reason(column):
+        return f"protected attribute ({why}): never mapped, not overridable"
+    if guard := GUARDS.guard_reason(column):
+        return f"{guard[0]} (name says {guard[1]!r})"
+    hit = GUARDS.content_of(values) if isinstance(values, list) else GUARDS.content_reason(values)
+    if hit:
+        return f"post-incident (values say so: {hit.text()})"
+    return None
 
 
 # --------------------------------------------------------------------------- recognising columns
 
 
-@dataclass
-class Guess:
-    """One canonical field's draft: the YAML lines (without indent) and why."""
-
-    field: str
-    column: str
-    lines: list[str]
-    why: list[str] = field(default_factory=list)
-    also_reads: list[str] = field(default_factory=list)  # e.g. the time column of date + time
-
-
-def _q(text: str) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML; the loader reads text)."""
-    return json.dumps(str(text), ensure_ascii=False)
-
-
-def _flow(items: Iterable[str]) -> str:
-    return "[" + ", ".join(_q(i) for i in items) + "]"
-
-
-# Suffixes that mark a column's form, not its meaning: "DV_YN", "WEAPON_FLAG", "MH_IND".
 _FORM_TOKENS = frozenset({"yn", "flag", "flg", "ind", "indicator", "cd", "code", "desc"})
 
 
@@ -436,7 +201,18 @@ def _name_rank(field_name: str, column: str) -> int | None:
         toks = toks[:-1]
         if "_".join(toks) in names:
             return len(names) + names.index("_".join(toks))
-    return None
+    # A place's words inside a longer name: LOCATION_LATITUDE, FULL_STREET_ADDRESS_OR_...
+    strong = _STRONG_WORDS.get(field_name, ())
+    hits = [strong.index(t) for t in _tokens(column) if t in strong]
+    return 2 * len(names) + min(hits) if hits else None
+
+
+# Words that name a field wherever they sit in a longer column name.
+_STRONG_WORDS: dict[str, tuple[str, ...]] = {
+    "latitude": ("latitude", "lat"),
+    "longitude": ("longitude", "lon", "lng"),
+    "address": ("address", "addr"),
+}
 
 
 def _nonempty(col: pd.Series) -> pd.Series:
@@ -486,13 +262,13 @@ _OPPOSITE = {a: b for a, b in _PAIRS} | {b: a for a, b in _PAIRS}
 
 def _flag_spec(column: str, shape: tuple[str, dict[str, str], list[str]]) -> str:
     how, table, unknown = shape
-    keys = [f"column: {_q(column)}"]
+    keys = [f"column: {q(column)}"]
     if how == "split":
         keys.append('split: "|"')
-    pairs = ", ".join(f"{_q(k)}: {_q(v)}" for k, v in table.items())
+    pairs = ", ".join(f"{q(k)}: {q(v)}" for k, v in table.items())
     keys.append(f"values: {{{pairs}}}")
     if unknown:
-        keys.append(f"missing_values: {_flow(unknown)}")
+        keys.append(f"missing_values: {flow(unknown)}")
     return "{" + ", ".join(keys) + "}"
 
 
@@ -507,61 +283,68 @@ def _numeric(col: pd.Series) -> pd.Series:
     return pd.to_numeric(_nonempty(col), errors="coerce")
 
 
-@dataclass
-class Draft:
-    """Everything the draft says about an export, before it is written as YAML."""
-
-    guesses: dict[str, Guess] = field(default_factory=dict)
-    left_out: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    exclude: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
-    not_premises: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
-    call_types: list[tuple[str, str, int]] = field(default_factory=list)
-    n_call_types: int = 0
-    other_times: list[str] = field(default_factory=list)
-    shift_lines: list[str] = field(default_factory=list)
+_ID_TOKENS = frozenset({"id", "no", "num", "number", "key", "nbr", "nr"})
 
 
-def _pick(candidates: list[tuple[Any, str]]) -> str | None:
-    return min(candidates)[1] if candidates else None
+def _id_candidates(
+    df: pd.DataFrame, free: list[str], d: Draft
+) -> list[tuple[tuple[Any, ...], str]]:
+    """Columns that can hold an incident's number, best first, by name and by content.
+
+    Content first: filled in (nearly) every row, a distinct value per incident (unique, or
+    grouped: one incident, a few rows), never a time, a coordinate or free text. Then the name:
+    a CAD id name beats an id-like name ("UOF_NUMBER") beats a name that says nothing.
+    """
+    cands = []
+    n = len(df)
+    for c in free:
+        filled, distinct = d.filled(df, c), len(d.distinct(df, c))  # most columns stop here
+        if filled < 0.95 * n or distinct < max(2, 0.5 * filled):
+            continue
+        col = df[c]
+        rank = _name_rank("call_id", c)
+        klass = 0 if rank is not None else 1 if set(_tokens(c)) & _ID_TOKENS else 2
+        if klass == 2 and (
+            distinct < 0.98 * filled or any(_NUMBER_RE.fullmatch(v) for v in d.distinct(df, c))
+        ):
+            continue  # an unnamed id is unique and never a number (a count, an amount)
+        if looks_coordinate(col) or looks_free_text(col) or d.time_of(df, c) is not None:
+            continue
+        ratio = distinct / filled
+        cands.append(((klass, rank if rank is not None else 0, -round(ratio, 2)), c))
+    return sorted(cands)
 
 
 def _guess_call_id(df: pd.DataFrame, free: list[str], d: Draft) -> None:
-    n = len(df)
-    cands = []
-    for c in free:
-        rank = _name_rank("call_id", c)
-        col = df[c].str.strip()
-        filled = int((col != "").sum())
-        unique = col[col != ""].nunique() == filled and filled == n
-        if rank is not None:
-            cands.append(((0 if unique else 1, rank), c))
-        elif unique and filled == n and detect_time(c, col) is None and _numeric(col).isna().all():
-            idish = bool(set(_tokens(c)) & {"id", "no", "num", "number", "key", "nbr"})
-            cands.append(((2 if idish else 3, 0), c))
-        elif unique and filled == n and set(_tokens(c)) & {"id", "no", "num", "number", "nbr"}:
-            cands.append(((2, 1), c))
-    best = _pick(cands)
-    if best is None:
+    cands = _id_candidates(df, free, d)
+    if not cands:
         d.notes.append("call_id: no column looks like a call number; map the export's id column")
         return
-    col = df[best].str.strip()
-    dupes = int(col[col != ""].duplicated().sum())
-    empty = int((col == "").sum())
-    why = ["matched by name" if _name_rank("call_id", best) is not None else "chosen by content"]
-    if dupes or empty:
+    best = cands[0][1]
+    col = df[best]
+    prof = id_profile(col)
+    klass = cands[0][0][0]
+    why = [("matched by name", "an id-like name", "chosen by content")[klass] + f": {prof.text()}"]
+    if prof.repeated:
+        d.fold = (best, prof)
         why.append(
-            f"{dupes:,} repeated and {empty:,} empty ids in the sample: repeats are quarantined "
-            "as duplicates (the first row kept); an export with one row per unit or per update "
-            "needs de-duplicating first"
+            f"{prof.groups_text()}: one incident, several rows (one per officer, subject or "
+            "unit); see incident_rows below"
         )
     else:
         why.append("a different value in every sampled row")
-    d.guesses["call_id"] = Guess("call_id", best, [f"call_id: {_q(best)}"], why)
+    if prof.filled < prof.rows:
+        why.append(
+            f"{prof.rows - prof.filled:,} empty ids in the sample: those rows are quarantined"
+        )
+    if len(cands) > 1:
+        other = cands[1][1]
+        why.append(f"the other candidate: {other} ({id_profile(df[other]).text()})")
+    d.guesses["call_id"] = Guess("call_id", best, [f"call_id: {q(best)}"], why)
 
 
 def _time_lines(guess: TimeGuess, column: str) -> list[str]:
-    return ["received_at:", f"  column: {_q(column)}", f"  formats: {_flow(guess.formats)}"]
+    return ["received_at:", f"  column: {q(column)}", f"  formats: {flow(guess.formats)}"]
 
 
 def _time_why(guess: TimeGuess, sample_label: str) -> list[str]:
@@ -583,79 +366,153 @@ def _time_why(guess: TimeGuess, sample_label: str) -> list[str]:
     return why
 
 
+def _parsed(values: pd.Series, guess: TimeGuess) -> pd.Series:
+    """Row-aligned times read with a guess's formats (NaT where none reads, or out of range)."""
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for f in guess.formats:
+        left = out.isna()
+        if not left.any():
+            break
+        out[left] = parse_with(values[left], f).astype("datetime64[ns]")
+    years = out.dt.year
+    return out.where((years >= YEARS[0]) & (years <= YEARS[1]))
+
+
+def _person_dates(df: pd.DataFrame, times: dict[str, TimeGuess], d: Draft) -> dict[str, pd.Series]:
+    """Marks an officer's or subject's date (hire, commission, birth): never the call's time.
+
+    By name, or by content: a date that sits a year or more before another time column of the
+    same row in nine rows of ten is about a person, not the call (a hire date is the earliest
+    date in every row of a register of force). Returns the parsed dates and times.
+    """
+    stamps = {c: _parsed(df[c], g) for c, g in times.items() if g.kind != "time"}
+    named = {c: set(_tokens(c)) & PERSON_DATE_TOKENS for c in stamps}
+    for c, words in named.items():
+        if words:
+            d.person_dates[c] = (
+                f"an officer's or subject's date (name says {sorted(words)[0]!r}), "
+                f"{date_range(stamps[c])}"
+            )
+    # Compared with the few best-named other times only: linear in the number of columns.
+    refs = sorted(
+        (c for c in stamps if not named[c]),
+        key=lambda c: (_name_rank("received_at", c) is None, _name_rank("received_at", c) or 0),
+    )[:5]
+    for c in stamps:
+        if c in d.person_dates:
+            continue
+        for o in refs:
+            if o == c:
+                continue
+            share = rows_years_before(stamps[c], stamps[o])
+            if share >= 0.9:
+                d.person_dates[c] = (
+                    f"{share:.0%} of rows a year or more before {o} ({date_range(stamps[c])} "
+                    f"against {date_range(stamps[o])}): a person's date, not the call's"
+                )
+                break
+    return stamps
+
+
 def _guess_received_at(df: pd.DataFrame, free: list[str], d: Draft) -> None:
+    """The call's time among columns whose dates fall where the bulk of the records fall.
+
+    Later steps of the call (dispatch, arrival) and a person's dates are never chosen; a date
+    column and a time-of-day column (same stem, or the only time-of-day column) are combined.
+    """
     times: dict[str, TimeGuess] = {}
     for c in free:
-        g = detect_time(c, df[c].str.strip())
+        g = d.time_of(df, c)
         if g is not None:
             times[c] = g
+    stamps = _person_dates(df, times, d)
     later = {c for c in times if set(_tokens(c)) & _LATER_TIME_TOKENS}
-    usable = {c: g for c, g in times.items() if c not in later}
+    usable = {c: g for c, g in times.items() if c not in later and c not in d.person_dates}
 
-    def median(c: str) -> float:
-        g = times[c]
-        vals = _nonempty(df[c].str.strip())
-        parsed = pd.Series(pd.NaT, index=vals.index, dtype="datetime64[ns]")
-        for f in g.formats:
-            parsed = parsed.fillna(_parse(vals, f))
-        return float(parsed.dropna().astype("int64").median()) if parsed.notna().any() else 0.0
-
-    # A date column and a time column with the same stem ("CALL_DATE" + "CALL_TIME").
+    # A date column and a time column with the same stem ("CALL_DATE" + "CALL_TIME"), else the
+    # one time-of-day column beside the dates ("OCC_DATE" + "HHMM").
     pairs: list[tuple[str, str]] = []
-    dates = [c for c, g in usable.items() if g.kind == "date"]
+    # A datetime whose clock is always midnight is a date (exports write "2016-09-03 00:00:00").
+    dates = [c for c, g in usable.items() if g.kind == "date" or g.all_midnight]
     clocks = [c for c, g in usable.items() if g.kind == "time"]
     for dc in dates:
         stem = [t for t in _tokens(dc) if t not in ("date", "dt")]
         for tc in clocks:
             if [t for t in _tokens(tc) if t not in ("time", "tm")] == stem:
                 pairs.append((dc, tc))
+    if not pairs and len(clocks) == 1:
+        pairs = [(dc, clocks[0]) for dc in dates]
     cands: list[tuple[Any, Any]] = []
     for c, g in usable.items():
         if g.kind == "time":
             continue
         rank = _name_rank("received_at", c)
-        whole = 0 if g.kind == "datetime" else 1
-        cands.append(((rank if rank is not None else 999, whole, median(c)), ("one", c)))
+        whole = 0 if g.kind == "datetime" and not g.all_midnight else 1
+        cands.append(((rank if rank is not None else 999, whole, median_time(stamps[c])), (c,)))
     for dc, tc in pairs:
-        rank = _name_rank("received_at", dc)
-        rank = min(rank if rank is not None else 999, _name_rank("received_at", tc) or 999)
-        cands.append(((rank, 0, median(dc)), ("pair", dc, tc)))
+        ranks = [_name_rank("received_at", dc), _name_rank("received_at", tc)]
+        rank = min((r for r in ranks if r is not None), default=999)
+        cands.append(((rank, 0, median_time(stamps[dc])), (dc, tc)))
     if not cands:
         d.notes.append(
             "received_at: no column reads as a date/time with the usual formats; map it by hand "
             "with `formats:` (see the format table in docs/ingest.md)"
         )
         return
-    best = min(cands, key=lambda x: x[0])[1]
-    if best[0] == "pair":
-        dc, tc = best[1], best[2]
-        gd, gt = usable[dc], usable[tc]
-        lines = [
-            "received_at:",
-            f"  date: {_q(dc)}",
-            f"  date_formats: {_flow(gd.formats)}",
-            f"  time: {_q(tc)}",
-            f"  time_formats: {_flow(gt.formats)}",
-        ]
-        why = [f"a date column and a time column: {dc} + {tc}"]
-        why += _time_why(gd, f"{dc} values")[1:]
-        empty_times = int((df[tc].str.strip() == "").sum())
-        if empty_times and "time_optional" in FieldSpec.model_fields:
-            lines.append('  time_optional: "true"')
-            why.append(
-                f"{empty_times:,} sampled rows have a date but no time: time_optional keeps them, "
-                "known to the day"
-            )
-        g = Guess("received_at", dc, lines, why, also_reads=[tc])
+    cands.sort(key=lambda x: x[0])
+    best = cands[0][1]
+    if len(best) == 2:
+        dc, tc = best
+        g = _pair_guess(df, usable[dc], usable[tc], dc, tc)
         used = {dc, tc}
     else:
-        c = best[1]
+        c = best[0]
         g = Guess("received_at", c, _time_lines(usable[c], c), _time_why(usable[c], "values"))
         if _name_rank("received_at", c) is None:
-            g.why.insert(0, "no 'received' name: the earliest time column in the sample")
+            g.why.insert(0, "no 'received' name: the earliest time column with the bulk's dates")
         used = {c}
+    g.why.append(f"dates {date_range(stamps[best[0]])}")
+    others = [o[1] for o in cands[1:] if o[1][0] != best[0]]
+    if others:
+        o = others[0]
+        g.why.append(f"the other candidate: {' + '.join(o)} (dates {date_range(stamps[o[0]])})")
     d.guesses["received_at"] = g
-    d.other_times = [c for c in times if c not in used]
+    d.other_times = [c for c in times if c not in used and c not in d.person_dates]
+
+
+def _pair_guess(df: pd.DataFrame, gd: TimeGuess, gt: TimeGuess, dc: str, tc: str) -> Guess:
+    """received_at from a date column plus a time-of-day column (`date:` + `time:`)."""
+    lines = [
+        "received_at:",
+        f"  date: {q(dc)}",
+        f"  date_formats: {flow(gd.formats)}",
+        f"  time: {q(tc)}",
+        f"  time_formats: {flow(gt.formats)}",
+    ]
+    why = [f"a date column and a time-of-day column combined: {dc} + {tc}"]
+    why += [
+        w
+        for w in _time_why(gd, f"{dc} values")[1:]
+        if "known to the day" not in w and "exactly midnight" not in w
+    ]
+    if gd.all_midnight:
+        why.append(f"{dc}'s clock part is always midnight: the time of day comes from {tc}")
+    clock = df[tc]
+    if any(f in ("%H%M", "%H%M%S") for f in gt.formats):
+        short = clock[clock.str.fullmatch(r"\d{1,3}")]
+        if len(short):
+            why.append(
+                f"{tc} holds HHMM as a number that lost its leading zeros ({short.iloc[0]!r} "
+                f"= {short.iloc[0].zfill(4)[:2]}:{short.iloc[0].zfill(4)[2:]}): ingest pads them"
+            )
+    no_time = int((~clock.str.contains(r"\d", regex=True)).sum())
+    if no_time and "time_optional" in FieldSpec.model_fields:
+        lines.append('  time_optional: "true"')
+        why.append(
+            f"{no_time:,} sampled rows have a date but no time: time_optional keeps them, known "
+            "to the day"
+        )
+    return Guess("received_at", dc, lines, why, also_reads=[tc])
 
 
 _SHIFT_TOKENS = frozenset({"shift", "shifts", "watch", "tour", "band", "platoon"})
@@ -696,55 +553,76 @@ def _propose_shift(df: pd.DataFrame, d: Draft) -> None:
     for c in df.columns:
         if c in d.left_out or not set(_tokens(c)) & _SHIFT_TOKENS:
             continue
-        values = list(_nonempty(df[c].str.strip()).value_counts().index)
+        values = list(_nonempty(df[c]).value_counts().index)
         if not values or len(values) > 12:
             continue
         fmts = next(li for li in g.lines if li.startswith("  formats:")).strip()
         bands = [v for v in values if v.lower() not in _UNKNOWN_WORDS]
         unknown = [v for v in values if v.lower() in _UNKNOWN_WORDS]
-        table = ", ".join(f"{_q(v)}: {_q(_band_guess(v) or 'SET_ME')}" for v in bands)
+        table = ", ".join(f"{q(v)}: {q(_band_guess(v) or 'SET_ME')}" for v in bands)
         d.shift_lines = [
             f"# {c} looks like the shift the call fell in. If the agency's shift table says",
             "# which hours each band covers, received_at can be the date plus the band (the call",
             "# is then known to those hours, not the whole day). Bands are never guessed: check",
             "# the hours read from each band's text, fill in SET_ME, then use instead:",
             "#   received_at:",
-            f"#     date: {_q(date_col)}",
+            f"#     date: {q(date_col)}",
             f"#     date_{fmts}",
-            f"#     shift: {_q(c)}",
+            f"#     shift: {q(c)}",
             f"#     shifts: {{{table}}}",
         ]
         if unknown:
             d.shift_lines += [
-                f"#     missing_values: {_flow(unknown)}   # no band: the call keeps its day",
+                f"#     missing_values: {flow(unknown)}   # no band: the call keeps its day",
                 '#     time_optional: "true"',
             ]
         return
 
 
+# Names of what officers found or did, written afterwards: never how the call began.
+_AFTER_TOKENS = frozenset(
+    {"conduct", "behavior", "behaviour", "condition", "influence", "effect", "effects",
+     "result", "results", "finding", "findings", "found", "actual", "closing", "close"}
+)  # fmt: skip
+
+
 def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
+    """How the call began (nature, call type, incident type, problem), from names and values.
+
+    A column describing a person (SUBJECT_DESCRIPTION) or what was found afterwards is never the
+    call type, however well its values read as call types.
+    """
     cands = []
+    skipped: list[str] = []
     for c in free:
-        col = _nonempty(df[c].str.strip())
-        if col.empty:
-            continue
-        uniq = col.unique()
-        if len(uniq) > 5000 or detect_time(c, col) is not None:
-            continue
-        if len(uniq) > max(50, 0.5 * len(col)):
-            continue  # free text (remarks), not a coded call type
+        after = bool(set(_tokens(c)) & (GUARDS.person_words | _AFTER_TOKENS))
         rank = _name_rank("call_type", c)
+        filled, uniq = d.filled(df, c), d.distinct(df, c)  # most columns stop here
+        if not filled or len(uniq) > 5000 or len(uniq) > max(50, 0.5 * filled):
+            continue  # empty, or free text (remarks), not a coded call type
+        if rank is None and sum(bool(_LETTER_RE.search(v)) for v in uniq) < 0.5 * len(uniq):
+            continue  # unnamed numbers: codes the lexicon cannot read
+        if d.time_of(df, c) is not None:
+            continue
+        col = _nonempty(df[c])
         fams = pd.Series(call_family(list(uniq)), index=uniq)
         share = float((fams.reindex(col.to_numpy()).to_numpy() != "other").mean())
         if rank is not None:
-            cands.append(((0, -round(share, 1), rank), c))
+            key: tuple[Any, ...] | None = (0, -round(share, 1), rank)
         elif share >= 0.3 and len(uniq) >= 3:
-            cands.append(((1, -share, 0), c))
-    best = _pick(cands)
+            key = (1, -share, 0)
+        else:
+            key = None
+        if key is not None and after:
+            skipped.append(c)
+        elif key is not None:
+            cands.append((key, c))
+    cands.sort()
+    best = cands[0][1] if cands else None
     if best is None:
         d.notes.append("call_type: no column looks like the call type; map it by hand")
         return
-    col = _nonempty(df[best].str.strip())
+    col = _nonempty(df[best])
     counts = col.value_counts()
     top = counts.head(TOP_CALL_TYPES)
     fams = call_family(list(top.index))
@@ -759,30 +637,37 @@ def _guess_call_type(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     )
     if "initial" not in _tokens(best) and any("final" in _tokens(c) for c in df.columns):
         why.append("use the call type as coded at call-taking, never the final one")
-    d.guesses["call_type"] = Guess("call_type", best, [f"call_type: {_q(best)}"], why)
+    if len(cands) > 1:
+        why.append(f"the other candidate: {cands[1][1]}")
+    if skipped:
+        why.append(
+            f"not {', '.join(skipped[:3])}: a description of a person or of what was found, "
+            "written after the call"
+        )
+    d.guesses["call_type"] = Guess("call_type", best, [f"call_type: {q(best)}"], why)
 
 
 def _guess_priority(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     cands = [(r, c) for c in free if (r := _name_rank("priority", c)) is not None]
     for _, c in sorted(cands):
-        col = _nonempty(df[c].str.strip())
+        col = _nonempty(df[c])
         vals = sorted(col.unique())
         if not vals:
             continue
         nums = pd.to_numeric(pd.Series(vals), errors="coerce")
         if nums.notna().all() and nums.between(1, 9).all() and (nums % 1 == 0).all():
             d.guesses["priority"] = Guess(
-                "priority", c, [f"priority: {_q(c)}"], [f"values {_counts_comment(col)}"]
+                "priority", c, [f"priority: {q(c)}"], [f"values {_counts_comment(col)}"]
             )
             return
         if len(vals) <= 15:
             digits = {v: re.search(r"[1-9]", v) for v in vals}
             if all(digits.values()):
-                pairs = ", ".join(f"{_q(v)}: {_q(m.group(0))}" for v, m in digits.items() if m)
+                pairs = ", ".join(f"{q(v)}: {q(m.group(0))}" for v, m in digits.items() if m)
                 d.guesses["priority"] = Guess(
                     "priority",
                     c,
-                    [f"priority: {{column: {_q(c)}, values: {{{pairs}}}}}"],
+                    [f"priority: {{column: {q(c)}, values: {{{pairs}}}}}"],
                     [f"codes {_counts_comment(col)}: the digit in each code taken as 1..9; check"],
                 )
                 return
@@ -796,7 +681,7 @@ def _guess_coordinates(df: pd.DataFrame, free: list[str], d: Draft) -> None:
     for name, bound in (("latitude", 90.0), ("longitude", 180.0)):
         cands = sorted((r, c) for c in free if (r := _name_rank(name, c)) is not None)
         for _, c in cands:
-            nums = _numeric(df[c].str.strip())
+            nums = _numeric(df[c])
             if nums.empty or nums.isna().mean() > 0.05:
                 continue
             inside = nums.dropna().abs().between(0.01, bound)
@@ -810,15 +695,15 @@ def _guess_coordinates(df: pd.DataFrame, free: list[str], d: Draft) -> None:
             why = [f"numbers within +/-{bound:g} degrees"]
             if zeros:
                 why.append(f"{zeros:,} zeros in the sample: 0 is a placeholder, not a place")
-            d.guesses[name] = Guess(name, c, [f"{name}: {_q(c)}"], why)
+            d.guesses[name] = Guess(name, c, [f"{name}: {q(c)}"], why)
             break
 
 
 def _guess_text(df: pd.DataFrame, free: list[str], d: Draft, name: str) -> None:
     cands = sorted((r, c) for c in free if (r := _name_rank(name, c)) is not None)
     for _, c in cands:
-        col = _nonempty(df[c].str.strip())
-        if col.empty or (name != "narrative" and detect_time(c, col) is not None):
+        col = _nonempty(df[c])
+        if col.empty or (name != "narrative" and d.time_of(df, c) is not None):
             continue
         why = [f"matched by name; {len(col) / max(len(df), 1):.0%} of sampled rows filled"]
         if name == "narrative":
@@ -828,14 +713,14 @@ def _guess_text(df: pd.DataFrame, free: list[str], d: Draft, name: str) -> None:
             )
         elif name != "address":
             why.append(f"values {_counts_comment(col, 5)}")
-        d.guesses[name] = Guess(name, c, [f"{name}: {_q(c)}"], why)
+        d.guesses[name] = Guess(name, c, [f"{name}: {q(c)}"], why)
         return
 
 
 def _guess_flag(df: pd.DataFrame, free: list[str], d: Draft, name: str, split_ok: bool) -> None:
     cands = sorted((r, c) for c in free if (r := _name_rank(name, c)) is not None)
     for _, c in cands:
-        col = df[c].str.strip()
+        col = df[c]
         shape = _bool_shape(col)
         if shape is None:
             d.notes.append(
@@ -854,47 +739,47 @@ def _guess_flag(df: pd.DataFrame, free: list[str], d: Draft, name: str, split_ok
         return
 
 
-# Unit-status and administrative entries mixed into CAD exports (not calls for service).
-_STATUS_EXACT = frozenset(
-    {"RETURN STATION", "RETURN TO STATION", "RTS", "OUT OF SERVICE", "OOS", "COURT",
-     "COURT APPEARANCE", "COURT DUTY", "PRISONER TRANSPORT", "TRANSPORT PRISONER",
-     "PRISONER TRANS", "TRANSPORT", "MEAL", "MEAL BREAK", "LUNCH", "BREAK", "FUEL", "GAS",
-     "FUELING", "CAR WASH", "VEHICLE MAINTENANCE", "VEH MAINT", "MAINTENANCE", "TRAINING",
-     "ADMIN", "ADMINISTRATIVE", "ADMIN DUTY", "REPORT WRITING", "PAPERWORK", "SHIFT CHANGE",
-     "BRIEFING", "ROLL CALL", "MEETING", "BUSY", "ON BREAK", "PERSONAL", "RELIEF", "BOOKING",
-     "JAIL", "EVIDENCE", "EVIDENCE DROP", "AT STATION", "IN SERVICE", "UNIT STATUS", "STATUS",
-     "PERSONAL BREAK", "RESTROOM", "LOG ON", "LOG OFF", "END OF SHIFT", "SUBPOENA SERVICE"}
-)  # fmt: skip
-_STATUS_PREFIXES = (
-    "OUT OF SERVICE", "RETURN TO STATION", "RETURN STATION", "PRISONER TRANSPORT",
-    "TRANSPORT PRISONER", "ADMIN ", "MEAL ", "UNIT STATUS",
-)  # fmt: skip
-
-
-def _is_status(value: str) -> bool:
-    norm = normalize_call_type([value])[0] or ""
-    return norm in _STATUS_EXACT or norm.startswith(_STATUS_PREFIXES)
-
-
 def _propose_exclude(df: pd.DataFrame, d: Draft) -> None:
     g = d.guesses.get("call_type")
     if g is None:
         return
-    col = _nonempty(df[g.column].str.strip())
+    col = _nonempty(df[g.column])
     counts = col.value_counts()
-    hits = [(v, int(n)) for v, n in counts.items() if _is_status(v)]
+    hits = [(v, int(n)) for v, n in counts.items() if is_status(v)]
     if not hits:
         return
     d.exclude.append((g.column, hits))
-    # Where the status rows are: the station, the jail, the court. Not premises.
     addr = d.guesses.get("address")
     if addr is not None:
-        status_rows = df[df[g.column].str.strip().isin([v for v, _ in hits])]
-        places = _nonempty(status_rows[addr.column].str.strip()).value_counts().head(3)
-        share = places / max(len(status_rows), 1)
-        top = [(p, int(n)) for p, n in places.items() if share[p] >= 0.1 and n >= 3]
-        if top:
-            d.not_premises.append((addr.column, top))
+        _propose_not_premises(df, d, g.column, addr.column, {v for v, _ in hits})
+
+
+def _propose_not_premises(
+    df: pd.DataFrame, d: Draft, type_col: str, addr_col: str, admin: set[str]
+) -> None:
+    """Stations, headquarters, the jail, the court: places dominated by admin/status entries.
+
+    Every such place is proposed (not only the top few): each builds premise history from
+    paperwork, and headquarters is usually the busiest address of all.
+    """
+    rows = df[[type_col, addr_col]]
+    rows = rows[rows[addr_col] != ""]
+    is_admin = rows[type_col].isin(admin)
+    counts = rows[addr_col].value_counts()
+    share = is_admin.groupby(rows[addr_col]).mean().reindex(counts.index)
+    places = busiest(counts, share, min_share=0.5, min_rows=3).head(20)
+    if len(places):
+        top = int(counts.iloc[0])
+        evidence = [
+            (
+                p,
+                f"{p} ({n:,} rows, {share[p]:.0%} admin/status"
+                + (", the busiest address" if n == top else "")
+                + ")",
+            )
+            for p, n in places.items()
+        ]
+        d.not_premises.append((addr_col, evidence))
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -906,17 +791,6 @@ _SUBJECT_TOKENS = frozenset(
 )
 
 
-@dataclass
-class OutcomeDraft:
-    file: str
-    key: str | None = None
-    key_share: float = 0.0
-    call_key: str | None = None
-    fields: dict[str, list[str]] = field(default_factory=dict)
-    why: list[str] = field(default_factory=list)
-    rows: int = 0
-
-
 def _outcome_flag_line(name: str, col: pd.Series, column: str, split_ok: bool) -> str | None:
     shape = _bool_shape(col)
     if shape is None:
@@ -926,61 +800,116 @@ def _outcome_flag_line(name: str, col: pd.Series, column: str, split_ok: bool) -
     return f"{name}: {_flag_spec(column, shape)}"
 
 
-def _guess_outcomes(
-    path: Path, out: Path, export: pd.DataFrame, d: Draft, split_ok: bool
-) -> OutcomeDraft:
-    sample = read_sample(path, OUTCOME_SAMPLE)
-    of = sample.frame
-    try:
-        rel = os.path.relpath(path.resolve(), out.resolve().parent)
-    except ValueError:  # another drive (Windows)
-        rel = str(path.resolve())
-    o = OutcomeDraft(file=rel.replace(os.sep, "/"), rows=len(of))
-    call_id = d.guesses.get("call_id")
-    # Export columns that could hold the number an outcome row refers to.
-    ex_cols = [
-        c
-        for c in export.columns
-        if _nonempty(export[c].str.strip()).nunique() >= 0.5 * max(len(export), 1)
-        and not looks_personal(c)
-    ]
-    ex_sets = {c: set(_nonempty(export[c].str.strip())) for c in ex_cols}
-    best: tuple[float, int, str, str] | None = None
-    for oc in of.columns:
-        if looks_personal(oc):
+def _key_columns(
+    frame: pd.DataFrame, d: Draft | None = None, per_id: float = 0.5
+) -> dict[str, set[str]]:
+    """Columns that can hold an incident's number: distinct values by column.
+
+    Never a timestamp (two files share minutes by coincidence: 8% of one agency's positives were
+    calls that only happened in the same minute as an assault), free text, a coordinate or a
+    person's column; values unique or grouped per incident (at least `per_id` distinct values
+    per filled row: 0.5 in the export, 0.2 in an outcome file of one row per officer).
+    """
+    out = {}
+    for c in frame.columns:
+        if _personal(c):
             continue
-        vals = set(_nonempty(of[oc].str.strip()))
-        if not vals:
-            continue
-        for ec, evals in ex_sets.items():
-            share = len(vals & evals) / len(vals)
-            prefer = 1 if call_id is not None and ec == call_id.column else 0
-            cand = (share, prefer, oc, ec)
-            if share > 0 and (best is None or cand[:2] > best[:2]):
-                best = cand
-    if best is not None:
-        o.key_share, _, o.key, o.call_key = best
-        o.why.append(
-            f"key: {o.key_share:.0%} of the distinct {o.key} values are {o.call_key} values "
-            "in the export sample (outcome rows for calls outside the export are expected)"
+        col = frame[c]
+        filled, distinct = (
+            fill_and_distinct(col)
+            if d is None
+            else (d.filled(frame, c), len(d.distinct(frame, c)))
         )
-    else:
+        if distinct < max(2, per_id * filled):
+            continue
+        timed = d.time_of(frame, c) if d is not None else detect_time(c, col)
+        if timed is not None or looks_free_text(col) or looks_coordinate(col):
+            continue
+        out[c] = set(col[col != ""])
+    return out
+
+
+def _overlaps(of_sets: dict[str, set[str]], ex_sets: dict[str, set[str]]) -> dict:
+    """{(outcome column, export column): share of the outcome column's values found}.
+
+    Through an index from each export value to the columns holding it: one pass over the
+    values, never every pair of columns (a wide export times a wide outcome file).
+    """
+    where: dict[str, list[str]] = {}
+    for ec, values in ex_sets.items():
+        for v in values:
+            where.setdefault(v, []).append(ec)
+    shares = {}
+    for oc, values in of_sets.items():
+        hits: dict[str, int] = {}
+        for v in values:
+            for ec in where.get(v, ()):
+                hits[ec] = hits.get(ec, 0) + 1
+        for ec, n in hits.items():
+            shares[(oc, ec)] = n / len(values)
+    return shares
+
+
+def _choose_join_key(of: pd.DataFrame, export: pd.DataFrame, d: Draft, o: OutcomeDraft) -> None:
+    """The outcome file's key and the export column it matches, by overlap of values."""
+    call_id = d.guesses.get("call_id")
+    ex_sets = _key_columns(export, d)
+    of_sets = _key_columns(of, per_id=0.2)
+    cands = []
+    for (oc, ec), share in _overlaps(of_sets, ex_sets).items():
+        prefer = 1 if call_id is not None and ec == call_id.column else 0
+        cands.append((share >= 0.5, prefer, _key(oc) == _key(ec), share, oc, ec))
+    cands.sort(reverse=True)
+    if not cands:
         named = [c for c in of.columns if _name_rank("call_id", c) is not None]
         o.key = named[0] if named else None
         o.why.append(
             "key: no outcome column shares values with the export sample; check the key "
             "(leading zeros, prefixes, another number such as the report number)"
         )
+        return
+    *_, o.key_share, o.key, o.call_key = cands[0]
+    prof = id_profile(of[o.key])
+    o.why.append(
+        f"key: {o.key_share:.0%} of the distinct {o.key} values are {o.call_key} values in the "
+        f"export sample (outcome rows for calls outside the export are expected); {o.key}: "
+        f"{prof.text()}"
+        + (f", {prof.groups_text()} (one row per officer)" if prof.repeated else "")
+    )
+    rest = [c for c in cands[1:] if (c[4], c[5]) != (o.key, o.call_key)]
+    if rest:
+        o.why.append(
+            f"the other candidate: {rest[0][4]} = {rest[0][5]} ({rest[0][3]:.0%} overlap)"
+        )
+    skipped = sorted(set(of.columns) & set(export.columns) - set(of_sets))
+    if skipped:
+        o.why.append(
+            f"not {', '.join(skipped[:3])} (shared by both files, but a time, free text or "
+            "not an id): a join key is never a timestamp"
+        )
+
+
+def _guess_outcomes(
+    path: Path, out: Path, export: pd.DataFrame, d: Draft, split_ok: bool
+) -> OutcomeDraft:
+    sample = read_sample(path, OUTCOME_SAMPLE)
+    of = _stripped(sample.frame)
+    try:
+        rel = os.path.relpath(path.resolve(), out.resolve().parent)
+    except ValueError:  # another drive (Windows)
+        rel = str(path.resolve())
+    o = OutcomeDraft(file=rel.replace(os.sep, "/"), rows=len(of))
+    _choose_join_key(of, export, d, o)
     toks = {c: set(_tokens(c)) for c in of.columns}
     for name, stem in (("officer_assaulted", "assault"), ("officer_injured", "injur")):
         cols = [c for c in of.columns if any(t.startswith(stem) for t in toks[c])]
         cols = [c for c in cols if not toks[c] & _SUBJECT_TOKENS]
         cols.sort(key=lambda c: (0 if toks[c] & _OFFICER_TOKENS else 1, c))
         for c in cols:
-            line = _outcome_flag_line(name, of[c].str.strip(), c, split_ok)
+            line = _outcome_flag_line(name, of[c], c, split_ok)
             if line is not None:
                 o.fields[name] = [line]
-                o.why.append(f"{name} <- {c}: {_counts_comment(of[c].str.strip(), 4)}")
+                o.why.append(f"{name} <- {c}: {_counts_comment(of[c], 4)}")
                 break
     fname = set(_tokens(path.stem))
     if "officer_assaulted" not in o.fields and (
@@ -1007,7 +936,7 @@ def _guess_export_outcomes(df: pd.DataFrame, d: Draft, split_ok: bool) -> None:
                 continue
             if not (toks & _OFFICER_TOKENS or _key(c) == name):
                 continue
-            line = _outcome_flag_line(name, df[c].str.strip(), c, split_ok)
+            line = _outcome_flag_line(name, df[c], c, split_ok)
             if line is None or c in {g.column for g in d.guesses.values()}:
                 continue
             d.guesses[name] = Guess(
@@ -1016,7 +945,7 @@ def _guess_export_outcomes(df: pd.DataFrame, d: Draft, split_ok: bool) -> None:
                 [line],
                 [
                     f"the outcome, read for training only (never an input): "
-                    f"{_counts_comment(df[c].str.strip(), 4)}",
+                    f"{_counts_comment(df[c], 4)}",
                     "if officer harm lives in another file, map it with --outcomes instead",
                 ],
             )
@@ -1026,155 +955,28 @@ def _guess_export_outcomes(df: pd.DataFrame, d: Draft, split_ok: bool) -> None:
 # --------------------------------------------------------------------------- writing YAML
 
 
-def _comment(lines: Iterable[str], indent: str = "") -> list[str]:
-    """Comment lines wrapped to fit 99 columns; a wrapped line's rest is indented."""
-    out = []
-    for line in lines:
-        wrapped = textwrap.wrap(line, 97 - len(indent), subsequent_indent="  ") or [""]
-        out += [f"{indent}# {part}".rstrip() for part in wrapped]
-    return out
+_MISSING_SPELLINGS = ("NULL", "null", "(null)", "#N/A", "N/A", "n/a")
 
 
-def _render(
-    export: Path,
-    sample: Sample,
-    d: Draft,
-    outcome: OutcomeDraft | None,
-    outcomes_ok: bool,
-    unused: list[str],
-) -> str:
-    n = len(sample.frame)
-    rows = f"the first {n:,} rows" if sample.truncated else f"all {n:,} rows"
-    out = [
-        f"# DRAFT mapping for {export.name}, written by `risk-model map --draft` from {rows}.",
-        "# Every line is a guess: check each against the export and the agency's documentation,",
-        "# then run `risk-model ingest --input EXPORT --mapping THIS_FILE --out runs/check` on a",
-        "# sample and read runs/check/quarantine.csv. docs/ingest.md explains every key.",
-        "version: 1",
-        f"name: {_q(export.stem)}",
-        "# timezone: America/Chicago   # the agency's IANA zone; needed for times with offsets",
-    ]
-    if sample.encoding != "utf-8":
-        out.append(f"encoding: {_q(sample.encoding)}   # the file is not UTF-8")
-    if sample.delimiter is not None:
-        out.append(f"delimiter: {_q(sample.delimiter)}")
-    out.append("fields:")
-    order = (
-        "call_id", "received_at", "call_type", "priority", "source", "address", "latitude",
-        "longitude", "beat", "district", "premise_type", *_FLAG_FIELDS, "narrative",
-    )  # fmt: skip
-    for name in order:
-        g = d.guesses.get(name)
-        if g is None:
-            continue
-        out += _comment([f"{name} <- {g.column}: {g.why[0]}", *g.why[1:]], "  ")
-        if name == "call_type" and d.call_types:
-            out.append(f"  #   the {len(d.call_types)} most common of {d.n_call_types:,} values:")
-            width = max(len(_q(v)) for v, _, _ in d.call_types)
-            for v, fam, cnt in d.call_types:
-                status = "   <- unit status? (see exclude: below)" if _is_status(v) else ""
-                out.append(f"  #   {cnt:>8,}  {_q(v):<{width}}  {fam}{status}")
-        out += [f"  {line}" for line in g.lines]
-    missing = [f for f in ("call_id", "received_at", "call_type") if f not in d.guesses]
-    for f in missing:
-        out.append(f"  # {f}: REQUIRED and not recognised; map it by hand")
-    for name in ("officer_assaulted", "officer_injured"):
-        g = d.guesses.get(name)
-        if g is not None:
-            out += _comment([f"{name} <- {g.column}: {g.why[0]}", *g.why[1:]], "  ")
-            out += [f"  {line}" for line in g.lines]
-    if not d.guesses:
-        out[-1] = "fields: {}   # nothing recognised: map call_id, received_at, call_type by hand"
-    if d.shift_lines:
-        out += ["", *d.shift_lines]
-    if d.exclude:
-        out += [
-            "",
-            "# Rows that are not calls (unit-status and administrative entries) look like these",
-            "# values; scored, they rank highest (the station builds premise history). Review the",
-            "# list, then uncomment to drop them before validation (they are counted by rule):",
-            "# exclude:",
-        ]
-        for col, hits in d.exclude:
-            total = sum(c for _, c in hits)
-            out.append(f"#   - {{column: {_q(col)}, equals: {_flow(v for v, _ in hits)}}}")
-            out.append(
-                f"#     # {total:,} sampled rows: " + ", ".join(f"{v} ({c:,})" for v, c in hits)
-            )
-    if d.not_premises:
-        out += [
-            "",
-            "# Where those status rows happen (the station, the jail, the court?). Places that",
-            "# are not premises never build premise history; uncomment after checking:",
-            "# not_premises:",
-        ]
-        for col, hits in d.not_premises:
-            out.append(f"#   - {{column: {_q(col)}, equals: {_flow(v for v, _ in hits)}}}")
-            out.append("#     # " + ", ".join(f"{v} ({c:,} status rows)" for v, c in hits))
-    if outcome is not None:
-        out += ["", *_render_outcomes(outcome, d, outcomes_ok)]
-    if d.left_out:
-        out += [
-            "",
-            "# LEFT OUT on purpose. Post-incident columns are known only after the call (mapped,",
-            "# they hand the model its answer); personal attributes never become inputs. ingest",
-            "# refuses these names; `allow:` overrides a column that only looks like one (never",
-            "# race, ethnicity, sex/gender or religion):",
-        ]
-        width = max(len(c) for c in d.left_out)
-        out += [f"#   {c:<{width}}  {why}" for c, why in d.left_out.items()]
-    if d.other_times:
-        out += [
-            "",
-            "# Other time columns (later steps of the call; ingest needs only received_at):",
-        ]
-        out += [f"#   {c}" for c in d.other_times]
-    if unused:
-        out += [
-            "",
-            "# Not used (no canonical field recognised; extra columns are never features):",
-        ]
-        out += [f"#   {c}" for c in unused]
-    if d.notes:
-        out += ["", "# To do by hand:"]
-        out += [f"#   - {note}" for note in d.notes]
-    # A value or column name with a line break would end a comment line early: one line each.
-    return "\n".join(_ONE_LINE.sub(" ", line) for line in out) + "\n"
-
-
-_ONE_LINE = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
-
-
-def _render_outcomes(o: OutcomeDraft, d: Draft, active: bool) -> list[str]:
-    lines = [
-        f"outcomes:   # officer harm from its own file ({o.rows:,} rows read)",
-        f"  file: {_q(o.file)}",
-        f"  key: {_q(o.key or 'SET_ME')}",
-    ]
-    call_id = d.guesses.get("call_id")
-    if o.call_key is not None and (call_id is None or o.call_key != call_id.column):
-        lines.append(f"  call_key: {_q(o.call_key)}   # the export column the key matches")
-    lines.append(
-        '  absent: "false"   # "false" if the file lists every harmed call, else "unknown"'
-    )
-    lines.append("  fields:")
-    for name in ("officer_assaulted", "officer_injured"):
-        for line in o.fields.get(name, []):
-            lines.append(f"    {line}")
-    notes = _comment(o.why)
-    notes.append(
-        "# Only these flags cross the join: no other outcome-file column reaches the model."
-    )
-    if not active:
-        notes.append(
-            "# This version of `risk-model ingest` does not read `outcomes:` yet: kept as a "
-            "comment."
-        )
-        lines = ["# " + line for line in lines]
-    return notes + lines
+def _missing_markers(df: pd.DataFrame) -> list[str]:
+    """Words an export writes for "no value" in whole cells of several columns ("NULL")."""
+    cells = df.to_numpy(dtype=object)
+    return [w for w in _MISSING_SPELLINGS if int((cells == w).any(axis=0).sum()) >= 2]
 
 
 # --------------------------------------------------------------------------- the command
+
+
+def _stripped(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as plain text without surrounding spaces, once (guesses read columns often).
+
+    Object columns, not Arrow strings: the guesses compare and count small columns many times,
+    where an object column costs a fraction of an Arrow one.
+    """
+    strip = np.frompyfunc(lambda v: v.strip() if isinstance(v, str) else "", 1, 1)
+    cells = frame.to_numpy(dtype=object)
+    cells = strip(cells) if cells.size else cells
+    return pd.DataFrame(cells, index=frame.index, columns=frame.columns, dtype=object)
 
 
 def _write(out: Path, text: str) -> None:
@@ -1209,25 +1011,21 @@ def draft_mapping(
     if outcomes is not None and not Path(outcomes).is_file():
         raise UserError(f"outcome file not found: {outcomes}")
     smp = read_sample(export, sample)
-    df = smp.frame
+    df = _stripped(smp.frame)
     log.info("draft: read %d rows x %d columns of %s", len(df), len(df.columns), export)
     split_ok = "split" in FieldSpec.model_fields
     outcomes_ok = "outcomes" in Mapping.model_fields
 
-    d = Draft()
+    d = Draft(missing_values=_missing_markers(df))
+    d.read(df)
     if outcomes is None:
         _guess_export_outcomes(df, d, split_ok)
     outcome_cols = {g.column for g in d.guesses.values()}
     for c in df.columns:
         if c in outcome_cols:
             continue
-        if why := looks_personal(c):
-            if protected_reason(c) is not None:
-                d.left_out[c] = f"personal attribute ({why}): never mapped, not overridable"
-            else:
-                d.left_out[c] = f"personal ({why})"
-        elif why := looks_post_incident(c):
-            d.left_out[c] = f"post-incident (name says {why!r})"
+        if why := guarded(c, d.distinct(df, c)):
+            d.left_out[c] = why
     free = [c for c in df.columns if c not in d.left_out and c not in outcome_cols]
 
     def take(fn: Any, *args: Any) -> None:
@@ -1243,23 +1041,23 @@ def draft_mapping(
     take(_guess_coordinates)
     for name in _TEXT_FIELDS:
         take(_guess_text, name)
-    for name in _FLAG_FIELDS:
+    for name in FLAG_FIELDS:
         take(_guess_flag, name, split_ok)
     _propose_exclude(df, d)
     used = {c for g in d.guesses.values() for c in (g.column, *g.also_reads)}
     unused = [c for c in df.columns if c not in used and c not in d.left_out]
-    unused = [c for c in unused if c not in d.other_times]
+    unused = [c for c in unused if c not in d.other_times and c not in d.person_dates]
 
     o = None
     if outcomes is not None:
         o = _guess_outcomes(Path(outcomes), out, df, d, split_ok)
-    text = _render(export, smp, d, o, outcomes_ok, unused)
+    text = render(export, smp, d, o, outcomes_ok, unused)
     _write(out, text)
     try:
         load_mapping(out)
         problem = None
     except UserError as exc:
-        problem = _ONE_LINE.sub(" ", str(exc).replace(f"mapping {out}: ", ""))
+        problem = ONE_LINE.sub(" ", str(exc).replace(f"mapping {out}: ", ""))
         _write(
             out,
             "# NOTE: `risk-model ingest` does not accept this draft as written yet:\n"
@@ -1275,6 +1073,8 @@ def draft_mapping(
         "exclude_values": [v for _, hits in d.exclude for v, _ in hits],
         "call_types": d.n_call_types,
         "outcomes_key": None if o is None else o.key,
+        "incident_rows": None if d.fold is None else "fold",
+        "person_dates": list(d.person_dates),
         "loads": problem is None,
         "load_problem": problem,
     }

@@ -1,13 +1,15 @@
 """Agency export -> canonical calls (SPEC §1), through a mapping file, with a quarantine.
 
-The flow is: read every cell as text (nothing coerced), drop header rows repeated inside the file,
-drop rows that are not calls (`exclude:`, counted by rule), apply the mapping (rename, recode,
-derive flags, split one-value-per-officer cells, combine date + time or date + shift band),
-validate with `risk_model.schema.validate_frame`, blank places that are not premises
-(`not_premises:`), join officer-harm flags from their own file (`outcomes:`), then write
-accepted rows to Parquet and every rejected row to a quarantine CSV with one reason naming the
-canonical field and the source column.
-Exact accounting (`rows_in = rows_accepted + rows_quarantined + rows_excluded`, and
+The flow is: read every cell as text (nothing coerced; one file, or a folder or glob of one
+agency's files stacked with their headers matched: `files.py`), drop header rows repeated inside
+a file, drop rows that are not calls (`exclude:`, counted by rule), apply the mapping (rename,
+recode, derive flags, split one-value-per-officer cells, combine date + time or date + shift
+band), validate with `risk_model.schema.validate_frame`, fold the rows of one incident or
+quarantine duplicates (`fold.py`), read a column of midnights as dates (`times.py`), blank places
+that are not premises (`not_premises:`), join officer-harm flags from their own file
+(`outcomes:`), then write accepted rows to Parquet and every rejected row to a quarantine CSV with
+one reason naming the canonical field and the source column.
+Exact accounting (`rows_in = rows_accepted + rows_folded + rows_quarantined + rows_excluded`, and
 `outcome_rows_in = matched + unmatched + quarantined`) is asserted on every run.
 
 Analysts write mappings from docs/ingest.md alone, so every problem with a mapping or an export is
@@ -28,17 +30,42 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from risk_model.dataset import PARTITION_CHOICES, replace_path, write_csv, write_partitioned
 from risk_model.errors import UserError
+from risk_model.ingest.drops import nothing_left, nothing_matched, quarantine_share
+from risk_model.ingest.eido_files import ingest_eido_folder, is_eido_folder
+from risk_model.ingest.files import (
+    COMPRESSED_SUFFIXES,
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    FileSpan,
+    align_headers,
+    concat_frames,
+    export_paths,
+    per_file,
+    rows_in_files,
+)
+from risk_model.ingest.fold import DUPLICATE_REASON, Repeats, duplicates_or_refuse, fold_incidents
+from risk_model.ingest.guards import GUARD_WHY, GUARDS, guard_reason, protected_reason
+from risk_model.ingest.times import midnight_as_dates
 from risk_model.schema import (
+    AGENCY,
+    AGENCY_PATTERN,
     BOOL_COLUMNS,
     BOOL_FALSE,
     BOOL_TRUE,
@@ -70,105 +97,8 @@ RECEIVED_UNTIL = "received_until"
 MAPPABLE_FIELDS: tuple[str, ...] = tuple(
     c for c in (*CANONICAL_COLUMNS, *OUTCOME_COLUMNS) if c != RECEIVED_UNTIL
 )
-CSV_SUFFIXES = (".csv", ".txt", ".tsv")
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
-PARQUET_SUFFIXES = (".parquet", ".pq")
 TOP_REASONS = 20
 RESERVED_COLUMNS = ("_row", "_reason")
-
-# Column names that suggest a protected attribute: such a column never feeds a canonical field and
-# is never kept (FIELD_NOTES: no race, ethnicity, sex or religion anywhere near the model). Matched
-# on name tokens ("SUBJECT_RACE", "OffSex", "ETHNICITY"), so "TRACE_ID" or "SEXUAL_ASSAULT" pass.
-_PROTECTED_TOKENS = frozenset({"race", "races", "sex", "gender", "genders"})
-_PROTECTED_PREFIXES = ("ethnic", "relig")
-_TOKEN_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-
-# Columns that name a person (overridable with `allow:`, because a name token alone is ambiguous).
-# Tokens, not substrings: "STAGE" and "MESSAGE" hold no `age`. `name` is personal alone or beside
-# a person word (CALLER_NAME, FirstName, SUSPECT_NAME), not beside a place or business word
-# (STREET_NAME, LOCATION_NAME, BUSINESS_NAME). An id or number is personal beside a person word
-# (SUBJECT_ID, OFFICER_BADGE_NO, DL_NUMBER).
-_PERSONAL_TOKENS = frozenset(
-    {
-        "age",
-        "ages",
-        "dob",
-        "birth",
-        "birthday",
-        "birthdate",
-        "birthplace",
-        "build",
-        "height",
-        "weight",
-        "ssn",
-        "phone",
-        "telephone",
-        "firstname",
-        "lastname",
-        "fullname",
-        "surname",
-        "fname",
-        "lname",
-        "badge",
-        "dl",
-        "oln",
-        "license",
-        "licence",
-    }
-)
-_PERSON_WORDS = frozenset(
-    {
-        "subject",
-        "subj",
-        "suspect",
-        "susp",
-        "officer",
-        "off",
-        "ofc",
-        "complainant",
-        "comp",
-        "caller",
-        "victim",
-        "vic",
-        "person",
-        "arrestee",
-        "driver",
-        "witness",
-        "citizen",
-        "cit",
-        "resident",
-        "contact",
-        "employee",
-        "emp",
-        "reporting",
-        "rp",
-        "owner",
-        "juvenile",
-        "offender",
-        "patient",
-    }
-)
-# Words that make `name` a person's name (FIRST_NAME), but not an id a person's (FIRST_UNIT_ID).
-_NAME_QUALIFIERS = frozenset({"first", "last", "full", "middle", "given", "maiden"})
-_ID_WORDS = frozenset({"id", "ids", "number", "num", "no", "nbr", "nr"})
-# Columns that describe what happened after the call came in (overridable with `allow:`).
-_POST_TOKENS = frozenset(
-    {
-        "force",
-        "forces",
-        "disposition",
-        "dispositions",
-        "dispo",
-        "cleared",
-        "clearance",
-        "final",
-        "outcome",
-        "outcomes",
-        "inj",
-    }
-)
-_POST_PREFIXES = ("arrest", "injur")
-
 
 # --------------------------------------------------------------------------- the mapping file
 
@@ -284,6 +214,13 @@ class Mapping(_Strict):
     not_premises: list[RowRule] = []
     allow: list[Allowance] = []
     outcomes: OutcomeSpec | None = None
+    # `fold`: rows sharing the call id are one incident (one row per officer/subject); see fold.py.
+    incident_rows: Literal["fold"] | None = None
+    # The agency every call of the export belongs to (`ingest --agency` gives it too).
+    agency: Annotated[str | None, Field(pattern=AGENCY_PATTERN)] = None
+    # With `incident_rows: fold`, the column of an officer's id: `officers` then counts distinct
+    # ids per incident instead of rows. Read only to count; the ids are never kept.
+    officer_id: str | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -399,53 +336,6 @@ def _field_kind(name: str) -> str:
     return "text"
 
 
-def protected_reason(column: str, extra: Iterable[str] = ()) -> str | None:
-    """Why a source column name looks like a protected attribute, or None when it does not."""
-    for part in re.split(r"[^0-9A-Za-z]+", column):
-        for token in _TOKEN_RE.findall(part):
-            t = token.lower()
-            if t in _PROTECTED_TOKENS or t.startswith(_PROTECTED_PREFIXES):
-                return t
-    for fragment in extra:
-        if fragment and fragment.lower() in column.lower():
-            return f"never_map: {fragment}"
-    return None
-
-
-def _name_tokens(column: str) -> list[str]:
-    return [
-        t.lower() for part in re.split(r"[^0-9A-Za-z]+", column) for t in _TOKEN_RE.findall(part)
-    ]
-
-
-def guard_reason(column: str) -> tuple[str, str] | None:
-    """(category, token) when a source column's name looks personal or post-incident, else None.
-
-    Categories: "personal" (a person's age, birth date, build, name, phone, ID number) and
-    "post-incident" (force, disposition, arrest, injury, cleared/clearance, final, outcome).
-    Both are refused at ingest unless the mapping's `allow:` names the column with a reason;
-    protected attributes (`protected_reason`) are never overridable.
-    """
-    tokens = _name_tokens(column)
-    words = set(tokens)
-    for t in tokens:
-        if t in _POST_TOKENS or t.startswith(_POST_PREFIXES):
-            return "post-incident", t
-    for t in tokens:
-        if t in _PERSONAL_TOKENS:
-            return "personal", t
-    person = words & _PERSON_WORDS
-    qualified = person | (words & _NAME_QUALIFIERS)
-    named = "name" in words or "names" in words
-    if named and (qualified or words <= {"name", "names"}):
-        return "personal", f"{sorted(qualified)[0]} name" if qualified else "name"
-    if person and words & _ID_WORDS:
-        return "personal", f"{sorted(person)[0]} {sorted(words & _ID_WORDS)[0]}"
-    if {"social", "security"} <= words:
-        return "personal", "social security"
-    return None
-
-
 def _check_format(fmt: str, needs: str) -> str | None:
     """A problem with one strptime format, or None. Round-trips a sample time through it."""
     sample = dt.datetime(2016, 9, 3, 16, 14, 5)
@@ -491,6 +381,22 @@ def _band_hours(text: str) -> tuple[dt.timedelta, dt.timedelta] | None:
     if end < start:
         end += dt.timedelta(days=1)
     return start, end
+
+
+_COMPACT_CLOCK = {"%H%M": 4, "%H%M%S": 6}
+
+
+def pad_compact_clock(texts: pd.Series, fmt: str) -> pd.Series:
+    """`220` under `%H%M` is 02:20, not 22:00: an HHMM time stored as a number lost its zeros.
+
+    strptime reads `%H` greedily ("220" -> 22:00), so digit-only texts shorter than the format's
+    width get their leading zeros back before parsing. Other formats are left alone.
+    """
+    width = _COMPACT_CLOCK.get(fmt)
+    if width is None:
+        return texts
+    short = texts.str.fullmatch(rf"\d{{1,{width - 1}}}", na=False)
+    return texts.where(~short, texts.str.zfill(width))
 
 
 def _has_clock(fmt: str) -> bool:
@@ -664,12 +570,6 @@ def _check_field(name: str, spec: FieldSpec, block: str = "fields") -> list[str]
     return errs
 
 
-_GUARD_WHY = {
-    "personal": "a person's attributes never feed the model",
-    "post-incident": "what happened after the call came in would hand the model its label",
-}
-
-
 def _check_known_at(spec: FieldSpec) -> list[str]:
     """`outcomes.fields.outcome_known_at`: a report-time column, ISO 8601 or `formats` (a format
     without a clock time gives the day: known from its end)."""
@@ -758,8 +658,8 @@ def _check_mapping(m: Mapping) -> list[str]:
         at = f"fields.{where}" if not where.startswith("keep") else where
         if why := protected_reason(col, m.never_map):
             errs.append(
-                f"{at}: column {col!r} looks like a protected attribute ({why}); race, "
-                "ethnicity, sex, gender and religion are never mapped or kept"
+                f"{at}: column {col!r} looks like a protected attribute ({why}); "
+                + GUARD_WHY["protected"]
             )
         elif (
             where.split(".")[0] not in OUTCOME_COLUMNS
@@ -769,7 +669,7 @@ def _check_mapping(m: Mapping) -> list[str]:
             category, token = guard
             errs.append(
                 f"{at}: column {col!r} looks {category} ({token!r}); "
-                + _GUARD_WHY[category]
+                + GUARD_WHY[category]
                 + f'; if it only looks so, add `allow: [{{column: {col}, because: "..."}}]`'
             )
     for i, a in enumerate(m.allow):
@@ -790,6 +690,15 @@ def _check_mapping(m: Mapping) -> list[str]:
                 )
     if m.outcomes is not None:
         errs += _check_outcomes(m)
+    if m.officer_id is not None and m.incident_rows != "fold":
+        errs.append(
+            "officer_id: only counts officers of an incident with several rows; add "
+            "`incident_rows: fold` or remove officer_id"
+        )
+    if m.officer_id is not None and (why := protected_reason(m.officer_id, m.never_map)):
+        errs.append(
+            f"officer_id: column {m.officer_id!r} looks like a protected attribute ({why})"
+        )
     for i, col in enumerate(m.keep):
         if col in MAPPABLE_FIELDS:
             errs.append(f"keep[{i}]: {col!r} is a canonical field name; map it under fields")
@@ -1264,7 +1173,9 @@ def _parse_with_formats(
             parsed = pd.to_datetime(todo[left], format=fmt, errors="coerce", utc=True)
             parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
         else:
-            parsed = pd.to_datetime(todo[left], format=fmt, errors="coerce")
+            parsed = pd.to_datetime(
+                pad_compact_clock(todo[left], fmt), format=fmt, errors="coerce"
+            )
         out[left] = parsed.astype("datetime64[us]")
         if not _has_clock(fmt):
             day_only[left.to_numpy() & parsed.reindex(out.index).notna().to_numpy()] = True
@@ -1467,6 +1378,28 @@ def _quarantine_frame(
     return q
 
 
+def _check_guarded_content(raw: pd.DataFrame, mapping: Mapping) -> None:
+    """Refuses a mapped column whose values say post-incident though its name does not.
+
+    The name guard runs when the mapping loads; this one needs the data (a sample of each
+    column's distinct values, so it stays cheap). Outcome fields and `allow:`ed columns pass.
+    """
+    allowed = {a.column for a in mapping.allow}
+    seen: set[str] = set()
+    for where, col in mapping.source_columns():
+        if where.split(".")[0] in OUTCOME_COLUMNS or col in allowed or col in seen:
+            continue
+        seen.add(col)
+        hit = GUARDS.content_reason(raw[col], mapping.missing_values)
+        if hit is not None:
+            at = f"fields.{where}" if not where.startswith("keep") else where
+            raise UserError(
+                f"{at}: column {col!r} holds post-incident values ({hit.text()}); "
+                + GUARD_WHY["post-incident"]
+                + f'; if it only looks so, add `allow: [{{column: {col}, because: "..."}}]`'
+            )
+
+
 def apply_mapping(raw: pd.DataFrame, mapping: Mapping | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Raw text frame -> (canonical-named frame for validate_frame, rows the mapping rejected).
 
@@ -1490,6 +1423,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping | None) -> tuple[pd.DataFr
     for where, col in mapping.source_columns():
         if col not in raw.columns:
             raise UserError(_missing_column_msg(where, col, raw.columns))
+    _check_guarded_content(raw, mapping)
     markers = {m.strip().lower() for m in mapping.missing_values} | {""}
     reason = np.full(len(raw), None, dtype=object)
     out: dict[str, Any] = {}
@@ -1668,7 +1602,12 @@ def join_outcomes(
         pick = first_harm.reindex(first_any.index).where(
             first_any.index.isin(harmed_keys), first_any
         )
-        out[OUTCOME_KNOWN_AT] = keys.map(pick).astype("datetime64[us]")
+        # Looked up by reindex, not `keys.map(pick)`: with no matched row `pick` is empty and
+        # `map` returns floats that cannot become times (the crash of issue 22, N3).
+        pick = pick.astype("datetime64[us]")
+        out[OUTCOME_KNOWN_AT] = pd.Series(
+            pick.reindex(keys.to_numpy()).to_numpy(), index=keys.index, dtype="datetime64[us]"
+        )
     return out, matched
 
 
@@ -1729,14 +1668,6 @@ def _dropped_columns(raw: pd.DataFrame, mapping: Mapping | None) -> list[str]:
     return [str(c) for c in raw.columns if c not in read and c not in mapping.keep]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Writes next to the target and renames, so a crash never leaves half a file behind."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -1747,8 +1678,8 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _output_paths(out_dir: Path, input_path: Path) -> dict[str, Path]:
-    """The output paths; refuses a file as --out or outputs that would replace the input."""
+def _output_paths(out_dir: Path, inputs: list[Path]) -> dict[str, Path]:
+    """The output paths; refuses a file as --out or outputs that would replace an input."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out must be a directory, but {out_dir} is a file")
     paths = {
@@ -1759,13 +1690,73 @@ def _output_paths(out_dir: Path, input_path: Path) -> dict[str, Path]:
         "outcomes_unmatched": out_dir / OUTCOMES_UNMATCHED_FILE,
         "outcomes_quarantine": out_dir / OUTCOMES_QUARANTINE_FILE,
     }
-    src = input_path.resolve()
-    for p in paths.values():
-        if p.resolve() == src or p.resolve() in src.parents:
-            raise UserError(
-                f"--out {out_dir} would overwrite the input {input_path}; choose another directory"
-            )
+    for input_path in inputs:
+        src = input_path.resolve()
+        for p in paths.values():
+            if p.resolve() == src or p.resolve() in src.parents:
+                raise UserError(
+                    f"--out {out_dir} would overwrite the input {input_path}; choose another "
+                    "directory"
+                )
     return paths
+
+
+def _wanted_columns(mapping: Mapping | None) -> list[str]:
+    """Every export column a mapping names (headers are matched to these spellings)."""
+    if mapping is None:
+        return []
+    cols = [c for _, c in mapping.source_columns()]
+    cols += [t.column for t in mapping.extra_header_rows]
+    cols += [r.column for r in (*mapping.exclude, *mapping.not_premises)]
+    if mapping.outcomes is not None and mapping.outcomes.call_key:
+        cols.append(mapping.outcomes.call_key)
+    if mapping.officer_id:
+        cols.append(mapping.officer_id)
+    return cols
+
+
+def read_inputs(
+    files: list[Path], mapping: Mapping | None
+) -> tuple[pd.DataFrame, list[FileSpan], list[int]]:
+    """Reads one export or several files of one agency as one text frame.
+
+    Each file is read as `read_export` reads one, its headers matched to the mapping's spellings
+    (`files.align_headers`: whitespace, underscores and case ignored), its extra header rows
+    skipped; then the files are stacked (`files.concat_frames`). Returns the frame (a global
+    index: `files.file_of` turns it back into file and row), each file's span, and the header
+    rows skipped per file.
+    """
+    encoding = mapping.encoding if mapping else "utf-8"
+    delimiter = mapping.delimiter if mapping else None
+    frames, skipped = [], []
+    for path in files:
+        raw = read_export(path, encoding=encoding, delimiter=delimiter)
+        log.info("read %s: %d rows x %d columns", path, len(raw), len(raw.columns))
+        raw = _rename_reserved(align_headers(raw, _wanted_columns(mapping), path))
+        raw, n = skip_header_rows(raw, mapping)
+        if n:
+            log.info("%s: skipped %d extra header row(s)", path, n)
+        frames.append(raw)
+        skipped.append(n)
+    raw, spans = concat_frames(frames, files)
+    return raw, spans, skipped
+
+
+def _resolve_repeats(
+    accepted: pd.DataFrame, raw_rows: pd.DataFrame, mapping: Mapping | None
+) -> Repeats:
+    """Rows sharing a call id: folded into one incident (`incident_rows: fold`), or duplicates
+    (quarantined; an id whose rows disagree on an outcome is refused). `raw_rows` are the
+    accepted rows' source rows (for the officer id column)."""
+    key = (
+        f"fields.call_id ({mapping.fields['call_id'].column})"
+        if mapping is not None and mapping.fields["call_id"].column
+        else "call_id"
+    )
+    if mapping is not None and mapping.incident_rows == "fold":
+        ids = raw_rows[mapping.officer_id] if mapping.officer_id else None
+        return fold_incidents(accepted, ids, key)
+    return duplicates_or_refuse(accepted, key)
 
 
 def _make_out_dir(out_dir: Path) -> None:
@@ -1775,25 +1766,7 @@ def _make_out_dir(out_dir: Path) -> None:
         raise UserError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
 
 
-def _times_as_iso(frame: pd.DataFrame) -> pd.DataFrame:
-    """Parsed received_at -> ISO text with the clock written out, for validate_frame.
-
-    A datetime column whose times are all midnight (every call known only to the day) prints as
-    bare dates, which validate_frame reads as "a date without a time of day". Written out in full
-    (once per distinct time), the value is kept exactly.
-    """
-    col = frame["received_at"] if "received_at" in frame.columns else None
-    if col is None or not pd.api.types.is_datetime64_any_dtype(col.dtype):
-        return frame
-    codes, uniques = pd.factorize(col, sort=False)
-    text = np.asarray(pd.DatetimeIndex(uniques).strftime("%Y-%m-%dT%H:%M:%S.%f"), dtype=object)
-    iso = np.where(codes >= 0, text[np.maximum(codes, 0)] if len(text) else None, None)
-    out = frame.copy()
-    out["received_at"] = pd.Series(iso, index=frame.index, dtype=object)
-    return out
-
-
-_VALIDATED = frozenset((*CANONICAL_COLUMNS, *OUTCOME_COLUMNS, RECEIVED_UNTIL))
+_VALIDATED = frozenset((*CANONICAL_COLUMNS, *OUTCOME_COLUMNS, RECEIVED_UNTIL, AGENCY))
 
 
 def _count_ranged(accepted: pd.DataFrame) -> int:
@@ -1932,51 +1905,19 @@ def _outcomes_step(
     return accepted, report, {"outcomes_unmatched": unmatched, "outcomes_quarantine": oquarantine}
 
 
-def ingest_file(
+def _validate(
+    canonical: pd.DataFrame,
+    rejected: pd.DataFrame,
+    raw: pd.DataFrame,
+    mapping: Mapping | None,
     input_path: Path,
-    out_dir: Path,
-    mapping_path: Path | None = None,
-    partition_by: str = "none",
-) -> dict:
-    """Export (+ mapping) -> calls.parquet, quarantine.csv and ingest_report.json in `out_dir`.
+) -> tuple[pd.DataFrame, pd.Index, pd.Index, pd.DataFrame, list[str]]:
+    """Mapped rows -> (accepted calls with the `keep:` columns, the source rows they stand on,
+    the rows folded into them, every quarantined row with its reason, warnings).
 
-    `partition_by` "month" or "year" writes calls.parquet as a hive-partitioned dataset folder
-    (risk_model/dataset.py) for a cluster; the report then also gives `partitions`.
-
-    Returns the report: rows_in, rows_accepted, rows_quarantined, rows_excluded (with
-    excluded_by_rule), rows_not_premise, rows_known_to_a_range, header_rows_skipped, reasons (the
-    most common quarantine reasons with counts), the outcome_* keys when the mapping joins an
-    outcome file, mapping name, output paths and seconds (docs/ingest.md lists every key).
-    With `exclude:` it also writes excluded.csv; with `outcomes:`, outcomes_unmatched.csv and
-    outcomes_quarantine.csv. The input files are only read, never written.
+    Checks the schema (`validate_frame`), then resolves rows sharing a call id: folded into one
+    incident, or duplicates (quarantined), or refused when their outcomes differ.
     """
-    started = time.perf_counter()
-    if partition_by not in PARTITION_CHOICES:
-        raise UserError(
-            f"--partition-by {partition_by!r}: choose one of {', '.join(PARTITION_CHOICES)}"
-        )
-    input_path, out_dir = Path(input_path), Path(out_dir)
-    mapping = load_mapping(Path(mapping_path)) if mapping_path is not None else None
-    paths = _output_paths(out_dir, input_path)
-    encoding = mapping.encoding if mapping else "utf-8"
-    raw = read_export(
-        input_path, encoding=encoding, delimiter=mapping.delimiter if mapping else None
-    )
-    log.info("read %s: %d rows x %d columns", input_path, len(raw), len(raw.columns))
-    raw = _rename_reserved(raw)
-    raw, n_headers = skip_header_rows(raw, mapping)
-    if n_headers:
-        log.info("skipped %d extra header row(s)", n_headers)
-    if raw.empty:
-        raise UserError(f"{input_path}: the export has a header but no data rows")
-
-    rows_in = len(raw)
-    raw, excluded, excluded_by_rule = exclude_rows(raw, mapping)
-    if len(excluded):
-        log.info("excluded %d row(s) that are not calls", len(excluded))
-    canonical, rejected = apply_mapping(raw, mapping)
-    if len(rejected):
-        log.info("mapping step: %d row(s) rejected", len(rejected))
     tz = mapping.timezone if mapping else None
     # validate_frame checks the canonical columns and carries extras one column at a time, which
     # grows with the square of the column count (a 100,000-column export took minutes); the
@@ -1985,37 +1926,147 @@ def ingest_file(
     extras = [c for c in canonical.columns if c not in _VALIDATED]
     try:
         result = validate_frame(
-            _times_as_iso(canonical[core]), tz=tz, row_numbers=canonical.index + 1
+            canonical[core], tz=tz, row_numbers=canonical.index + 1, keep_duplicates=True
         )
     except SchemaError as exc:  # only reachable without a mapping; apply_mapping checks first
         raise UserError(f"{input_path}: {exc}") from None
     vq = result.quarantined
     vq_index = pd.Index(vq["_row"].to_numpy(dtype="int64") - 1)
+    # validate_frame keeps row order: the accepted rows are the canonical rows not quarantined.
+    valid_index = canonical.index[~canonical.index.isin(vq_index)]
+    if len(valid_index) != len(result.accepted):
+        raise AssertionError("ingest: accepted rows no longer line up with the export's rows")
+    repeats = _resolve_repeats(result.accepted, raw.loc[valid_index], mapping)
+    accepted = repeats.calls
+    accepted_index = valid_index[repeats.kept]
+    folded_index = valid_index[repeats.folded]
+    dup_index = valid_index[repeats.duplicates]
+    reasons = pd.concat(
+        [vq["_reason"].astype("string"), pd.Series([DUPLICATE_REASON] * len(dup_index))],
+        ignore_index=True,
+    ).astype("string")
     quarantine = pd.concat(
         [
             rejected,
             _quarantine_frame(
                 raw,
-                vq_index,
-                _explain_reasons(vq["_reason"].astype("string"), mapping).tolist(),
+                vq_index.append(dup_index),
+                _explain_reasons(reasons, mapping).tolist(),
                 used_columns(raw, mapping),
             ),
         ]
     ).sort_values("_row", kind="stable")
-    accepted = result.accepted
-    # validate_frame keeps row order: the accepted rows are the canonical rows not quarantined.
-    accepted_index = canonical.index[~canonical.index.isin(vq_index)]
 
-    if rows_in != len(accepted) + len(quarantine) + len(excluded):  # kept even under python -O
-        raise AssertionError(
-            f"ingest accounting broken: {rows_in} in, {len(accepted)} accepted, "
-            f"{len(quarantine)} quarantined, {len(excluded)} excluded"
-        )
-    if len(accepted_index) != len(accepted):
-        raise AssertionError("ingest: accepted rows no longer line up with the export's rows")
     if extras:
         carried = canonical.loc[accepted_index, extras].reset_index(drop=True)
         accepted = pd.concat([accepted, carried], axis=1)
+    return accepted, accepted_index, folded_index, quarantine, repeats.warnings
+
+
+def agency_of_export(given: str | None, mapping: Mapping | None) -> str | None:
+    """The agency code for every call of an export: `--agency` or the mapping's `agency:`; both
+    given must agree. Checked before anything is read, so a typo costs nothing."""
+    in_mapping = mapping.agency if mapping is not None else None
+    if given is not None and not re.match(AGENCY_PATTERN, given):
+        raise UserError(
+            f"--agency {given!r}: not a code (a letter or digit, then letters, digits, '_', '-' "
+            "or '.'; at most 32)"
+        )
+    if given is not None and in_mapping is not None and given != in_mapping:
+        raise UserError(f"--agency {given} differs from the mapping's agency: {in_mapping}")
+    return given or in_mapping
+
+
+def ingest_file(
+    input_path: Path,
+    out_dir: Path,
+    mapping_path: Path | None = None,
+    partition_by: str = "none",
+    allow_drops: bool = False,
+    quarantine_gate: bool = False,
+    agency: str | None = None,
+) -> dict:
+    """Export (+ mapping) -> calls.parquet, quarantine.csv and ingest_report.json in `out_dir`.
+
+    `input_path` is one export, or a folder or glob of one agency's files (`files.py`): they are
+    read as one export, each file accounted for under `files`. `partition_by` "month" or "year"
+    writes calls.parquet as a hive-partitioned dataset folder (risk_model/dataset.py).
+
+    Returns the report: rows_in, rows_accepted, rows_folded, rows_quarantined, rows_excluded (with
+    excluded_by_rule), rows_not_premise, rows_known_to_a_range, header_rows_skipped, reasons (the
+    most common quarantine reasons with counts), files, the outcome_* keys when the mapping joins
+    an outcome file, mapping name, output paths and seconds (docs/ingest.md lists every key).
+    `rows_in = rows_accepted + rows_folded + rows_quarantined + rows_excluded`, always.
+
+    Refused unless `allow_drops` (SPEC §3: a command that drops its input says so and stops):
+    `exclude:` rules that remove every row, and an outcome join that matches no call. With
+    `quarantine_gate` (the CLI's rule), more than 1% of the rows quarantined is refused too,
+    after the outputs are written so that quarantine.csv can be read; without it, a warning.
+    `agency` (or the mapping's `agency:`) names the agency of every call (SPEC §1 "Agencies").
+    The inputs are only read.
+    """
+    started = time.perf_counter()
+    if partition_by not in PARTITION_CHOICES:
+        raise UserError(
+            f"--partition-by {partition_by!r}: choose one of {', '.join(PARTITION_CHOICES)}"
+        )
+    input_path, out_dir = Path(input_path), Path(out_dir)
+    if is_eido_folder(input_path):  # NENA EIDO documents, one per incident (ingest/eido_files.py)
+        paths = _output_paths(out_dir, [input_path])
+        report = ingest_eido_folder(input_path, paths, mapping_path, partition_by)
+        # The same 1% rule as an export's (the outputs are written, so the quarantine can be read).
+        line, refusal = quarantine_share(
+            pd.Series(report["reasons"], dtype="int64"),
+            report["rows_in"],
+            paths["quarantine"],
+            allow=allow_drops,
+            refuse=quarantine_gate,
+            quarantined=report["rows_quarantined"],
+        )
+        if refusal is not None:
+            raise refusal
+        report["warnings"] += [line] if line else []
+        return report
+    mapping = load_mapping(Path(mapping_path)) if mapping_path is not None else None
+    agency = agency_of_export(agency, mapping)
+    files = export_paths(input_path)
+    if input_path.is_dir() and out_dir.resolve() == input_path.resolve():
+        raise UserError(
+            f"--out {out_dir} is the input folder (its outputs would be read as exports next "
+            "time); choose another directory"
+        )
+    paths = _output_paths(out_dir, files)
+    raw, spans, skipped = read_inputs(files, mapping)
+    n_headers = sum(skipped)
+    if raw.empty:
+        raise UserError(f"{input_path}: the export has a header but no data rows")
+
+    rows_in = len(raw)
+    all_rows = raw.index.to_numpy(dtype=np.int64)
+    raw, excluded, excluded_by_rule = exclude_rows(raw, mapping)
+    warnings: list[str] = []
+    if len(excluded):
+        log.info("excluded %d row(s) that are not calls", len(excluded))
+        if raw.empty:
+            warnings.append(nothing_left(rows_in, excluded_by_rule, allow_drops) or "")
+    canonical, rejected = apply_mapping(raw, mapping)
+    if len(rejected):
+        log.info("mapping step: %d row(s) rejected", len(rejected))
+    accepted, accepted_index, folded_index, quarantine, fold_warnings = _validate(
+        canonical, rejected, raw, mapping, input_path
+    )
+    warnings += fold_warnings
+    rows_folded = len(folded_index)
+    if rows_in != len(accepted) + rows_folded + len(quarantine) + len(excluded):
+        raise AssertionError(  # kept even under python -O
+            f"ingest accounting broken: {rows_in} in, {len(accepted)} accepted, {rows_folded} "
+            f"folded, {len(quarantine)} quarantined, {len(excluded)} excluded"
+        )
+    accepted, midnight = midnight_as_dates(accepted)
+    if midnight:
+        warnings.append(midnight)
+    if agency is not None:
+        accepted.insert(1, AGENCY, pd.Series(agency, index=accepted.index, dtype="string"))
 
     rows_not_premise = 0
     if mapping is not None and mapping.not_premises:
@@ -2029,15 +2080,23 @@ def ingest_file(
         accepted, outcome_report, outcome_files = _outcomes_step(
             mapping, Path(mapping_path), raw, accepted, accepted_index, quarantine, excluded
         )
+        warnings += outcome_report.pop("_warnings", [])
+        if none := nothing_matched(outcome_report, len(accepted), allow_drops):
+            warnings.append(none)
 
     protected = [c for c in accepted.columns if protected_reason(str(c))]
-    warnings = list(outcome_report.pop("_warnings", []))
     if protected:
         warnings.append(
             "columns that look like protected attributes are carried through (no mapping was "
             f"given): {', '.join(protected)}; they are never features, but a mapping drops them"
         )
         log.warning(warnings[-1])
+    counts = quarantine["_reason"].value_counts()
+    line, refusal = quarantine_share(
+        counts, rows_in, paths["quarantine"], allow=allow_drops, refuse=quarantine_gate
+    )
+    warnings.append(line or "")
+    warnings = [w for w in warnings if w]
 
     if partition_by != "none" and partition_by in accepted.columns:
         raise UserError(
@@ -2063,19 +2122,36 @@ def ingest_file(
         # in spreadsheets, and their cells are whatever the export held.
         _write_atomic(path, lambda p: write_csv(frame, p, encoding="utf-8", lineterminator="\n"))
 
-    write_table(paths["quarantine"], quarantine)
+    write_table(paths["quarantine"], rows_in_files(quarantine, spans))
     if mapping is not None and mapping.exclude:
-        write_table(paths["excluded"], excluded)
+        write_table(paths["excluded"], rows_in_files(excluded, spans))
     for key, frame in outcome_files.items():
         write_table(paths[key], frame)
-    counts = quarantine["_reason"].value_counts()
+    file_reports = per_file(
+        spans,
+        skipped,
+        rows_in=all_rows,
+        rows_accepted=accepted_index.to_numpy(dtype=np.int64),
+        rows_folded=folded_index.to_numpy(dtype=np.int64),
+        rows_quarantined=quarantine["_row"].to_numpy(dtype=np.int64) - 1,
+        rows_excluded=excluded["_row"].to_numpy(dtype=np.int64) - 1,
+    )
+    digest = (
+        file_reports[0]["sha256"]
+        if len(file_reports) == 1
+        else hashlib.sha256("".join(f["sha256"] for f in file_reports).encode()).hexdigest()
+    )
     report = {
         "input": str(input_path),
-        "input_sha256": _sha256(input_path),
+        "input_sha256": digest,
+        "files": file_reports,
         "mapping": mapping.name if mapping else None,
         "mapping_path": str(mapping_path) if mapping_path is not None else None,
+        "incident_rows": mapping.incident_rows if mapping else None,
+        "agency": agency,
         "rows_in": rows_in,
         "rows_accepted": len(accepted),
+        "rows_folded": rows_folded,
         "rows_quarantined": len(quarantine),
         "rows_excluded": len(excluded),
         "excluded_by_rule": excluded_by_rule,
@@ -2087,7 +2163,7 @@ def ingest_file(
         **outcome_report,
         "columns": [str(c) for c in accepted.columns],
         "dropped_columns": _dropped_columns(raw, mapping),
-        "warnings": warnings,
+        "warnings": warnings + ([str(refusal)] if refusal else []),
         "out": str(paths["out"]),
         **({"partitions": partitions} if partitions is not None else {}),
         "quarantine": str(paths["quarantine"]),
@@ -2100,11 +2176,14 @@ def ingest_file(
         paths["report"], lambda p: p.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
     )
     log.info(
-        "ingest: %d in, %d accepted, %d quarantined -> %s (%.1fs)",
+        "ingest: %d in, %d accepted, %d folded, %d quarantined -> %s (%.1fs)",
         rows_in,
         len(accepted),
+        rows_folded,
         len(quarantine),
         paths["out"],
         report["seconds"],
     )
+    if refusal is not None:
+        raise refusal
     return report

@@ -136,11 +136,14 @@ class CallRiskModel:
     def _scored(self, margin: np.ndarray) -> Assessments:
         score = self.calibrator.transform(margin)
         tiers = self.settings.tiers
+        decision = self.conformal.decide(margin)
         return Assessments(
             margin=margin,
             risk_score=score,
-            risk_tier=tier(score, self.base_rate, tiers.elevated_multiple, tiers.high_multiple),
-            decision=self.conformal.decide(margin),
+            risk_tier=tier(
+                score, self.base_rate, tiers.elevated_multiple, tiers.high_multiple, decision
+            ),
+            decision=decision,
         )
 
     def assess_features(

@@ -157,12 +157,41 @@ class MondrianConformal:
         return conf
 
 
+def tier_thresholds(
+    base_rate: float, elevated_multiple: float, high_multiple: float
+) -> tuple[float, float]:
+    """The probabilities where `elevated` and `high` start: `multiple` times the base rate's
+    odds. On the odds scale a multiple means the same at any base rate: at 0.3% it is all but
+    the same as a multiple of the probability (2x: 0.60%), while at 16% the probability
+    multiples would put `high` at 80% and leave it unused (odds: 2x -> 27.6%, 5x -> 48.8%)."""
+    b = min(max(float(base_rate), EPS), 1 - EPS)
+    odds = b / (1 - b)
+    at = [m * odds / (1 + m * odds) for m in (elevated_multiple, high_multiple)]
+    return at[0], at[1]
+
+
 def tier(
-    p: np.ndarray, base_rate: float, elevated_multiple: float, high_multiple: float
+    p: np.ndarray,
+    base_rate: float,
+    elevated_multiple: float,
+    high_multiple: float,
+    decision: np.ndarray | None = None,
 ) -> np.ndarray:
-    """low / elevated / high by multiples of the training base rate (not 0.5)."""
+    """low / elevated / high relative to the model's base rate (not 0.5), agreeing with the
+    conformal decision at any base rate (SPEC §4).
+
+    By the score: `elevated` from `elevated_multiple` times the base rate's odds, `high` from
+    `high_multiple` times (`tier_thresholds`). Then the decision has the last word where they
+    would disagree: a `high` decision is at least `elevated` (`high` when the score reaches
+    it), a `low` decision is always `low`; `cant_tell` keeps the score's tier.
+    """
     p = np.asarray(p, dtype=float)
+    elevated_at, high_at = tier_thresholds(base_rate, elevated_multiple, high_multiple)
     out = np.full(len(p), "low", dtype=object)
-    out[p >= elevated_multiple * base_rate] = "elevated"
-    out[p >= high_multiple * base_rate] = "high"
+    out[p >= elevated_at] = "elevated"
+    out[p >= high_at] = "high"
+    if decision is not None:
+        decision = np.asarray(decision, dtype=object)
+        out[(decision == "high") & (out == "low")] = "elevated"
+        out[decision == "low"] = "low"
     return out

@@ -70,11 +70,38 @@ def resolve(uri: str) -> ModelRef:
             mv = client.get_model_version(m["name"], m["version"])
             return ModelRef(uri, m["name"], str(mv.version), mv.run_id)
     except MlflowException as exc:
-        raise UserError(f"model {uri!r} not found in {tracking_uri()}: {exc.message}") from None
+        why = (
+            _no_champion(client, m["name"]) if m and m.groupdict().get("alias") == CHAMPION else ""
+        )
+        raise UserError(
+            f"model {uri!r} not found in {tracking_uri()}: {why or exc.message}"
+        ) from None
     if uri.startswith("runs:/"):
         run_id = uri.split("/")[1]
         return ModelRef(uri, DEFAULT_MODEL_NAME, f"run-{run_id[:8]}", run_id)
     return ModelRef(uri, DEFAULT_MODEL_NAME, uri.rsplit("/", 1)[-1], None)
+
+
+def _no_champion(client: Any, name: str) -> str:
+    """Why a registered model has no champion: its newest version's reason (the champion gate
+    tags every version with one), so `serve` and `score` say what `train` said."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return ""
+    if not versions:
+        return ""
+    newest = max(versions, key=lambda v: int(v.version))
+    reason = (newest.tags or {}).get("champion_reason")
+    if not reason:
+        return ""
+    return (
+        f"no version of {name!r} is champion; the newest, version {newest.version}, was "
+        f"registered without the alias: {reason} (serve a version explicitly with "
+        f"models:/{name}/{newest.version}, or retrain)"
+    )
 
 
 def load_model(uri: str) -> tuple[CallRiskModel, ModelRef]:

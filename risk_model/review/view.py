@@ -22,6 +22,7 @@ import pandas as pd
 
 from risk_model import vocab
 from risk_model.features.registry import BY_NAME
+from risk_model.model.calibrate import tier_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -156,24 +157,27 @@ def _finite(value: Any) -> float | None:
 def tier_meaning(
     tier: str, base_rate: float, elevated_multiple: float, high_multiple: float
 ) -> str:
-    """What a tier means, with its thresholds as multiples of the base rate and as percentages."""
-    elevated = format_percent(base_rate * elevated_multiple)
-    high = format_percent(base_rate * high_multiple)
+    """What a tier means, with its thresholds as multiples of the base rate's odds and as
+    percentages, and how the decision bounds it (model/calibrate.py:tier)."""
+    elevated_at, high_at = tier_thresholds(base_rate, elevated_multiple, high_multiple)
+    elevated, high = format_percent(elevated_at), format_percent(high_at)
     base = format_percent(base_rate)
     if tier == "high":
         return (
-            f"High: the probability is at least {high_multiple:g} times the base rate "
-            f"({high} or more; the base rate is {base} of calls)."
+            f"High: the odds are at least {high_multiple:g} times the base rate's odds "
+            f"(a probability of {high} or more; the base rate is {base} of calls)."
         )
     if tier == "elevated":
         return (
-            f"Elevated: the probability is at least {elevated_multiple:g} times the base rate "
-            f"({elevated} or more) but below {high_multiple:g} times ({high})."
+            f"Elevated: the odds are at least {elevated_multiple:g} times the base rate's odds "
+            f"({elevated} or more) but below {high_multiple:g} times ({high}), or the model's "
+            "decision is high."
         )
     if tier == "low":
         return (
-            f"Low: the probability is below {elevated_multiple:g} times the base rate "
-            f"(under {elevated}; the base rate is {base} of calls)."
+            f"Low: the odds are below {elevated_multiple:g} times the base rate's odds "
+            f"(under {elevated}; the base rate is {base} of calls), or the model's decision is "
+            "low."
         )
     return f"Unknown tier {tier!r}."
 
@@ -724,6 +728,35 @@ def audit_rows(
     return {"grouping": grouping, "top_fraction": 0.05, "min_calls": min_calls, "rows": rows}
 
 
+def champion_gate(decision: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The champion gate's verdict at registration, as the run recorded it (None when the
+    model was not registered): whether it became champion, the one-line reason, an override."""
+    if not isinstance(decision, dict) or "champion" not in decision:
+        return None
+    champion = bool(decision.get("champion"))
+    forced = bool(decision.get("forced"))
+    gate = decision.get("gate") if isinstance(decision.get("gate"), dict) else {}
+    reason = str(decision.get("reason") or "")
+    warning = None
+    if forced:
+        verdict = "Champion by an explicit override (--force-champion)"
+        warning = f"This model became champion only by an explicit override: {reason}."
+    elif champion:
+        verdict = "Champion: it beat every baseline on the test window"
+    else:
+        verdict = "Not made champion"
+        warning = f"This model was not made champion when it was registered: {reason}."
+    return {
+        "champion": champion,
+        "forced": forced,
+        "no_signal": bool(gate.get("no_signal")),
+        "passed": bool(gate.get("passed")),
+        "verdict": verdict,
+        "reason": reason,
+        "warning": warning,  # shown at the top of the model view when set
+    }
+
+
 def model_report(
     artifacts: RunArtifacts,
     name: str,
@@ -755,6 +788,7 @@ def model_report(
             "elevated_at": _finite(tiers.get("elevated_at")),
             "high_at": _finite(tiers.get("high_at")),
         },
+        "champion": champion_gate(summary.get("champion")),
         "windows": training_window(summary) if summary else [],
         "metrics": metrics_table(summary) if summary else None,
         "decisions": decisions_summary(summary) if summary else None,

@@ -184,14 +184,20 @@ class LiveAssessor:
                 self._written(target, path, probe)
 
     def assess(
-        self, calls: list[dict[str, Any]], audit: bool = True, detail: bool = False
+        self,
+        calls: list[dict[str, Any]],
+        audit: bool = True,
+        detail: bool = False,
+        extra_warnings: Sequence[Sequence[str]] | None = None,
     ) -> list[dict[str, Any]]:
         """SPEC §4 assessments for validated call records, in order.
 
         The model makes each assessment (`CallRiskModel.assess_features`, the path offline
         scoring and the pyfunc take); this adds what is live: features and premise incidents
         from the history store, and the audit record. With `detail`, each assessment also
-        carries every grouped contribution and the features used.
+        carries every grouped contribution and the features used. `extra_warnings` (one list
+        per call) are what reading the request found (an EIDO part not read): added to the
+        answer before it is audited, so the audit log holds what was answered.
         """
         feats = online_features(calls, self.store, self.cfg)
         keep = audit or detail
@@ -200,6 +206,8 @@ class LiveAssessor:
             feats, ids, self.store, self.rules, self.info, keep_incidents=keep
         )
         out = [a.as_dict() for a in res.assessments]
+        for a, extra in zip(out, extra_warnings or (), strict=False):
+            a["warnings"] = [*a["warnings"], *extra]
         entries = []
         if keep:
             for i, call in enumerate(calls):

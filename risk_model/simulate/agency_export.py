@@ -41,6 +41,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from risk_model.errors import UserError
+from risk_model.simulate.force_register import write_force_register
 
 log = logging.getLogger(__name__)
 
@@ -692,6 +693,12 @@ def write_agency_export(
         oracle = truth.copy()
         oracle["call_id"] = export.incident_of_call.reindex(truth["call_id"]).to_numpy()
         pq.write_table(pa.Table.from_pandas(oracle, preserve_index=False), out_dir / TRUTH_FILE)
+        # The same world's use-of-force register, its CAD nature text from its own stream.
+        nature = _nature(
+            np.random.default_rng(np.random.SeedSequence([int(seed), 0x7A7]).spawn(1)[0]),
+            calls["call_type"].astype("string"),
+        )
+        register = write_force_register(out_dir, calls, nature, seed)
         summary = {
             "dir": str(out_dir),
             "cad": str(out_dir / CAD_FILE),
@@ -699,6 +706,7 @@ def write_agency_export(
             "mapping": str(out_dir / MAPPING_FILE),
             "truth": str(out_dir / TRUTH_FILE),
             **export.counts,
+            **register,
         }
         (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     except OSError as exc:

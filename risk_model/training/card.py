@@ -9,6 +9,7 @@ import pandas as pd
 
 from risk_model.config import Settings
 from risk_model.model.bundle import CallRiskModel
+from risk_model.model.calibrate import tier_thresholds
 from risk_model.training.leakage import LeakageReport
 
 
@@ -28,6 +29,7 @@ def model_card(
     settings: Settings,
     counts: dict[str, Any],
     leakage: LeakageReport | None = None,
+    champion: dict[str, Any] | None = None,
 ) -> str:
     meta = model.metadata
     w = meta.get("windows", {})
@@ -64,12 +66,15 @@ def model_card(
             f"{outside.get('calls_after_bulk', 0):,} after {outside.get('bulk_end')} (latest "
             f"{outside.get('latest', '-')}): far outside the bulk of the data.",
         ]
+    elevated_at, high_at = tier_thresholds(
+        model.base_rate, settings.tiers.elevated_multiple, settings.tiers.high_multiple
+    )
     lines += [
         "",
         f"Base rate (train): {model.base_rate:.4%}. Tiers: elevated from "
-        f"{settings.tiers.elevated_multiple}x the base rate "
-        f"({model.base_rate * settings.tiers.elevated_multiple:.4f}), high from "
-        f"{settings.tiers.high_multiple}x ({model.base_rate * settings.tiers.high_multiple:.4f}).",
+        f"{settings.tiers.elevated_multiple}x the base rate's odds ({elevated_at:.4f}), high "
+        f"from {settings.tiers.high_multiple}x ({high_at:.4f}); a high decision is never tier "
+        "low, a low decision always is.",
         "",
         "## Test-window results",
         "| model | AUC | PR-AUC | Brier | ECE | recall top 5% | recall top 10% | mean predicted |"
@@ -90,6 +95,8 @@ def model_card(
             "95% bootstrap intervals (model): "
             + ", ".join(f"{k} [{v[0]:.3f}, {v[1]:.3f}]" for k, v in ci.items() if len(v) == 2),
         ]
+    if champion is not None:
+        lines += ["", *champion_section(champion)]
     m = results["model"]
     lines += [
         "",
@@ -138,6 +145,43 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def champion_section(decision: dict[str, Any]) -> list[str]:
+    """The champion gate at registration: the verdict in one line, then its figures."""
+    gate = decision.get("gate") or {}
+    verdict = "**Champion**" if decision.get("champion") else "**Not champion**"
+    lines = ["## Champion gate (at registration)", f"{verdict}: {decision.get('reason')}."]
+    if decision.get("forced"):
+        lines += ["", "The alias was set by an explicit override (`--force-champion`)."]
+    if gate:
+        level = f"{gate.get('level', 0.95):.0%}"
+        ci = gate.get("model_auc_ci") or []
+        rule = gate.get("rule")
+        beat = (
+            "with the interval of the AUC difference above zero"
+            if rule == "paired_bootstrap"
+            else "by a higher AUC"
+        )
+        model_ci = f" ({level} interval {ci[0]:.3f} to {ci[1]:.3f})" if len(ci) == 2 else ""
+        lines += [
+            "",
+            f"Rule `{rule}`: a paired bootstrap ({gate.get('reps')} resamples of the test "
+            "calls, every score measured on the same resample). The model must beat every "
+            f"baseline {beat}, and its own AUC interval must lie above 0.5. Model AUC "
+            f"{_fmt(gate.get('model_auc'))}{model_ci}.",
+            "",
+            f"| baseline | AUC | model minus baseline | {level} interval | beaten |",
+            "|---|---|---|---|---|",
+        ]
+        for name, b in (gate.get("baselines") or {}).items():
+            bci = b.get("ci") or []
+            interval = f"{bci[0]:+.3f} to {bci[1]:+.3f}" if len(bci) == 2 else "n/a"
+            lines.append(
+                f"| {name} | {_fmt(b.get('auc'))} | {b.get('difference', float('nan')):+.3f} | "
+                f"{interval} | {'yes' if b.get('beaten') else 'no'} |"
+            )
+    return lines
 
 
 def leakage_section(report: LeakageReport) -> list[str]:

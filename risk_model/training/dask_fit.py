@@ -39,7 +39,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from risk_model.config import ClusterConfig, ModelConfig, Settings
-from risk_model.errors import UserError
+from risk_model.errors import UserError, check_drops
 from risk_model.features.partitions import (
     check_input,
     cluster_features,
@@ -48,13 +48,15 @@ from risk_model.features.partitions import (
 )
 from risk_model.features.registry import FEATURE_NAMES, monotone_constraints
 from risk_model.model.encode import FeatureEncoder
-from risk_model.schema import OUTCOME_COLUMNS
+from risk_model.schema import AGENCY, OUTCOME_COLUMNS
+from risk_model.training.gate import decide_champion, register_version
 from risk_model.training.leakage import validate_allow
 from risk_model.training.models import CallTypeRate, booster_params
 from risk_model.training.pipeline import (
     Evaluation,
     Split,
     audit_test_window,
+    check_labels,
     default_truth_path,
     describe_model,
     evaluate_window,
@@ -63,7 +65,6 @@ from risk_model.training.pipeline import (
     leakage_check,
     load_truth,
     log_run,
-    register_and_promote,
     run_summary,
     split_by_time,
     target_labels,
@@ -87,6 +88,8 @@ def train_on_cluster(
     truth: Path | None = None,
     run_name: str | None = None,
     client: Any = None,
+    allow_drops: bool = False,
+    force_champion: bool = False,
 ) -> dict[str, Any]:
     """`train --dask ADDRESS`; `client` (an open distributed.Client) takes precedence."""
     from risk_model.dask_client import connect
@@ -100,7 +103,17 @@ def train_on_cluster(
     else:
         raise UserError("--dask needs a scheduler address or local:N")
     with ctx as c:
-        return _train(c, Path(data), settings, experiment, register, truth, run_name)
+        return _train(
+            c,
+            Path(data),
+            settings,
+            experiment,
+            register,
+            truth,
+            run_name,
+            allow_drops=allow_drops,
+            force_champion=force_champion,
+        )
 
 
 def _train(
@@ -111,6 +124,8 @@ def _train(
     register: str | None,
     truth: Path | None,
     run_name: str | None,
+    allow_drops: bool = False,
+    force_champion: bool = False,
 ) -> dict[str, Any]:
     import dask
 
@@ -123,12 +138,21 @@ def _train(
     carry = tuple(c for c in (*OUTCOME_COLUMNS, "narrative") if c in columns)
     target_labels(pd.DataFrame(columns=list(carry)), settings.target)  # needs its outcomes
     calls = read.calls
+    if AGENCY in columns and (agencies := int(calls[AGENCY].dropna().nunique().compute())) > 1:
+        raise UserError(
+            f"the data holds {agencies} agencies: train --dask does not yet place windows within "
+            "each agency or report figures per agency; train them pooled without --dask, or "
+            "one agency at a time with it"
+        )
     rejected = int(read.rejected.compute())
     if rejected:
-        log.warning(
-            "%s rows break the schema and are not used (run `risk-model ingest` first)",
-            f"{rejected:,}",
+        # The same 1% rule as `train` (SPEC §3); the workers count rejects, not their reasons.
+        kept = int(calls.map_partitions(len).sum().compute())
+        cause = (
+            "they break the canonical schema or repeat a call id (train without --dask names why)"
         )
+        line = check_drops(rejected, rejected + kept, f"rows of {data}", cause, allow_drops)
+        log.warning(line or f"{rejected:,} rows break the schema and are not used")
     stages["read"] = time.perf_counter() - t0
     peak_gb["read"] = _peak_gb()
 
@@ -163,6 +187,7 @@ def _train(
     times = tl["received_at"].to_numpy(dtype="datetime64[us]")
     y_all = tl[LABEL].to_numpy(dtype=float)
     del tl
+    check_labels(y_all, settings.target)
     split = split_by_time(pd.DataFrame({"received_at": times}), y_all, settings)
     # The placement without its per-call mask (the client's calls): assign needs only bounds.
     placement = dataclasses.replace(split.placement, outlier=np.zeros(0, dtype=bool))
@@ -266,6 +291,11 @@ def _train(
     peak_gb["evaluate"] = _peak_gb()
 
     t = time.perf_counter()
+    decision = None
+    if register:
+        decision = decide_champion(
+            register, scores, local, y, test_mask, results, settings, force_champion
+        )
     run_id, logged_model_uri = log_run(
         experiment,
         run_name,
@@ -275,16 +305,14 @@ def _train(
         fitted.model,
         split,
         leakage,
-        Evaluation(results, eval_frame, scores, audit_table, []),
+        Evaluation(results, eval_frame, scores, audit_table, [], decision),
         importance,
         local.loc[test_mask],
     )
     _log_engine(run_id, workers, threads, partitions, stages)
     registered = None
-    if register:
-        registered = register_and_promote(
-            register, logged_model_uri, run_id, local, y, test_mask, results
-        )
+    if register and decision is not None:
+        registered = register_version(register, logged_model_uri, run_id, decision)
     stages["log"] = time.perf_counter() - t
     peak_gb["log"] = _peak_gb()
     seconds = round(time.perf_counter() - t0, 1)

@@ -445,6 +445,14 @@ def enforce(report: LeakageReport) -> None:
     )
     if report.blocking:
         raise UserError(report.error_line())
+    if report.enabled and report.auc and not any(np.isfinite(v) for v in report.auc.values()):
+        # A guard that measured nothing has not passed: say so instead of logging AUC nan.
+        raise UserError(
+            f"leakage guard: no input could be measured (the validation and calibration "
+            f"windows hold {report.positives_held_out:,} positives among "
+            f"{report.calls_held_out:,} labelled calls; the guard needs both outcomes there): "
+            "check the outcome mapping or widen the windows"
+        )
 
 
 def _json_default(value: Any) -> Any:

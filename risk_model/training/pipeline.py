@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,18 @@ from risk_model.model.calibrate import Calibrator, MondrianConformal
 from risk_model.model.encode import FeatureEncoder
 from risk_model.model.reference import save_reference
 from risk_model.schema import OUTCOME_COLUMNS
+from risk_model.training.agencies import (
+    agency_codes,
+    check_outcome_definitions,
+    log_agency_metrics,
+    metrics_by_agency,
+    place_windows_by_agency,
+    recorded_outcomes,
+    window_counts_by_agency,
+)
 from risk_model.training.evaluate import bootstrap_intervals, core_metrics, decision_summary
 from risk_model.training.fairness import audit, audit_summary
+from risk_model.training.gate import decide_champion, register_version
 from risk_model.training.leakage import LeakageReport, check_leakage, enforce, validate_allow
 from risk_model.training.models import (
     CallTypeRate,
@@ -50,10 +60,20 @@ LOGISTIC_MAX_ROWS = 300_000
 # --------------------------------------------------------------------------- data
 
 
-def target_labels(calls: pd.DataFrame, target: str) -> np.ndarray:
-    """1/0 label per call, NaN when unknown. "harmed" = assaulted or injured (SPEC §1)."""
+def target_labels(
+    calls: pd.DataFrame, target: str, recorded: tuple[str, ...] | None = None
+) -> np.ndarray:
+    """1/0 label per call, NaN when unknown. "harmed" = assaulted or injured (SPEC §1).
+
+    `recorded`: the outcome columns the whole data set records (`recorded_outcomes`); a column
+    with no known value anywhere (an export without injuries) says nothing, and reading it as
+    "unknown" would turn every negative unknown. Default: every outcome column present (a
+    cluster partition cannot tell on its own)."""
+    present = [c for c in OUTCOME_COLUMNS if c in calls.columns]
+    if recorded is not None:
+        present = [c for c in present if c in recorded] or present
     cols = {
-        "harmed": [c for c in OUTCOME_COLUMNS if c in calls.columns],
+        "harmed": present,
         "assaulted": ["officer_assaulted"] if "officer_assaulted" in calls.columns else [],
         "injured": ["officer_injured"] if "officer_injured" in calls.columns else [],
     }[target]
@@ -66,6 +86,32 @@ def target_labels(calls: pd.DataFrame, target: str) -> np.ndarray:
     any_true = (values == 1.0).any(axis=1)
     all_false = (values == 0.0).all(axis=1)
     return np.where(any_true, 1.0, np.where(all_false, 0.0, np.nan))
+
+
+def check_labels(y: np.ndarray, target: str) -> None:
+    """Stops the run before any fitting when the labels cannot teach anything: no labelled
+    call, or every labelled call on one side. A mapping that labels only harmed calls
+    (`absent: unknown` with `{value: "true"}`) does exactly that, and every later step
+    (leakage guard, calibration, conformal) would fail on it in its own, less clear way."""
+    labelled = ~np.isnan(y)
+    n = int(labelled.sum())
+    if n == 0:
+        raise UserError(
+            f"no call has a known {target!r} outcome: check the outcome columns or the outcome "
+            "mapping (an outcome file that matched no call leaves every outcome unknown)"
+        )
+    positives = int(y[labelled].sum())
+    if positives == n:
+        raise UserError(
+            f"all {n:,} labelled calls are positive ({target}): check the outcome mapping "
+            "(absent: unknown with value: true labels only harmed calls; use absent: false "
+            "when a call without an outcome row was not harmed)"
+        )
+    if positives == 0:
+        raise UserError(
+            f"all {n:,} labelled calls are negative (none {target}): check the outcome mapping "
+            "(the outcome columns, the join to the outcome file, its true values) or --target"
+        )
 
 
 def file_digest(path: Path) -> str:
@@ -216,19 +262,26 @@ def train(
     register: str | None = None,
     truth: Path | None = None,
     run_name: str | None = None,
+    allow_drops: bool = False,
+    force_champion: bool = False,
 ) -> dict[str, Any]:
     """The whole run; returns the JSON summary `risk-model train --json` prints.
 
     Reads as its table of contents: load -> windows -> features -> leakage check -> fit (with
-    calibration and conformal) -> evaluate -> audit -> backtest -> explain -> describe -> log ->
-    register. Every step is one named function; each check stops the run before the costly
-    steps it would waste (docs/model.md, "The run, step by step").
+    calibration and conformal) -> evaluate -> audit -> backtest -> explain -> describe -> the
+    champion gate -> log -> register. Every step is one named function; each check stops the
+    run before the costly steps it would waste (docs/model.md, "The run, step by step").
     """
     t0 = time.perf_counter()
     validate_allow(settings.leakage.allow)
-    calls, rejected = load_calls(data)
+    # More than 1% of the rows breaking the schema stops the run (SPEC §3) unless allowed.
+    calls, rejected = load_calls(data, allow_drops=allow_drops)
     log.info("data: %s calls from %s", f"{len(calls):,}", data)
-    y = target_labels(calls, settings.target)
+    y = target_labels(calls, settings.target, recorded_outcomes(calls))
+    codes = agency_codes(calls)
+    if codes is not None:
+        check_outcome_definitions(calls, codes)
+    check_labels(y, settings.target)
     split = split_by_time(calls, y, settings)
     feats = build_features(calls, settings.features)
     leakage = leakage_check(feats, calls, y, split, settings)
@@ -240,6 +293,7 @@ def train(
         fitted, feats, y, split.test_mask, settings, truth_series
     )
     audit_table = audit_test_window(eval_frame, settings)
+    agencies = figures_by_agency(eval_frame, scores, split, settings)
     backtests = backtest(feats, y, calls, split, settings, truth_series)
     t_eval = time.perf_counter()
     importance = explain_globally(fitted.model, feats, split.test_mask, settings)
@@ -254,6 +308,11 @@ def train(
         register,
         truth_path,
     )
+    decision = None
+    if register:
+        decision = decide_champion(
+            register, scores, feats, y, split.test_mask, results, settings, force_champion
+        )
     run_id, logged_model_uri = log_run(
         experiment,
         run_name,
@@ -263,15 +322,13 @@ def train(
         fitted.model,
         split,
         leakage,
-        Evaluation(results, eval_frame, scores, audit_table, backtests),
+        Evaluation(results, eval_frame, scores, audit_table, backtests, decision),
         importance,
         feats.loc[split.test_mask],
     )
     registered = None
-    if register:
-        registered = register_and_promote(
-            register, logged_model_uri, run_id, feats, y, split.test_mask, results
-        )
+    if register and decision is not None:
+        registered = register_version(register, logged_model_uri, run_id, decision)
     t_end = time.perf_counter()
     log.info(
         "done in %.1fs (features+fit %.1fs, evaluation %.1fs, logging %.1fs)",
@@ -280,7 +337,7 @@ def train(
         t_eval - t_fit,
         t_end - t_eval,
     )
-    return run_summary(
+    summary = run_summary(
         run_id,
         logged_model_uri,
         results,
@@ -292,6 +349,10 @@ def train(
         registered,
         seconds=round(t_end - t0, 1),
     )
+    if agencies:
+        log_agency_metrics(run_id, agencies)
+        summary["agencies"] = agencies
+    return summary
 
 
 # --------------------------------------------------------------------------- the steps
@@ -305,6 +366,10 @@ class Split:
     window: np.ndarray  # window name per call ('' in none)
     counts: dict[str, dict[str, int]]
     test_mask: np.ndarray  # labelled calls of the test window
+    # Several agencies: each call's agency code and each agency's windows and counts (None and
+    # empty for one agency, which trains exactly as data without the column).
+    agency: np.ndarray | None = None
+    by_agency: dict[str, Any] = field(default_factory=dict)
 
     @property
     def windows(self) -> TimeWindows:
@@ -321,6 +386,7 @@ class Evaluation:
     scores: dict[str, np.ndarray]
     audit_table: pd.DataFrame
     backtests: list[dict[str, Any]]
+    champion: dict[str, Any] | None = None  # the champion gate's decision (with --register)
 
 
 @dataclass(frozen=True)
@@ -336,8 +402,24 @@ def split_by_time(calls: pd.DataFrame, y: np.ndarray, settings: Settings) -> Spl
     """Places the train/validation/calibration/test windows by time, before any feature is
     built, so a split that cannot work (no labelled positives to test on) fails in seconds.
     Calls dated far outside the bulk of the data go in no window and are reported."""
-    placement = place_windows(calls["received_at"], y, settings.split)
-    window = placement.assign(calls["received_at"])
+    codes = agency_codes(calls)
+    by_agency: dict[str, Any] = {}
+    if codes is None:
+        placement = place_windows(calls["received_at"], y, settings.split)
+        window = placement.assign(calls["received_at"])
+    else:
+        placement, window, agency_windows = place_windows_by_agency(
+            calls["received_at"], y, codes, settings.split
+        )
+        by_agency = {
+            code: {"windows": w.as_dict(), "window_counts": counts}
+            for (code, w), counts in zip(
+                agency_windows.items(),
+                window_counts_by_agency(window, y, codes).values(),
+                strict=True,
+            )
+        }
+        log.info("windows placed within each of %d agencies: %s", len(by_agency), by_agency)
     outliers = placement.report
     if outliers["calls_before_bulk"] or outliers["calls_after_bulk"]:
         log.warning(
@@ -365,7 +447,7 @@ def split_by_time(calls: pd.DataFrame, y: np.ndarray, settings: Settings) -> Spl
             "the test window has no labelled positives: widen it with split.test_fraction in a "
             "settings YAML passed with `risk-model train --config`"
         )
-    return Split(placement, window, counts, test_mask)
+    return Split(placement, window, counts, test_mask, codes, by_agency)
 
 
 def leakage_check(
@@ -395,6 +477,26 @@ def load_truth(path: Path | None) -> pd.Series | None:
     return pd.Series(tf["true_risk"].to_numpy(), index=tf["call_id"].astype(str))
 
 
+def figures_by_agency(
+    frame: pd.DataFrame, scores: dict[str, np.ndarray], split: Split, settings: Settings
+) -> dict[str, dict[str, Any]]:
+    """With several agencies, each one's windows, counts and test figures beside the pooled ones
+    (`train --json`: `agencies`): a pooled figure can hide an agency the model fails."""
+    if split.agency is None:
+        return {}
+    codes = split.agency[split.test_mask]
+    baselines = {k: v for k, v in scores.items() if k != "model"}
+    figures = metrics_by_agency(
+        frame,
+        codes,
+        baselines,
+        settings.evaluation.top_fractions,
+        settings.evaluation.bootstrap,
+        settings.model.seed,
+    )
+    return {code: {**split.by_agency.get(code, {}), **figures.get(code, {})} for code in figures}
+
+
 def audit_test_window(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Error rates by district and call family at the top 5% an agency would act on: a model
     that is good on average can still fail one part of the city."""
@@ -410,8 +512,13 @@ def backtest(
     truth: pd.Series | None,
 ) -> list[dict[str, Any]]:
     """Refits on earlier folds and tests on the window after each: one test window can be a
-    lucky one. A fold without enough labelled calls is skipped with a warning."""
-    out = []
+    lucky one. A fold without enough labelled calls is skipped with a warning. With several
+    agencies the folds would cut each agency's own windows differently: not run (said in the
+    log; `--json` has no backtests)."""
+    out: list[dict[str, Any]] = []
+    if split.agency is not None:
+        log.warning("backtests skipped: the data holds several agencies (windows per agency)")
+        return out
     for k, w in enumerate(backtest_windows(split.windows, settings.split.backtest_folds), start=1):
         bwin = w.assign(calls["received_at"])
         bwin[split.placement.outlier] = ""
@@ -516,6 +623,13 @@ def log_run(
     summary_metrics["calls_outside_bulk"] = float(
         outliers["calls_before_bulk"] + outliers["calls_after_bulk"]
     )
+    if evaluation.champion is not None:
+        gate = evaluation.champion["gate"]
+        summary_metrics["champion"] = float(evaluation.champion["champion"])
+        summary_metrics["champion_gate_passed"] = float(gate["passed"])
+        for name, b in gate["baselines"].items():
+            if len(b["ci"]) == 2:
+                summary_metrics[f"auc_minus_{name}_ci_low"] = b["ci"][0]
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params(run_params(settings, model.metadata, rejected))
         mlflow.log_metrics(summary_metrics)
@@ -541,6 +655,7 @@ def log_run(
                 model,
                 split.counts,
                 leakage,
+                evaluation.champion,
             )
             # The drift reference `risk-model monitor` compares live calls with.
             save_reference(tmpdir, test_features, evaluation.scores["model"])
@@ -623,53 +738,8 @@ def run_summary(
         ]
     if registered:
         out["registered"] = registered
-    return out
-
-
-def register_and_promote(
-    name: str,
-    model_uri: str,
-    run_id: str,
-    feats: pd.DataFrame,
-    y: np.ndarray,
-    test_mask: np.ndarray,
-    results: dict[str, Any],
-) -> dict[str, Any]:
-    """Registers the model; sets alias `champion` only if it beats the current champion on the
-    same test window (higher AUC; PR-AUC breaks a tie)."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    from risk_model.model import tracking
-
-    client = MlflowClient()
-    mv = mlflow.register_model(model_uri, name)
-    current = tracking.champion_version(name)
-    new = results["model"]
-    out: dict[str, Any] = {"name": name, "version": str(mv.version)}
-    if current is None:
-        client.set_registered_model_alias(name, tracking.CHAMPION, mv.version)
-        out.update(champion=True, reason="no champion yet")
-    else:
-        champ, _ = tracking.load_model(f"models:/{name}/{current.version}")
-        score = champ.assess(feats[test_mask], explain=False).risk_score
-        old = core_metrics(score, y[test_mask])
-        better = (new["auc"], new["pr_auc"]) > (old["auc"], old["pr_auc"])
-        out.update(
-            champion=better,
-            previous_champion=str(current.version),
-            champion_auc_same_window=old["auc"],
-            challenger_auc=new["auc"],
-            reason=(
-                "beats the champion on the same test window"
-                if better
-                else "does not beat the champion on the same test window; alias unchanged"
-            ),
-        )
-        if better:
-            client.set_registered_model_alias(name, tracking.CHAMPION, mv.version)
-    client.set_model_version_tag(name, mv.version, "run_id", run_id)
-    log.info("registry: %s version %s (%s)", name, mv.version, out["reason"])
+        out["champion"] = registered["champion"]
+        out["reason"] = registered["reason"]
     return out
 
 

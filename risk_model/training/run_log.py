@@ -18,6 +18,7 @@ import yaml
 from risk_model import vocab
 from risk_model.config import Settings
 from risk_model.features.registry import FEATURE_NAMES
+from risk_model.model.calibrate import tier_thresholds
 from risk_model.training import plots
 from risk_model.training.card import model_card
 from risk_model.training.evaluate import calibration_table
@@ -51,6 +52,7 @@ def flat_metrics(results: dict[str, Any]) -> dict[str, float]:
 def run_params(settings: Settings, meta: dict[str, Any], rejected: int) -> dict[str, Any]:
     """The settings, windows, data digest and row counts as MLflow params: what to change to
     reproduce a run, or to explain why two runs differ."""
+    tiers = settings.tiers
     params: dict[str, Any] = {f"model.{k}": v for k, v in settings.model.model_dump().items()}
     params.update({f"window.{k}": v for k, v in meta["windows"].items()})
     params.update(
@@ -64,7 +66,7 @@ def run_params(settings: Settings, meta: dict[str, Any], rejected: int) -> dict[
             "rows_rejected": rejected,
             "calibration": meta["calibration"],
             "conformal.alpha": settings.conformal.alpha,
-            "tiers": f"{settings.tiers.elevated_multiple}x/{settings.tiers.high_multiple}x base",
+            "tiers": f"{tiers.elevated_multiple}x/{tiers.high_multiple}x base odds",
             "num_trees": meta["num_trees"],
             "features": len(FEATURE_NAMES),
             "leakage.allow": ",".join(settings.leakage.allow) or "-",
@@ -92,24 +94,30 @@ def log_artifacts(
     model: CallRiskModel,
     counts: dict[str, Any],
     leakage: LeakageReport | None = None,
+    champion: dict[str, Any] | None = None,
 ) -> None:
     """Writes every table, plot and the model card under `tmpdir` and logs them to the active
     run: the evidence a reviewer reads (the review page reads the same files back)."""
     import mlflow
 
+    tiers = settings.tiers.model_dump()
     (tmpdir / CONFIG_YAML).write_text(yaml.safe_dump(settings.model_dump(mode="json")))
     summary = {
         "metrics": results,
         "backtest": backtests,
         "metadata": model.metadata,
-        "tiers": {
-            "base_rate": model.base_rate,
-            "elevated_at": model.base_rate * settings.tiers.elevated_multiple,
-            "high_at": model.base_rate * settings.tiers.high_multiple,
-        },
+        "tiers": dict(
+            zip(
+                ("base_rate", "elevated_at", "high_at"),
+                (model.base_rate, *tier_thresholds(model.base_rate, **tiers)),
+                strict=True,
+            )
+        ),
         "conformal_alpha": settings.conformal.alpha,
         "window_counts": counts,
         "leakage_check": leakage.as_dict() if leakage is not None else None,
+        # The champion gate's decision at registration (None without --register).
+        "champion": champion,
     }
     (tmpdir / vocab.SUMMARY_JSON).write_text(json.dumps(summary, indent=2, default=_json_default))
     yt = eval_frame["label"].to_numpy()
@@ -128,7 +136,7 @@ def log_artifacts(
     plots.shap_plots(contrib, x_sample, list(FEATURE_NAMES), plot_dir)
     plots.audit_plot(audit_table, plot_dir / "audit_districts.png")
     (tmpdir / vocab.MODEL_CARD_MD).write_text(
-        model_card(model, results, audit_table, importance, settings, counts, leakage)
+        model_card(model, results, audit_table, importance, settings, counts, leakage, champion)
     )
     names = [vocab.LEAKAGE_CHECK_JSON] if leakage is not None else []
     if leakage is not None:

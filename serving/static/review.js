@@ -807,10 +807,15 @@
         el("dt", { text: "Predicts" }), el("dd", { text: r.target === "harmed" || !r.target ? "an officer assaulted or injured on the call" : `officer ${r.target}` }),
         el("dt", { text: "Base rate" }), el("dd", { text: r.base_rate_percent ? `${r.base_rate_percent} of training calls` : "not recorded" }),
         el("dt", { text: "Tiers" }), el("dd", { text: r.tiers.elevated_at ? `elevated from ${pct(r.tiers.elevated_at)}, high from ${pct(r.tiers.high_at)}` : "not recorded" }),
+        el("dt", { text: "Champion gate" }), el("dd", { id: "model-champion", text: r.champion ? `${r.champion.verdict}: ${r.champion.reason}` : "not recorded (the model was not registered)" }),
         el("dt", { text: "MLflow run" }), el("dd", { text: r.run_id || "not found" }),
         el("dt", { text: "Feature definitions" }), el("dd", { text: r.feature_hash || "not recorded" }),
       ),
     );
+    if (r.champion && r.champion.warning) {
+      // A model that did not earn the alias is in service only by choice: say so at the top.
+      parts.push(el("p", { class: "warnings", id: "model-gate-warning", text: r.champion.warning }));
+    }
     if (r.missing && r.missing.length) {
       parts.push(el("p", { class: "warnings", text: `Missing from the model's MLflow run: ${r.missing.join(", ")}. Those sections are left out.` }));
     }

@@ -68,19 +68,26 @@ def test_counts(dallas: dict, layout: str) -> None:
     assert d["unchanged"]
     assert report["rows_in"] == len(raw) == 2383
     assert report["header_rows_skipped"] == (1 if layout == "kaggle" else 0)
-    assert report["rows_in"] == report["rows_accepted"] + report["rows_quarantined"]
+    assert report["rows_in"] == (
+        report["rows_accepted"] + report["rows_folded"] + report["rows_quarantined"]
+    )
     # 2,328 incidents; 10 of them have no recorded time (INCIDENT_TIME = NULL) and are
-    # quarantined rather than given an invented time; the other 2,318 are accepted once each.
+    # quarantined rather than given an invented time; the other 2,318 are accepted once each,
+    # their 55 later rows (one per further subject) folded into them (`incident_rows: fold`).
     incidents = raw["UOF_NUMBER"].str.strip()
     timed = raw["INCIDENT_TIME"] != "NULL"
     assert incidents.nunique() == 2328
     assert incidents[~timed].nunique() == 10
     assert report["rows_accepted"] == incidents[timed].nunique() == 2318
     assert sorted(d["calls"]["call_id"]) == sorted(incidents[timed].unique())
+    assert report["rows_folded"] == timed.sum() - incidents[timed].nunique() == 55
     assert report["reasons"] == {
-        "call_id: duplicate of an earlier row (column UOF_NUMBER)": 55,
         "received_at: INCIDENT_TIME is empty or a missing marker": 10,
     }
+    # The several rows of an incident are one officer's, one row per subject: one officer each.
+    officers = raw[timed].groupby(incidents[timed])["OFFICER_ID"].nunique()
+    calls = d["calls"].set_index("call_id")
+    assert calls["officers"].to_dict() == officers.reindex(calls.index).to_dict()
 
 
 def test_no_protected_or_personal_columns_travel(dallas: dict) -> None:

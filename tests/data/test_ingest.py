@@ -318,7 +318,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_json_last_line(tmp_path: Path, dirty_export) -> None:
     path, originals, expected_bad = dirty_export
-    proc = run_cli("--input", str(path), "--out", str(tmp_path / "out"), "--json")
+    # The dirty export quarantines far more than 1% of its rows: refused in one line naming
+    # the quarantine as the cause (SPEC §3), unless the analyst says go on.
+    refused = run_cli("--input", str(path), "--out", str(tmp_path / "refused"), "--json")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "dropped: quarantined, most often for" in errors[0], errors
+    proc = run_cli("--input", str(path), "--out", str(tmp_path / "out"), "--json", "--allow-drops")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("rows_in", "rows_accepted", "rows_quarantined", "out", "quarantine", "reasons"):

@@ -38,7 +38,7 @@ def test_the_service_applies_each_workaround_once_and_keeps_its_names() -> None:
     # Names the tests and benchmarks import from the service still resolve to one object.
     assert service.Gate is middleware.Gate and service.MAX_BODY_BYTES == middleware.MAX_BODY_BYTES
     routes = service.API_ROUTES
-    assert routes == frozenset({"/score", "/score_batch", "/ingest"})
+    assert routes == frozenset({"/score", "/score_batch", "/ingest", "/score/eido"})
 
 
 @pytest.mark.parametrize(
@@ -83,3 +83,20 @@ def test_error_body_names_the_first_bad_field_of_a_batch() -> None:
     )
     assert body["field"] == "calls[3].received_at"
     assert body["error"] == "calls[3].received_at: not a time"
+
+
+@pytest.mark.parametrize(("path", "single"), [("/score", 1), ("/score/eido", 1), ("/ingest", 0)])
+def test_single_call_routes_hold_back_batch_slices(path: str, single: int) -> None:
+    """A call sent as an EIDO document is a single call too: batch slices wait for it."""
+    import asyncio
+
+    from serving.middleware import TURNS, CountSingles
+
+    seen: list[int] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        seen.append(TURNS.singles)
+
+    before = TURNS.singles
+    asyncio.run(CountSingles(app)({"type": "http", "path": path}, None, None))
+    assert seen == [before + single] and TURNS.singles == before

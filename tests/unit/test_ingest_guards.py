@@ -142,3 +142,133 @@ def test_outcome_columns_are_outcomes_by_design(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert load_mapping(tmp_path / "m.yaml").outcomes is not None
+
+
+# --------------------------------------------------------------------------- one list, by content
+
+
+def test_draft_and_ingest_read_the_one_guard_object() -> None:
+    from risk_model.ingest import draft, guards, run
+
+    assert draft.GUARDS is guards.GUARDS and run.GUARDS is guards.GUARDS
+    assert run.guard_reason == guards.GUARDS.guard_reason
+    assert run.protected_reason == guards.GUARDS.protected_reason
+
+
+def test_no_other_ingest_module_spells_a_guard_vocabulary() -> None:
+    """A set, list or tuple literal holding two guard words outside guards.py is a second list."""
+    import ast
+
+    from risk_model.ingest.guards import GUARDS
+
+    words = GUARDS.protected_tokens | GUARDS.personal_tokens | GUARDS.post_tokens
+    folder = Path(__file__).resolve().parents[2] / "risk_model" / "ingest"
+    spelled = []
+    for path in sorted(folder.glob("*.py")):
+        if path.name == "guards.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Set | ast.List | ast.Tuple):
+                texts = {
+                    e.value.lower()
+                    for e in node.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                }
+                if len(texts & words) >= 2:
+                    spelled.append(f"{path.name}:{node.lineno} {sorted(texts & words)}")
+    assert spelled == []
+
+
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [
+        ("CLOSED_AT", ("post-incident", "closed")),
+        ("SUBJECT_OFFENSE", ("post-incident", "offense")),
+        ("RESISTANCE_LEVEL", ("post-incident", "resistance")),
+        ("TASER_USED", ("post-incident", "taser")),
+        ("OFFICER_ID", ("personal", "officer id")),
+        ("OFFICER_HIRE_DATE", None),
+    ],
+)
+def test_one_list_knows_what_the_draft_and_ingest_each_knew(
+    column: str, expected: tuple[str, str] | None
+) -> None:
+    assert guard_reason(column) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "flagged"),
+    [
+        # Dallas REASON_FOR_FORCE: why force was used, written after the incident.
+        (["Arrest", "Danger to self or others", "Active Aggression", "Detention/Frisk",
+          "Weapon Display", "Other", "Assault to Other Person", "NULL", "Barricaded"], True),
+        (["Resisting arrest", "Passive resistance", "Compliant", "Fled on foot"], True),
+        (["Taser", "Verbal Command", "Joint Locks", "Held Suspect Down"], True),
+        (["Abrasion/Scrape", "No injuries noted or visible", "Laceration/Cut"], True),
+        (["Taken into custody", "Arrested", "Released"], True),
+        (["Arrest", "No arrest"], True),
+        # Dallas INCIDENT_REASON: why officers were there (one "Arrest" among many).
+        (["Arrest", "Service Call", "Call for Cover", "Traffic Stop", "Crime in Progress",
+          "Off-Duty Employment", "Suspicious Activity", "Pedestrian Stop", "NULL"], False),
+        # Dallas SUBJECT_DESCRIPTION, call types, flags: nothing after arrival.
+        (["Mentally unstable", "Alchohol", "Unknown Drugs", "None detected",
+          "FD-Suspect w/ Gun"], False),
+        (["DIST W/SUBJ", "SHOTS FIRED", "ARREST WARRANT", "ASSAULT", "SUBJ WITH GUN",
+          "FAMILY TROUBLE", "ALARM RES"], False),
+        (["Y", "N", ""], False),
+        (["NULL", "NULL"], False),
+    ],
+)  # fmt: skip
+def test_content_guard(values: list[str], flagged: bool) -> None:
+    import pandas as pd
+
+    from risk_model.ingest.guards import content_reason
+
+    hit = content_reason(pd.Series(values, dtype=object))
+    assert (hit is not None) is flagged
+    if hit is not None:
+        assert "describe what happened after arrival" in hit.text()
+
+
+def test_content_guard_reads_a_sample_of_distinct_values() -> None:
+    """Cheap on any size: a bounded number of evenly spaced rows, then the distinct values."""
+    import pandas as pd
+
+    from risk_model.ingest.guards import GUARDS
+
+    big = pd.Series(["Arrest", "Danger to self or others", "Compliant", "Other"] * 100_000)
+    assert len(GUARDS.distinct_sample(big)) == 3  # "Other" is a missing word
+    assert GUARDS.content_reason(big) is not None
+
+
+CONTENT_EXPORT = (
+    "ID,T,TYPE,REASON_DESC\n"
+    "1,2024-01-01T10:00:00,DIST,Arrest\n"
+    "2,2024-01-01T11:00:00,DIST,Danger to self or others\n"
+    "3,2024-01-01T12:00:00,THEFT,Crowd Control\n"
+)
+
+
+def test_ingest_refuses_a_column_whose_values_say_post_incident(tmp_path: Path) -> None:
+    from risk_model.ingest.run import ingest_file
+
+    export = tmp_path / "e.csv"
+    export.write_text(CONTENT_EXPORT, encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(BASE + "  narrative: REASON_DESC\n", encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        ingest_file(export, tmp_path / "out", tmp_path / "m.yaml")
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(
+        "fields.narrative: column 'REASON_DESC' holds post-incident values (2 of"
+    )
+    assert "'Arrest'" in msg and 'allow: [{column: REASON_DESC, because: "..."}]' in msg
+
+    # The same override as for a name: `allow:` with a reason.
+    (tmp_path / "m.yaml").write_text(
+        BASE + "  narrative: REASON_DESC\nallow:\n"
+        '  - {column: REASON_DESC, because: "checked: written by the call-taker"}\n',
+        encoding="utf-8",
+    )
+    report = ingest_file(export, tmp_path / "out2", tmp_path / "m.yaml")
+    assert (report["rows_in"], report["rows_accepted"]) == (3, 3)

@@ -628,10 +628,17 @@ any_row = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(rows=st.lists(any_row, min_size=1, max_size=25))
+@given(rows=st.lists(any_row, min_size=1, max_size=25), one_outcome_per_id=st.booleans())
 def test_accounting_is_exact_and_every_rejection_names_a_field(
-    rows: list[tuple[dict, bool]],
+    rows: list[tuple[dict, bool]], one_outcome_per_id: bool
 ) -> None:
+    if one_outcome_per_id:  # repeats agree on the outcome: duplicates, first valid row wins
+        rows = [
+            ({**r, "OI": r["OI"] if r["OI"] == "Maybe" else ("Yes", "No")[int(r["ID"]) % 2]}, c)
+            if r["ID"].isdigit()
+            else (r, c)
+            for r, c in rows
+        ]
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         df = pd.DataFrame([r for r, _ in rows])
@@ -639,6 +646,16 @@ def test_accounting_is_exact_and_every_rejection_names_a_field(
         df["LON"] = df["LAT"].map(lambda v: "" if v == "" else "-96.8")
         df.to_csv(d / "x.csv", index=False)
         (d / "m.yaml").write_text(PROP_MAPPING, encoding="utf-8")
+        # A call id whose valid rows disagree on the outcome is refused, never first-row-wins
+        # (SPEC §1); the mapping declares no `incident_rows: fold`.
+        outcomes: dict[str, set[str]] = {}
+        for row, corrupted in rows:
+            if not corrupted:
+                outcomes.setdefault(row["ID"], set()).add(row["OI"])
+        if any(len(v) > 1 for v in outcomes.values()):
+            with pytest.raises(UserError, match="repeat with different outcomes"):
+                ingest_file(d / "x.csv", d / "out", d / "m.yaml")
+            return
         report = ingest_file(d / "x.csv", d / "out", d / "m.yaml")
         q = pd.read_csv(report["quarantine"], dtype=str, keep_default_na=False)
         calls = pd.read_parquet(report["out"])

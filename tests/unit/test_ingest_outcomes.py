@@ -217,6 +217,7 @@ def test_cli_json_prints_the_outcome_keys(tmp_path: Path) -> None:
             "--out",
             str(tmp_path / "out2"),
             "--json",
+            "--allow-drops",  # 1 of 6 rows is quarantined: more than 1%
         ],
     )
     assert result.exit_code == 0, result.output

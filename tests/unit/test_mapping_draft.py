@@ -11,13 +11,7 @@ from typer.testing import CliRunner
 
 from risk_model.cli import app
 from risk_model.errors import UserError
-from risk_model.ingest.draft import (
-    detect_time,
-    draft_mapping,
-    looks_personal,
-    looks_post_incident,
-    read_sample,
-)
+from risk_model.ingest.draft import detect_time, draft_mapping, guarded, read_sample
 from risk_model.ingest.run import FieldSpec, Mapping, ingest_file, load_mapping
 
 runner = CliRunner()
@@ -193,35 +187,51 @@ def test_numbers_and_words_are_not_times() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "personal", "post"),
+    ("name", "values", "why"),
     [
-        ("SUBJECT_RACE", True, False),
-        ("SubjectEthnicity", True, False),
-        ("OFFICER_NAME", True, False),
-        ("Suspect_DOB", True, False),
-        ("DATE_OF_BIRTH", True, False),
-        ("SUBJ_HEIGHT", True, False),
-        ("Weight", True, False),
-        ("Build", True, False),
-        ("CALLER_PHONE", True, False),
-        ("AGE_AT_INCIDENT", True, False),
-        ("LOCATION_NAME", False, False),
-        ("STREET_NAME", False, False),
-        ("AGENCY", False, False),
-        ("STAGE", False, False),
-        ("DISPOSITION", False, True),
-        ("FINAL_CALL_TYPE", False, True),
-        ("OFF_INJURE", False, True),
-        ("ForceType", False, True),
-        ("ARRESTED", False, True),
-        ("CLEARANCE_CODE", False, True),
-        ("CALL_TYPE", False, False),
-        ("SEXUAL_ASSAULT", False, False),
+        ("SUBJECT_RACE", [], "protected attribute"),
+        ("SubjectEthnicity", [], "protected attribute"),
+        ("OFFICER_NAME", [], "personal"),
+        ("Suspect_DOB", [], "personal"),
+        ("DATE_OF_BIRTH", [], "personal"),
+        ("SUBJ_HEIGHT", [], "personal"),
+        ("Weight", [], "personal"),
+        ("Build", [], "personal"),
+        ("CALLER_PHONE", [], "personal"),
+        ("AGE_AT_INCIDENT", [], "personal"),
+        ("OFFICER_ID", [], "personal"),
+        ("LOCATION_NAME", [], None),
+        ("STREET_NAME", [], None),
+        ("AGENCY", [], None),
+        ("STAGE", [], None),
+        ("DISPOSITION", [], "post-incident (name"),
+        ("FINAL_CALL_TYPE", [], "post-incident (name"),
+        ("OFF_INJURE", [], "post-incident (name"),
+        ("ForceType", [], "post-incident (name"),
+        ("ARRESTED", [], "post-incident (name"),
+        ("CLEARANCE_CODE", [], "post-incident (name"),
+        ("CLOSED_AT", [], "post-incident (name"),
+        ("OFFENSE", [], "post-incident (name"),
+        ("CALL_TYPE", ["DISTURBANCE", "ARREST WARRANT", "THEFT", "ALARM"], None),
+        ("SEXUAL_ASSAULT", [], None),
+        # Names that say nothing, values that say post-incident.
+        (
+            "REASON_DESC",
+            ["Arrest", "Danger to self or others", "Other", "Crowd Control"],
+            "post-incident (values",
+        ),
+        (
+            "SUBJ_CONDUCT",
+            ["Resisting arrest", "Passive resistance", "Compliant", "Fled"],
+            "post-incident (values",
+        ),
     ],
 )
-def test_personal_and_post_incident_names(name: str, personal: bool, post: bool) -> None:
-    assert (looks_personal(name) is not None) == personal
-    assert (looks_post_incident(name) is not None) == post
+def test_guarded_by_name_and_by_content(name: str, values: list[str], why: str | None) -> None:
+    import pandas as pd
+
+    got = guarded(name, pd.Series(values, dtype=object))
+    assert (got is None) if why is None else (got is not None and got.startswith(why)), got
 
 
 def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
