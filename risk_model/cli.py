@@ -349,12 +349,31 @@ def review_link(
     hours: float = typer.Option(
         None, "--hours", help="How long the link works (default CALL_RISK_REVIEW_HOURS or 12)."
     ),
+    audit_db: Path = typer.Option(
+        None,
+        "--audit-db",
+        help="The service's audit log; the session key is beside it "
+        "(default CALL_RISK_AUDIT_DB, or audit.db beside CALL_RISK_HISTORY_DB).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary as the last line."),
 ) -> None:
-    """Print a review-page link with a read-only, expiring session (never the API token)."""
-    from risk_model.review.session import review_link as make_link
+    """Print a review-page link with a read-only, expiring session (never the API token).
 
-    _run(lambda: make_link(url, hours), as_json, quiet=True)
+    Run it with the service's environment (CALL_RISK_API_TOKEN, and CALL_RISK_REVIEW_SECRET or
+    the service's audit-log folder, where the session key is kept). The link is printed for
+    you, never logged: give it to the supervisor only."""
+    from dataclasses import replace
+
+    from risk_model.review.session import review_link as make_link
+    from risk_model.service.settings import ServiceSettings
+
+    def run() -> dict[str, str]:
+        settings = ServiceSettings.from_env()
+        if audit_db is not None:
+            settings = replace(settings, audit_db=audit_db)
+        return make_link(url, settings.review_sessions(), hours)
+
+    _run(run, as_json, quiet=True)
 
 
 @app.command()
@@ -460,6 +479,12 @@ def monitor(
             target=settings.target,
             log_experiment=experiment if log_run else None,
         )
+        if report.get("damaged_records"):
+            typer.echo(
+                f"warning: {report['damaged_records']:,} damaged audit records skipped "
+                f"in {audit_db} (restore it from a backup, or prune them with audit-prune)",
+                err=True,
+            )
         if latest:  # beside the audit log, for the service's /monitor/metrics and Live view
             from risk_model.monitor.latest import write_latest
 

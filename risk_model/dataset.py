@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -306,3 +307,37 @@ def load_calls(
     if in_time_order:
         calls = calls.sort_values("received_at", kind="stable")
     return calls.reset_index(drop=True), len(result.quarantined)
+
+
+# --------------------------------------------------------------------------- CSV for people
+
+# A cell a spreadsheet would run as a formula (OWASP, "CSV injection"): starting with =, +, -,
+# @, a tab or a carriage return. Numbers written as text ("-3", "+1.5e3") are left as they are.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell a spreadsheet would run as a formula prefixed with `'`
+    (the standard neutralisation: the cell shows as text, its content unchanged after the
+    quote). Output CSVs are opened by analysts in spreadsheets, and their cells come from
+    exports and requests anyone could have typed into (a call id `=HYPERLINK(...)`)."""
+    out = frame
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype != object and not pd.api.types.is_string_dtype(col.dtype):
+            continue
+        text = col.astype("string")
+        risky = text.str.startswith(_FORMULA_START).fillna(False) & ~text.str.fullmatch(
+            _NUMBER
+        ).fillna(False)
+        if bool(risky.any()):
+            if out is frame:
+                out = frame.copy()
+            out[name] = col.astype(object).where(~risky.to_numpy(), "'" + text[risky].astype(str))
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: Path, **kwargs: object) -> None:
+    """`frame.to_csv` for a file people open: formula cells neutralised (`spreadsheet_safe`)."""
+    spreadsheet_safe(frame).to_csv(path, index=False, **kwargs)  # type: ignore[arg-type]

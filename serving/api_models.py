@@ -29,6 +29,7 @@ from risk_model.schema import (
     FLAG_COLUMNS,
     ISO_TIME_PATTERN,
     MAX_ID_LEN,
+    MAX_RECEIVED_INTERVAL,
     OUTCOME_COLUMNS,
     PRIORITY_MAX,
     PRIORITY_MIN,
@@ -92,6 +93,19 @@ RECEIVED_AT_SCHEMA: dict[str, Any] = {
     "refused when the service has none). Not before 1990-01-01, not more than a day ahead "
     "of the service's clock.",
 }
+# Text of the call (ids, codes, addresses, the narrative) may hold tabs and line breaks, never
+# other control characters (NUL, ESC, C1 controls) or bidirectional overrides (U+202A-E,
+# U+2066-9): they forge log lines, recolour terminals and disguise text on a supervisor's
+# screen. Stated in the schema as a pattern, enforced by `_no_control_characters`.
+_CONTROL_CLASS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+NO_CONTROL_PATTERN = rf"^[^{_CONTROL_CLASS}]*$"
+_CONTROL = re.compile(f"[{_CONTROL_CLASS}]")
+RECEIVED_UNTIL_SCHEMA: dict[str, Any] = {
+    **RECEIVED_AT_SCHEMA,
+    "description": "Optional: when the call is known only to an interval (a day, a shift), "
+    "the end of it, exclusive; same format as received_at. Must be after received_at and at "
+    f"most {MAX_RECEIVED_INTERVAL.days} days later (a call is never refused for lacking it).",
+}
 # Text is stripped of ASCII whitespace only: the one set every reading of a JSON Schema `\s`
 # (ECMA 262, Unicode, Python's re.ASCII, as schemathesis draws values) agrees on.
 _SPACE = " \t\n\r\f\v"
@@ -120,9 +134,23 @@ def _pair_in_schema(schema: dict[str, Any]) -> None:
     ]
 
 
+def _text_in_schema(schema: dict[str, Any]) -> None:
+    """Every text field of the call states the control-character rule (beside `\\S` where a
+    field must not be blank: JSON Schema has one `pattern` per schema, so that one moves into
+    an `allOf`)."""
+    for name in STRING_COLUMNS:
+        prop = schema.get("properties", {}).get(name)
+        if prop is None:
+            continue
+        if "pattern" in prop:
+            prop["allOf"] = [{"pattern": prop.pop("pattern")}]
+        prop["pattern"] = NO_CONTROL_PATTERN
+
+
 def _call_schema(example: dict[str, Any] | None) -> Callable[[dict[str, Any]], None]:
     def extra(schema: dict[str, Any]) -> None:
         _pair_in_schema(schema)
+        _text_in_schema(schema)
         if example is not None:
             schema["example"] = example
 
@@ -214,6 +242,16 @@ class _ServiceChecks(BaseModel):
             return v
         raise ValueError("must be a number (WGS84 degrees) or null")
 
+    @field_validator(*STRING_COLUMNS, mode="before", check_fields=False)
+    @classmethod
+    def _no_control_characters(cls, v: Any) -> Any:
+        if isinstance(v, str) and (m := _CONTROL.search(v)):
+            raise ValueError(
+                f"contains a control character (U+{ord(m.group()):04X}) at position "
+                f"{m.start()}: remove it (tabs and line breaks are allowed)"
+            )
+        return v
+
     @field_validator(*STRING_COLUMNS, check_fields=False)
     @classmethod
     def _empty_is_unknown(cls, v: str | None, info: ValidationInfo) -> str | None:
@@ -232,6 +270,7 @@ class _ServiceChecks(BaseModel):
 
 
 ReceivedAt = Annotated[dt.datetime, WithJsonSchema(RECEIVED_AT_SCHEMA)]
+ReceivedUntil = Annotated[dt.datetime, WithJsonSchema(RECEIVED_UNTIL_SCHEMA)]
 CallId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN, json_schema_extra=_NOT_BLANK)]
 CallType = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra=_NOT_BLANK)]
 # Validated even when absent, so a lone latitude is caught.
@@ -249,7 +288,7 @@ class CallIn(_ServiceChecks, CallRecord):
     )
     call_id: CallId
     received_at: ReceivedAt
-    received_until: ReceivedAt | None = None
+    received_until: ReceivedUntil | None = None
     call_type: CallType
     longitude: Longitude = None
 
@@ -265,9 +304,20 @@ class CallOutcomeIn(_ServiceChecks, CallWithOutcome):
     )
     call_id: CallId
     received_at: ReceivedAt
-    received_until: ReceivedAt | None = None
+    received_until: ReceivedUntil | None = None
     call_type: CallType
     longitude: Longitude = None
+    correction: bool | None = Field(
+        None,
+        description="true: this row corrects an outcome already recorded (e.g. an assault "
+        "recorded in error). Without it, an outcome only accumulates: an assault or injury once "
+        "recorded true stays true when a later row says false.",
+    )
+
+    @field_validator("correction", mode="before")
+    @classmethod
+    def _correction(cls, v: Any) -> bool | None:
+        return cls._flag(v)
 
 
 class ScoreRequest(BaseModel):
@@ -407,6 +457,13 @@ class MergedRow(BaseModel):
     added: list[str] = Field(description="fields this row filled in that the earlier left unknown")
 
 
+class KeptOutcome(BaseModel):
+    index: int = Field(description="position of the call in `calls`")
+    call_id: str
+    field: str = Field(description="the outcome kept, e.g. calls[0].officer_assaulted")
+    error: str
+
+
 class IngestResult(BaseModel):
     accepted: int = Field(description="calls taken, merged rows included")
     rejected: int
@@ -418,4 +475,9 @@ class IngestResult(BaseModel):
         default_factory=list,
         description="rows naming a call an earlier row of the same request named: merged into "
         "it (a repeat that contradicts the earlier row is rejected in `errors` instead)",
+    )
+    kept: list[KeptOutcome] = Field(
+        default_factory=list,
+        description="outcomes recorded true that a row said false without `correction: true`: "
+        "the recorded outcome is kept (send the row again with `correction: true` to change it)",
     )

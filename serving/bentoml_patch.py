@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
+from serving.middleware import escape_for_log
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -101,8 +103,86 @@ def request_bodies_are_required(routes: Iterable[str]) -> None:
     APIMethod._call_risk_body_required = True  # type: ignore[attr-defined]
 
 
+class _EscapedArgs(logging.Filter):
+    """Every text argument of a log line written with its control characters as escapes.
+
+    BentoML's access log writes the request path as sent, and the path is the client's to
+    choose: a newline, CR, ANSI escape, NUL or bidi override in it forged or recoloured log
+    lines (before any credential was checked). Filtering the logger's records, rather than one
+    call site, covers every line it writes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                escape_for_log(a, limit=2000) if isinstance(a, str) else a for a in record.args
+            )
+        elif isinstance(record.msg, str) and not record.args:
+            record.msg = escape_for_log(record.msg, limit=2000)
+        return True
+
+
+def log_lines_escaped(*names: str) -> None:
+    """Escapes control characters in what these loggers write (BentoML's request logs by
+    default); tests/service/test_log_escaping.py checks forged paths stay one line."""
+    # The access log, and BentoML's "Exception on <path>" lines.
+    for name in names or ("bentoml.access", "bentoml._internal.server.http_app"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _EscapedArgs) for f in logger.filters):
+            logger.addFilter(_EscapedArgs())
+
+
 def quiet_validation_tracebacks() -> None:
     """One INFO line instead of a traceback for each request body that fails validation."""
     logger = logging.getLogger("bentoml._internal.server.http_app")
     if not any(isinstance(f, _OneLineForBadInput) for f in logger.filters):
         logger.addFilter(_OneLineForBadInput())
+
+
+# The key under which the request's own path travels past BentoML's metrics middleware.
+_REAL_PATH = "call_risk.path"
+
+
+class _RealPath:
+    """Gives the app below BentoML's metrics middleware the request's own path back."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _REAL_PATH in scope:
+            scope = dict(scope)
+            scope["path"] = scope.pop(_REAL_PATH)
+        await self.app(scope, receive, send)
+
+
+def metrics_labelled_by_route(label: Callable[[str], str]) -> None:
+    """BentoML 1.4's traffic metrics label each request by its raw path, before any route or
+    credential is checked: every distinct path anyone sends, unauthenticated `GET /review/<x>`
+    included, added ~20 series to `/metrics` for the life of the process (5,000 such requests
+    made a 20.5 MB scrape that took 8-13 s). Here the metrics middleware sees `label(path)`
+    instead (the route's template; one label for every unknown path) and the app below it still
+    gets the real path; tests/service/test_metrics_labels.py checks the scrape stays the same
+    size after hundreds of distinct paths."""
+    from bentoml._internal.server.http import instruments
+
+    for middleware in (
+        instruments.HTTPTrafficMetricsMiddleware,
+        instruments.RunnerTrafficMetricsMiddleware,
+    ):
+        if getattr(middleware, "_call_risk_route_labels", False):
+            continue
+
+        def patched(plain: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+            async def __call__(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+                if not scope["type"].startswith(("http", "websocket")):
+                    return await plain(self, scope, receive, send)
+                if not isinstance(self.app, _RealPath):
+                    self.app = _RealPath(self.app)
+                path = scope.get("path", "")
+                scope = {**scope, "path": label(path), _REAL_PATH: path}
+                return await plain(self, scope, receive, send)
+
+            return __call__
+
+        middleware.__call__ = patched(middleware.__call__)  # type: ignore[method-assign]
+        middleware._call_risk_route_labels = True  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ way and always learns which field to fix.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,16 @@ from starlette.responses import JSONResponse
 
 if TYPE_CHECKING:
     from risk_model.service.assessor import StoreUnavailable
+
+
+# An absolute path on the server (`/srv/call-risk/history.db`, `sqlite:////srv/mlflow.db`):
+# clients are told the file's name, never where the server keeps it (the log has the path).
+_SERVER_PATH = re.compile(r"(?<![\w.:/~-])(?:sqlite:///)?/(?:[^\s/'\"`]+/)+([^\s/'\"`]*)")
+
+
+def public_text(message: str) -> str:
+    """`message` with every absolute server path shortened to its last part (the file name)."""
+    return _SERVER_PATH.sub(lambda m: m.group(1) or "(a folder)", message)
 
 
 def field_path(loc: Sequence[str | int]) -> str:
@@ -48,8 +59,9 @@ def error_body(errors: Sequence[dict[str, Any]], prefix: Sequence[str | int] = (
 
 def error_response(status: int, field: str | None, message: str, **extra: Any) -> JSONResponse:
     """One error answer: the field named in the message too, so a log line alone says it."""
+    message = public_text(message)
     body: dict[str, Any] = {"error": f"{field}: {message}" if field else message, "field": field}
-    body.update(extra)
+    body.update({k: public_text(v) if isinstance(v, str) else v for k, v in extra.items()})
     return JSONResponse(body, status_code=status)
 
 

@@ -20,6 +20,7 @@ from risk_model.monitor.latest import prometheus_text, read_latest
 from risk_model.service.settings import ServiceSettings
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+ROUTE_TEMPLATES = ("/metrics",)
 
 
 def _settings() -> ServiceSettings:

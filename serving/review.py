@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 import tempfile
 import threading
 import time
@@ -54,7 +55,15 @@ from risk_model.errors import UserError
 from risk_model.monitor.latest import read_latest
 from risk_model.review import view as review_view
 from risk_model.review.session import SESSION_COOKIE, ReviewSessions, is_session
+from risk_model.service.audit_log import DamagedRecord
 from risk_model.service.settings import ENV_TOKEN, ServiceSettings, token_accepted
+from serving.errors import public_text
+from serving.middleware import (
+    FAILED_CREDENTIALS,
+    client_address,
+    escape_for_log,
+    too_many_failures,
+)
 
 if TYPE_CHECKING:
     from risk_model.service.assessor import LiveAssessor
@@ -75,6 +84,19 @@ SIGNED_OUT = (
     "again (or ask for a new one)."
 )
 _UNSET: Any = object()
+# Every path the page serves, as templates: the service labels its metrics with these
+# (serving/middleware.py's RouteLabels), never with the raw path a request names.
+ROUTE_TEMPLATES = (
+    "",
+    "/",
+    "/api/facets",
+    "/api/calls",
+    "/api/calls/{call_id:path}",
+    "/api/model",
+    "/api/vocab",
+    "/api/monitor",
+    "/static/{path:path}",
+)
 
 # The page loads nothing from anywhere else: a CSP makes "no CDN" a property, not a promise.
 SECURITY_HEADERS = {
@@ -90,7 +112,7 @@ SECURITY_HEADERS = {
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": message}
+    body: dict[str, Any] = {"error": public_text(message)}
     if field:
         body["field"] = field
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
@@ -211,6 +233,7 @@ def create_review_app(
     *,
     token: str | None = _UNSET,
     sessions: ReviewSessions | None = _UNSET,
+    key_file: Path | None = None,
     cache_dir: Path | None = None,
 ) -> Starlette:
     """The review page and its JSON routes, reading from whatever assessor the service holds.
@@ -219,16 +242,21 @@ def create_review_app(
         get_assessor: returns the service's LiveAssessor, or None while it is still loading
             (the JSON routes then answer 503 and the page says so).
         token: the API token; by default CALL_RISK_API_TOKEN at creation time (None = open).
-        sessions: signs and checks review sessions; by default derived from the token and
-            CALL_RISK_REVIEW_SECRET / CALL_RISK_REVIEW_HOURS (risk_model.review.session).
+        sessions: signs and checks review sessions; by default made for the token with
+            CALL_RISK_REVIEW_SECRET / CALL_RISK_REVIEW_HOURS, or the random key in `key_file`
+            (risk_model.review.session).
+        key_file: where the sessions' random key is kept (default: beside the audit log of
+            the service configured in the environment).
         cache_dir: where MLflow artifacts are downloaded (default: a temporary directory).
     """
     secret = (os.environ.get(ENV_TOKEN) or None) if token is _UNSET else token
     reports = _ModelReports(cache_dir)
     config_error: str | None = None
     try:
-        sessions = ReviewSessions.from_env(secret) if sessions is _UNSET else sessions
-    except UserError as exc:  # a bad CALL_RISK_REVIEW_HOURS: say so on every route
+        if sessions is _UNSET:
+            key = key_file or ServiceSettings.from_env().review_key
+            sessions = ReviewSessions.from_env(secret, key)
+    except UserError as exc:  # a bad setting or key file: say so on every route
         sessions, config_error = None, str(exc)
         log.error("review page: %s", exc)
 
@@ -245,14 +273,26 @@ def create_review_app(
             if session_ok(value) or token_accepted(secret, auth):
                 return True
         # The cookie only ever holds a session: the API token is not accepted from a cookie.
-        return session_ok(request.cookies.get(COOKIE, ""))
+        cookie = request.cookies.get(COOKIE, "")
+        if session_ok(cookie):
+            return True
+        if auth or cookie:  # a credential that failed: a guess, or an expired session
+            FAILED_CREDENTIALS.failed(client_address(request.scope))
+        return False
+
+    def throttled(request: Request) -> Response | None:
+        """429 while this address has too many failed credentials (tokens, sessions, links)."""
+        if not secret:
+            return None
+        wait = FAILED_CREDENTIALS.retry_after(client_address(request.scope))
+        return None if wait is None else too_many_failures(wait)
 
     def page_base(request: Request) -> str:
         return request.scope.get("root_path", "").rstrip("/") + "/"
 
     def text(status: int, message: str) -> Response:
         return Response(
-            message,
+            public_text(message),
             status_code=status,
             media_type="text/plain",
             headers={"Cache-Control": "no-store", **SECURITY_HEADERS},
@@ -261,6 +301,8 @@ def create_review_app(
     def page(request: Request) -> Response:
         if config_error:
             return text(503, f"The review page is misconfigured: {config_error}")
+        if (refused := throttled(request)) is not None:
+            return refused
         link_token = request.query_params.get("token")
         base = page_base(request)
         if link_token is not None:
@@ -274,9 +316,19 @@ def create_review_app(
                 elif sessions is not None and token_accepted(secret, f"Bearer {link_token}"):
                     cookie, max_age = sessions.issue(), sessions.seconds  # never the token
                 else:
+                    FAILED_CREDENTIALS.failed(client_address(request.scope))
                     return text(
                         401, "This review link is not valid or has expired. Ask for a new link."
                     )
+            if cookie and max_age:
+                # Who signed in, how and until when: an audit trail for the page, with neither
+                # the session nor the token (either would sign its reader in).
+                log.info(
+                    "review: signed in from %s with %s; session valid for %d min",
+                    escape_for_log(client_address(request.scope)),
+                    "a review link" if cookie == link_token else "the API token",
+                    max_age // 60,
+                )
             resp = RedirectResponse(base, status_code=303)
             resp.headers["Cache-Control"] = "no-store"
             resp.headers["Referrer-Policy"] = "no-referrer"
@@ -304,6 +356,8 @@ def create_review_app(
     def assessor_or_error(request: Request) -> LiveAssessor | JSONResponse:
         if config_error:
             return _error(503, f"the review page is misconfigured: {config_error}")
+        if (refused := throttled(request)) is not None:
+            return refused  # type: ignore[return-value]
         if not authorized(request):
             return _error(401, SIGNED_OUT, "authorization")
         assessor = get_assessor()
@@ -319,6 +373,8 @@ def create_review_app(
         # Needs no model: the page can label its filters while the service still loads.
         if config_error:
             return _error(503, f"the review page is misconfigured: {config_error}")
+        if (refused := throttled(request)) is not None:
+            return refused  # type: ignore[return-value]
         if not authorized(request):
             return _error(401, SIGNED_OUT, "authorization")
         return JSONResponse(review_view.vocabulary(), headers={"Cache-Control": "no-cache"})
@@ -337,7 +393,11 @@ def create_review_app(
         if isinstance(parsed, JSONResponse):
             return parsed
         filters, sort, limit = parsed
-        rows = a.audit.recent(limit=limit, order=sort, **filters)
+        try:
+            rows = a.audit.recent(limit=limit, order=sort, **filters)
+        except sqlite3.DatabaseError as exc:
+            log.warning("review: the audit log cannot be listed: %s", exc)
+            return _error(503, f"the audit log is damaged and cannot be listed ({exc})")
         base_rate = a.model.base_rate
         return JSONResponse(
             {
@@ -357,18 +417,29 @@ def create_review_app(
         if isinstance(a, JSONResponse):
             return a
         call_id = request.path_params["call_id"]
-        entry = a.audit.entry(call_id)
+        try:
+            entry = a.audit.entry(call_id)
+        except DamagedRecord as exc:
+            return _error(422, str(exc), "call_id")
         if entry is None:
             return _error(404, f"no audited call with call_id {call_id!r}", "call_id")
         s = a.model.settings
-        view = review_view.call_view(
-            entry,
-            base_rate=a.model.base_rate,
-            elevated_multiple=s.tiers.elevated_multiple,
-            high_multiple=s.tiers.high_multiple,
-            alpha=s.conformal.alpha,
-            current_model={"name": a.info.name, "version": a.info.version},
-        )
+        try:
+            view = review_view.call_view(
+                entry,
+                base_rate=a.model.base_rate,
+                elevated_multiple=s.tiers.elevated_multiple,
+                high_multiple=s.tiers.high_multiple,
+                alpha=s.conformal.alpha,
+                current_model={"name": a.info.name, "version": a.info.version},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a damaged record
+            log.warning("review: the record of call %s cannot be shown: %r", ascii(call_id), exc)
+            return _error(
+                422,
+                f"the audit record of call {call_id!r} is damaged and cannot be shown",
+                "call_id",
+            )
         view["entry"] = entry  # the full audit record, as logged
         return JSONResponse(view, headers={"Cache-Control": "no-store"})
 
@@ -396,9 +467,14 @@ def create_review_app(
 
     def static_auth(app: Any) -> Any:
         async def guarded(scope: dict, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and not authorized(Request(scope)):
-                await _error(401, SIGNED_OUT, "authorization")(scope, receive, send)
-                return
+            if scope["type"] == "http":
+                request = Request(scope)
+                if (refused := throttled(request)) is not None:
+                    await refused(scope, receive, send)
+                    return
+                if not authorized(request):
+                    await _error(401, SIGNED_OUT, "authorization")(scope, receive, send)
+                    return
             await app(scope, receive, send)
 
         return guarded
@@ -438,9 +514,9 @@ def service_startup_error() -> str | None:
     return getattr(_running_service(), "load_error", None)
 
 
-def _service_token() -> str | None:
+def _service_settings() -> ServiceSettings:
     settings = getattr(_running_service(), "settings", None)
-    return settings.api_token if settings is not None else ServiceSettings.from_env().api_token
+    return settings if settings is not None else ServiceSettings.from_env()
 
 
 class ServiceReviewMount:
@@ -452,11 +528,13 @@ class ServiceReviewMount:
         self._lock = threading.Lock()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        token = _service_token()
+        settings = _service_settings()
+        token = settings.api_token
         app = self._apps.get(token)
         if app is None:
             with self._lock:
-                app = self._apps.setdefault(
-                    token, create_review_app(service_assessor, token=token)
+                app = self._apps.get(token) or self._apps.setdefault(
+                    token,
+                    create_review_app(service_assessor, token=token, key_file=settings.review_key),
                 )
         await app(scope, receive, send)

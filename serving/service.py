@@ -70,12 +70,15 @@ from serving.api_models import (
     IngestRequest,
     IngestResult,
     ItemError,
+    KeptOutcome,
     MergedRow,
     ScoreBatchRequest,
     ScoreRequest,
     set_agency_timezone,
 )
 from serving.bentoml_patch import (
+    log_lines_escaped,
+    metrics_labelled_by_route,
     quiet_validation_tracebacks,
     request_bodies_are_required,
     timeout_middleware_cancels_its_timer,
@@ -86,11 +89,14 @@ from serving.errors import error_response as _error
 from serving.errors import unavailable as _unavailable
 from serving.middleware import (  # noqa: F401 - MAX_BODY_BYTES, Gate: tests import them here
     API_ROUTES,
+    BENTOML_ROUTES,
     MAX_BODY_BYTES,
     REVIEW_PATH,
     TURNS,
     CountSingles,
     Gate,
+    RouteLabels,
+    escape_for_log,
 )
 
 log = logging.getLogger(__name__)
@@ -140,6 +146,7 @@ class CallRisk:
 
     def __init__(self) -> None:
         quiet_validation_tracebacks()
+        log_lines_escaped()
         for name in ("serving", "risk_model"):  # BentoML's root logger shows WARNING and up
             if logging.getLogger(name).level == logging.NOTSET:
                 logging.getLogger(name).setLevel(logging.INFO)
@@ -188,8 +195,13 @@ class CallRisk:
     def __metrics__(self, content: str) -> str:
         """BentoML's `/metrics` (under `bentoml serve`) plus the latest monitor verdict's gauges
         from monitor_latest.json beside the audit log (risk_model.monitor.latest)."""
-        report, _why = read_latest(self.settings.audit_db)
-        return content.rstrip("\n") + "\n" + prometheus_text(report)
+        try:
+            report, _why = read_latest(self.settings.audit_db)
+            extra = prometheus_text(report)
+        except Exception:  # never lose BentoML's own metrics over the monitor's file
+            log.exception("monitor gauges left out of /metrics")
+            extra = prometheus_text(None)
+        return content.rstrip("\n") + "\n" + extra
 
     def __is_alive__(self) -> bool:
         # Raised rather than returned, so the 503 says why (the Gate makes it JSON).
@@ -411,6 +423,12 @@ class CallRisk:
         errors.sort(key=lambda e: e.index)
         if not unique:
             first = errors[0]
+            log.warning(
+                "ingest refused: none of %d rows could be ingested; first: %s: %s",
+                len(calls),
+                escape_for_log(first.field, 200),
+                escape_for_log(first.error, 300),
+            )
             body = {
                 "error": f"no call could be ingested: {first.field}: {first.error}",
                 "field": first.field,
@@ -423,6 +441,27 @@ class CallRisk:
             failed = _unavailable(exc, "nothing from this request was stored")
             return failed  # type: ignore[return-value]
         accepted = len(unique) + len(merged)
+        if errors:
+            log.warning(
+                "ingest: %d of %d rows rejected; first: %s: %s",
+                len(calls) - accepted,
+                len(calls),
+                escape_for_log(errors[0].field, 200),
+                escape_for_log(errors[0].error, 300),
+            )
+        first = {str(row["call_id"]): i for i, row in reversed(rows)}
+        kept = [
+            KeptOutcome(
+                index=first[cid],
+                call_id=cid,
+                field=f"calls[{first[cid]}].{name}",
+                error=f"{name} is recorded true for this call; a later row cannot make it false "
+                "without correction: true, so the recorded outcome was kept",
+            )
+            for cid, name in result.kept
+        ]
+        if kept:
+            log.warning("ingest: %d recorded outcomes kept against rows saying false", len(kept))
         return IngestResult(
             accepted=accepted,
             rejected=len(calls) - accepted,
@@ -431,21 +470,28 @@ class CallRisk:
             unchanged=result.unchanged,
             errors=errors,
             merged=merged,
+            kept=kept,
         )
 
 
 # --------------------------------------------------------------------------- wiring
 
 
+_MOUNTED: dict[str, tuple[str, ...]] = {"/static_content": ("/{path:path}",)}
 if importlib.util.find_spec("serving.review") is not None:
-    from serving.review import ServiceReviewMount
+    from serving.review import ROUTE_TEMPLATES, ServiceReviewMount
 
     bentoml.asgi_app(ServiceReviewMount(), path=REVIEW_PATH, name="review")(CallRisk)
+    _MOUNTED[REVIEW_PATH] = ROUTE_TEMPLATES
 if importlib.util.find_spec("serving.monitor_metrics") is not None:
+    from serving.monitor_metrics import ROUTE_TEMPLATES as MONITOR_ROUTES
     from serving.monitor_metrics import create_metrics_app
 
     bentoml.asgi_app(create_metrics_app(), path="/monitor", name="monitor")(CallRisk)
+    _MOUNTED["/monitor"] = MONITOR_ROUTES
+metrics_labelled_by_route(RouteLabels(API_ROUTES | BENTOML_ROUTES, _MOUNTED))
 timeout_middleware_cancels_its_timer()
 request_bodies_are_required(API_ROUTES)
+log_lines_escaped()
 CallRisk.add_asgi_middleware(Gate)
 CallRisk.add_asgi_middleware(CountSingles)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from risk_model import vocab
 from risk_model.config import load_settings
+from risk_model.dataset import write_csv
 from risk_model.errors import UserError
 from risk_model.features.build import events_frame
 
@@ -29,7 +30,7 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
     if suffix == ".parquet":
         frame.to_parquet(path, index=False)
     else:
-        frame.to_csv(path, index=False)
+        write_csv(frame, path)  # formula cells neutralised: people open it in spreadsheets
 
 
 def score_file(

@@ -19,7 +19,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,9 @@ class AppendResult:
     inserted: int  # new calls
     updated: int  # known calls whose outcome changed
     unchanged: int  # known calls with nothing new
+    # (call_id, outcome column) where a row said false but the store keeps the recorded true:
+    # an outcome only accumulates unless the row is a correction (`correction: true`).
+    kept: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -221,6 +224,35 @@ def _received_or_none(received: np.ndarray, ts: np.ndarray) -> list[int | None]:
     if received is ts or np.array_equal(received, ts):
         return [None] * len(ts)
     return [None if r == t else r for r, t in zip(received.tolist(), ts.tolist(), strict=True)]
+
+
+def _settled(recorded: int, sent: int, carried: bool, correction: bool) -> int:
+    """A known call's outcome after a later row: the row's value when it is a correction;
+    else true if either says true (an outcome once recorded is never erased by a later row)."""
+    if not carried:
+        return recorded
+    return sent if correction else max(recorded, sent)
+
+
+def _log_outcome_changes(
+    changes: list[tuple[str, str, int, int, bool]], kept: list[tuple[str, str]]
+) -> None:
+    """One line per outcome changed, and per recorded outcome a row tried to erase."""
+    for cid, name, was, now, corrected in changes:
+        log.info(
+            "history: call %s: %s %s -> %s%s",
+            ascii(cid),
+            name,
+            bool(was),
+            bool(now),
+            " (correction)" if corrected else "",
+        )
+    for cid, name in kept:
+        log.warning(
+            "history: call %s keeps %s true: a later row said false without correction: true",
+            ascii(cid),
+            name,
+        )
 
 
 class SqliteHistoryStore(HistoryStore):
@@ -459,12 +491,18 @@ class SqliteHistoryStore(HistoryStore):
                 calls[c].notna().to_numpy() if c in calls.columns else np.zeros(n, dtype=bool)
                 for c in ("officer_assaulted", "officer_injured")
             ]
+            corrections = (
+                calls["correction"].fillna(False).astype(bool).tolist()
+                if "correction" in calls.columns
+                else [False] * n
+            )
         else:
             ids = [str(r["call_id"]) for r in calls]
             known = [
                 np.array([r.get(c) is not None for r in calls], dtype=bool)
                 for c in ("officer_assaulted", "officer_injured")
             ]
+            corrections = [r.get("correction") is True for r in calls]
         return self._write(
             ids,
             feats["_ev_ts"].tolist(),
@@ -480,6 +518,7 @@ class SqliteHistoryStore(HistoryStore):
             known[0].tolist(),
             known[1].tolist(),
             _known_or_none(known_at_us(calls, n)),
+            corrections,
         )
 
     def append_events(self, ev: pd.DataFrame) -> AppendResult:
@@ -527,10 +566,18 @@ class SqliteHistoryStore(HistoryStore):
             flags("_known_a"),
             flags("_known_i"),
             _known_or_none(given),
+            [False] * n,  # loaded files only add: a correction is an explicit /ingest row
         )
 
     def _write(self, ids: list[str], *columns: list[Any]) -> AppendResult:
-        """One transaction: insert new calls, update known calls' outcomes, bump day buckets."""
+        """One transaction: insert new calls, update known calls' outcomes, bump day buckets.
+
+        Outcomes only accumulate: an assault or injury once recorded stays recorded when a later
+        row says false (or nothing), unless that row is a correction. So the result does not
+        depend on the order rows arrive in (two clients racing, a stale resend), and a recorded
+        assault, which raises every later call's risk at the address, is never erased in
+        silence: each change is logged, and each refused erasure is logged and reported.
+        """
         (
             ts,
             received,
@@ -545,6 +592,7 @@ class SqliteHistoryStore(HistoryStore):
             ka,
             ki,
             known,
+            correction,
         ) = columns
         lag = lag_us(self.cfg)
 
@@ -586,6 +634,8 @@ class SqliteHistoryStore(HistoryStore):
                                 acc[j] += v
 
                 unchanged = 0
+                kept: list[tuple[str, str]] = []
+                changes: list[tuple[str, str, int, int, bool]] = []
                 for i in order:
                     cid = ids[i]
                     old = existing.get(cid)
@@ -613,8 +663,16 @@ class SqliteHistoryStore(HistoryStore):
                         bump(out_ts, *place, (0, 0, 0, assault[i], injury[i]))
                         continue
                     old_ts, old_premise, old_beat, old_district, old_a, old_i, old_k = old
-                    new_a = assault[i] if ka[i] else old_a
-                    new_i = injury[i] if ki[i] else old_i
+                    new_a = _settled(old_a, assault[i], ka[i], correction[i])
+                    new_i = _settled(old_i, injury[i], ki[i], correction[i])
+                    for name, was, sent, carried, now in (
+                        ("officer_assaulted", old_a, assault[i], ka[i], new_a),
+                        ("officer_injured", old_i, injury[i], ki[i], new_i),
+                    ):
+                        if carried and sent != now:
+                            kept.append((cid, name))
+                        elif was != now:
+                            changes.append((cid, name, was, now, correction[i]))
                     # A known time arriving with (or after) the outcome is recorded; an append
                     # without one keeps the time already recorded.
                     new_k = known[i] if known[i] is not None else old_k
@@ -647,13 +705,16 @@ class SqliteHistoryStore(HistoryStore):
                     [(k[0], k[1], k[2], *v) for k, v in buckets.items()],
                 )
                 con.execute("COMMIT")
+                _log_outcome_changes(changes, kept)
             except BaseException:
                 # After a full disk SQLite has already rolled back; a second ROLLBACK would
                 # raise "no transaction is active" and hide the real cause.
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
-        return AppendResult(inserted=len(inserts), updated=len(updates), unchanged=unchanged)
+        return AppendResult(
+            inserted=len(inserts), updated=len(updates), unchanged=unchanged, kept=kept
+        )
 
     def bulk_load(self, events: pd.DataFrame, chunk_rows: int = 200_000) -> AppendResult:
         """Loads an events frame (e.g. a year of calls) in large transactions, with progress."""

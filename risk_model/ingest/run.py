@@ -45,7 +45,7 @@ from pydantic import (
     model_validator,
 )
 
-from risk_model.dataset import PARTITION_CHOICES, replace_path, write_partitioned
+from risk_model.dataset import PARTITION_CHOICES, replace_path, write_csv, write_partitioned
 from risk_model.errors import UserError
 from risk_model.ingest.drops import nothing_left, nothing_matched, quarantine_share
 from risk_model.ingest.eido_files import ingest_eido_folder, is_eido_folder
@@ -2117,16 +2117,16 @@ def ingest_file(
     else:
         _write_atomic(paths["out"], lambda p: accepted.to_parquet(p, index=False))
 
-    def write_csv(path: Path, frame: pd.DataFrame) -> None:
-        _write_atomic(
-            path, lambda p: frame.to_csv(p, index=False, encoding="utf-8", lineterminator="\n")
-        )
+    def write_table(path: Path, frame: pd.DataFrame) -> None:
+        # Formula cells neutralised (risk_model.dataset.spreadsheet_safe): analysts open these
+        # in spreadsheets, and their cells are whatever the export held.
+        _write_atomic(path, lambda p: write_csv(frame, p, encoding="utf-8", lineterminator="\n"))
 
-    write_csv(paths["quarantine"], rows_in_files(quarantine, spans))
+    write_table(paths["quarantine"], rows_in_files(quarantine, spans))
     if mapping is not None and mapping.exclude:
-        write_csv(paths["excluded"], rows_in_files(excluded, spans))
+        write_table(paths["excluded"], rows_in_files(excluded, spans))
     for key, frame in outcome_files.items():
-        write_csv(paths[key], frame)
+        write_table(paths[key], frame)
     file_reports = per_file(
         spans,
         skipped,

@@ -18,6 +18,7 @@ Statistics are plain functions of arrays (`wilson`, `psi`, `auc`, `average_preci
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -167,35 +168,67 @@ class Scored:
     premise: np.ndarray  # the history store's premise key (None: not there, or no location)
 
 
+_SCORED_COLUMNS = "a.id, a.call_id, a.received, a.score, a.decision, a.district, a.model"
+
+
 def read_scored(
     audit_db: Path, history_db: Path, days: int, target: str = "harmed"
 ) -> tuple[Scored, dict[str, Any]]:
     """The latest assessment per call received in the last `days` days of the log, joined to
-    the history store's outcomes (one read-only SQL query over both files)."""
+    the history store's outcomes (one read-only SQL query over both files).
+
+    A damaged log (a corrupt page, a record with impossible values) does not stop the monitor:
+    the readable records are used, the others are counted in `window["damaged_records"]`.
+    """
     con = _readonly(audit_db, "audit log")
     _readonly(history_db, "history store").close()
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"audit log {audit_db} is damaged beyond reading: {exc}") from None
     if "audit_entry" not in tables:
         raise UserError(f"audit log {audit_db} has no audit_entry table: is it the service's log?")
-    newest = con.execute("SELECT MAX(received) FROM audit_entry WHERE latest = 1").fetchone()[0]
-    if newest is None:
-        raise UserError(f"audit log {audit_db} is empty: no call has been scored yet")
-    since = int(newest) - days * 86400
     con.execute("ATTACH DATABASE ? AS h", (f"file:{history_db.resolve()}?mode=ro",))
     hist = {r[0] for r in con.execute("SELECT name FROM h.sqlite_master WHERE type = 'table'")}
     if "calls" not in hist:
         raise UserError(f"history store {history_db} has no calls table: is it the service's?")
     outcome = {"harmed": "(c.assault | c.injury)", "assaulted": "c.assault", "injured": "c.injury"}
-    rows = con.execute(
-        "SELECT a.id, a.call_id, a.received, a.score, a.decision, a.district, a.model, "
-        f"{outcome[target]}, c.premise FROM audit_entry a INDEXED BY audit_by_time "
-        "LEFT JOIN h.calls c ON c.call_id = a.call_id "
-        "WHERE a.latest = 1 AND a.received >= ?",
-        (since,),
-    ).fetchall()
-    values = dict(con.execute("SELECT id, value FROM audit_value").fetchall())
+    try:
+        newest = con.execute("SELECT MAX(received) FROM audit_entry WHERE latest = 1").fetchone()[
+            0
+        ]
+        if newest is None:
+            raise UserError(f"audit log {audit_db} is empty: no call has been scored yet")
+        since = int(newest) - days * 86400
+        rows = con.execute(
+            f"SELECT {_SCORED_COLUMNS}, {outcome[target]}, c.premise "
+            "FROM audit_entry a INDEXED BY audit_by_time "
+            "LEFT JOIN h.calls c ON c.call_id = a.call_id "
+            "WHERE a.latest = 1 AND a.received >= ?",
+            (since,),
+        ).fetchall()
+        values = dict(con.execute("SELECT id, value FROM audit_value").fetchall())
+        lost = 0
+    except sqlite3.DatabaseError as exc:
+        log.warning("audit log %s is damaged (%s): reading what can be read", audit_db, exc)
+        rows, values, lost, newest = _salvage_scored(con, audit_db, days, outcome[target])
+        since = int(newest) - days * 86400
     con.close()
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+    rows, bad = _valid_scored(rows, values)
+    damaged = lost + bad
+    if damaged:
+        log.warning(
+            "audit log %s: %d damaged records skipped (%d unreadable, %d with impossible values)",
+            audit_db,
+            damaged,
+            lost,
+            bad,
+        )
+    if not rows:
+        raise UserError(
+            f"audit log {audit_db} has no readable record in the window ({damaged} damaged)"
+        )
+    cols = list(zip(*rows, strict=True))
 
     def named(ids: Any) -> np.ndarray:
         return np.array([values.get(i) for i in ids], dtype=object)
@@ -215,8 +248,102 @@ def read_scored(
         "from": audit_codec.from_seconds(since),
         "to": audit_codec.from_seconds(int(newest)),
         "days": days,
+        "damaged_records": damaged,
     }
     return scored, window
+
+
+def _valid_scored(rows: list[tuple], values: dict[int, Any]) -> tuple[list[tuple], int]:
+    """Rows whose summary columns make sense (a score in [0, 1], a time, a model named
+    ["name", "version"]); the count of the others."""
+    models: dict[Any, bool] = {}  # a few model ids for a whole log: each checked once
+
+    def named_model(id_: Any) -> bool:
+        if id_ not in models:
+            try:
+                value = json.loads(values.get(id_))  # type: ignore[arg-type]
+                models[id_] = isinstance(value, list) and len(value) == 2
+            except (TypeError, ValueError):
+                models[id_] = False
+        return models[id_]
+
+    good, bad = [], 0
+    for r in rows:
+        score, received = r[3], r[2]
+        if (
+            isinstance(received, int)
+            and isinstance(score, int | float)
+            and 0.0 <= score <= 1.0
+            and named_model(r[6])
+        ):
+            good.append(r)
+        else:
+            bad += 1
+    return good, bad
+
+
+def _salvage(
+    con: sqlite3.Connection, table: str, columns: str, span: int
+) -> tuple[list[tuple], int]:
+    """Every row of `table` that can still be read, by rowid ranges split in halves around
+    damaged pages; and how many rowids could not be read (`span`: rowids to try when the
+    table's largest rowid itself is unreadable)."""
+    try:
+        top = con.execute(f"SELECT MAX(rowid) FROM {table}").fetchone()[0] or 0
+    except sqlite3.DatabaseError:
+        top = span
+    rows: list[tuple] = []
+    lost = 0
+    todo = [(1, int(top))]
+    while todo:
+        lo, hi = todo.pop()
+        try:
+            rows += con.execute(
+                f"SELECT {columns} FROM {table} WHERE rowid BETWEEN ? AND ?", (lo, hi)
+            ).fetchall()
+        except sqlite3.DatabaseError:
+            if lo == hi:
+                lost += 1
+            else:
+                mid = (lo + hi) // 2
+                todo += [(lo, mid), (mid + 1, hi)]
+    return rows, lost
+
+
+def _salvage_scored(
+    con: sqlite3.Connection, audit_db: Path, days: int, outcome: str
+) -> tuple[list[tuple], dict[int, Any], int, int]:
+    """read_scored's rows from a damaged log: (rows, values, unreadable records, newest)."""
+    pages = con.execute("PRAGMA page_count").fetchone()[0]
+    entries, lost = _salvage(
+        con,
+        "audit_entry",
+        "id, call_id, received, score, decision, district, model, latest",
+        span=pages * 64,
+    )
+    if entries:  # record ids are dense: ids missing between the first and last were lost
+        ids = [e[0] for e in entries]
+        lost = max(lost, max(ids) - min(ids) + 1 - len(ids))
+    pairs, _ = _salvage(con, "audit_value", "id, value", span=pages * 64)
+    values = dict(pairs)
+    latest = [e for e in entries if e[7] == 1 and isinstance(e[2], int)]
+    if not latest:
+        raise UserError(f"audit log {audit_db} is damaged: no readable record ({lost} lost)")
+    newest = max(e[2] for e in latest)
+    since = newest - days * 86400
+    window = [e[:7] for e in latest if e[2] >= since]
+    known: dict[str, tuple[Any, Any]] = {}
+    ids = sorted({str(e[1]) for e in window})
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        for cid, harm, premise in con.execute(
+            f"SELECT c.call_id, {outcome}, c.premise FROM h.calls c WHERE c.call_id IN ({marks})",
+            chunk,
+        ):
+            known[cid] = (harm, premise)
+    rows = [(*e, *known.get(str(e[1]), (None, None))) for e in window]
+    return rows, values, lost, newest
 
 
 class _RecordReader:
@@ -224,11 +351,13 @@ class _RecordReader:
 
     def __init__(self, audit_db: Path) -> None:
         self.con = _readonly(audit_db, "audit log")
-        self.values = dict(self.con.execute("SELECT id, value FROM audit_value").fetchall())
+        span = self.con.execute("PRAGMA page_count").fetchone()[0] * 64
+        self.values = dict(_salvage(self.con, "audit_value", "id, value", span)[0])
         self.zdicts = {
-            i: bytes(d) for i, d in self.con.execute("SELECT id, data FROM audit_zdict")
+            i: bytes(d) for i, d in _salvage(self.con, "audit_zdict", "id, data", span)[0]
         }
         self._keys: dict[int, tuple[str, ...]] = {}
+        self.damaged = 0  # records of the sample that could not be decoded
 
     def keys(self, id_: int) -> tuple[str, ...]:
         if id_ not in self._keys:
@@ -246,33 +375,57 @@ class _RecordReader:
                 return inner[1 + names.index(name)]
         return packed.get(name) if isinstance(packed, dict) else None
 
+    def _records(self, chunk: list[int]) -> dict[int, Any]:
+        """id -> record blob for the ids that can be read (one by one around damaged pages)."""
+        marks = ",".join("?" * len(chunk))
+        sql = "SELECT id, record FROM audit_entry WHERE id IN ({})"
+        try:
+            return dict(self.con.execute(sql.format(marks), chunk).fetchall())
+        except sqlite3.DatabaseError:
+            got: dict[int, Any] = {}
+            for i in chunk:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    got.update(self.con.execute(sql.format("?"), (i,)).fetchall())
+            return got
+
+    def _decode(self, blob: Any) -> tuple[dict[str, Any], list[str], tuple[str, ...]]:
+        blob = bytes(blob)
+        _, zid = audit_codec.header(blob)
+        data = orjson.loads(audit_codec.decode_json(blob, self.zdicts.get(zid)))
+        f = self._field(data, "features")
+        feats = audit_codec.unpack(f, self.keys) if f is not None else {}
+        a = self._field(data, "assessment")
+        w = self._field(a, "warnings") if a is not None else None
+        programs = self._field(data, "precaution_programs")
+        if not isinstance(feats, dict):
+            raise ValueError("features are not a mapping")
+        return (
+            feats,
+            [warning_code(str(t)) for t in (w or [])],
+            tuple(audit_codec.unpack(programs, self.keys)) if programs else (),
+        )
+
     def read(
         self, row_ids: np.ndarray
-    ) -> tuple[list[dict[str, Any]], list[list[str]], list[tuple[str, ...]]]:
-        """Features, warning codes and precaution ids of each record."""
-        feats, warns, precautions = [], [], []
+    ) -> tuple[list[dict[str, Any]], list[list[str]], list[tuple[str, ...]], np.ndarray]:
+        """Features, warning codes and precaution ids of each record that can be decoded, and
+        which of `row_ids` those are (a damaged record is skipped and counted in `damaged`)."""
+        feats, warns, precautions, ok = [], [], [], []
         for start in range(0, len(row_ids), 900):
             chunk = [int(i) for i in row_ids[start : start + 900]]
-            marks = ",".join("?" * len(chunk))
-            got = dict(
-                self.con.execute(
-                    f"SELECT id, record FROM audit_entry WHERE id IN ({marks})", chunk
-                ).fetchall()
-            )
+            got = self._records(chunk)
             for i in chunk:
-                blob = bytes(got[i])
-                _, zid = audit_codec.header(blob)
-                data = orjson.loads(audit_codec.decode_json(blob, self.zdicts.get(zid)))
-                f = self._field(data, "features")
-                feats.append(audit_codec.unpack(f, self.keys) if f is not None else {})
-                a = self._field(data, "assessment")
-                w = self._field(a, "warnings") if a is not None else None
-                warns.append([warning_code(str(t)) for t in (w or [])])
-                programs = self._field(data, "precaution_programs")
-                precautions.append(
-                    tuple(audit_codec.unpack(programs, self.keys)) if programs else ()
-                )
-        return feats, warns, precautions
+                try:
+                    f, w, p = self._decode(got[i])
+                except Exception:  # any damage: unreadable page, bad header, bad JSON
+                    self.damaged += 1
+                    ok.append(False)
+                    continue
+                feats.append(f)
+                warns.append(w)
+                precautions.append(p)
+                ok.append(True)
+        return feats, warns, precautions, np.array(ok, dtype=bool)
 
 
 # ----------------------------------------------------------------------------- artifacts
@@ -558,8 +711,11 @@ def monitor(
     n = len(s.score)
     sample = np.sort(rng.choice(n, min(n, cfg.decode_sample), replace=False))
     reader = _RecordReader(Path(audit_db))
-    feats_rows, warns, precautions = reader.read(s.row_id[sample])
+    feats_rows, warns, precautions, decoded = reader.read(s.row_id[sample])
     reader.con.close()
+    sample = sample[decoded]  # the damaged records of the sample are left out
+    damaged = window["damaged_records"] + reader.damaged
+    window["damaged_records"] = damaged
     sample_frame = pd.DataFrame.from_records(feats_rows) if feats_rows else pd.DataFrame()
     versions: dict[str, Any] = {}
     for model in sorted({str(m) for m in s.model}):
@@ -618,6 +774,7 @@ def monitor(
         "window": window,
         "target": target,
         "decoded_sample": len(sample),
+        "damaged_records": damaged,
         "notes": [
             f"features and warnings are read from a seeded sample of {len(sample):,} of "
             f"{n:,} audit records (PSI, warning shares); every other figure uses all of them",
@@ -630,6 +787,12 @@ def monitor(
         ],
         "versions": versions,
     }
+    if damaged:
+        report["notes"].insert(
+            0,
+            f"{damaged:,} damaged audit records were skipped (unreadable pages or records); "
+            "every figure uses the readable ones",
+        )
     flagged = s.decision == "high"
     caution = np.array([PREMISE_CAUTION in p for p in precautions], dtype=bool)
     flagged[sample[caution]] = True

@@ -49,23 +49,39 @@ def read_latest(audit_db: Path | str) -> tuple[dict[str, Any] | None, str | None
     try:
         if path.stat().st_size > MAX_BYTES:
             return None, f"{path.name} is larger than {MAX_BYTES:,} bytes"
+        modified = path.stat().st_mtime
         report = json.loads(path.read_text())
     except FileNotFoundError:
         return None, f"no monitor report yet: run `risk-model monitor` (it writes {path.name})"
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         log.warning("cannot read %s: %s", path, exc)
-        return None, f"cannot read {path.name}: {exc}"
+        # The reason is shown to clients: the file's name, never the server's path.
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        return None, f"cannot read {path.name}: {why}"
     if not isinstance(report, dict) or "verdict" not in report:
         return None, f"{path.name} is not a monitor report"
-    report["file_modified"] = path.stat().st_mtime
+    report["file_modified"] = modified
     return report, None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a mapping, else empty: the file is read as found, any shape."""
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    """A finite number, else None (a gauge is left out rather than wrong)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
 def _max_psi(report: dict[str, Any]) -> tuple[float | None, float | None]:
-    head = (report.get("versions") or {}).get(report.get("model")) or {}
-    ps = head.get("psi") or {}
-    feats = [v for v in (ps.get("features") or {}).values() if isinstance(v, int | float)]
-    return (max(feats) if feats else None), ps.get("score")
+    model = report.get("model")
+    head = _dict(_dict(report.get("versions")).get(model)) if isinstance(model, str) else {}
+    ps = _dict(head.get("psi"))
+    feats = [v for v in map(_number, _dict(ps.get("features")).values()) if v is not None]
+    return (max(feats) if feats else None), _number(ps.get("score"))
 
 
 def gauges(report: dict[str, Any] | None) -> dict[str, tuple[str, float | None]]:
@@ -83,23 +99,25 @@ def gauges(report: dict[str, Any] | None) -> dict[str, tuple[str, float | None]]
         {
             "call_risk_monitor_verdict_level": (
                 "latest monitor verdict: 0 ok, 1 watch, 2 retrain",
-                LEVELS.get(str(report.get("verdict"))),
+                LEVELS.get(report.get("verdict"))
+                if isinstance(report.get("verdict"), str)
+                else None,
             ),
             "call_risk_monitor_observed_harm_rate": (
                 "observed harm rate of scored calls with known outcomes",
-                report.get("observed_rate"),
+                _number(report.get("observed_rate")),
             ),
             "call_risk_monitor_predicted_harm_rate": (
                 "mean predicted harm rate of the same calls",
-                report.get("predicted_rate"),
+                _number(report.get("predicted_rate")),
             ),
             "call_risk_monitor_calls_scored": (
                 "calls scored in the monitor window",
-                report.get("calls_scored"),
+                _number(report.get("calls_scored")),
             ),
             "call_risk_monitor_outcomes_known": (
                 "scored calls whose outcome is known",
-                report.get("outcomes_known"),
+                _number(report.get("outcomes_known")),
             ),
             "call_risk_monitor_max_feature_psi": (
                 "largest population stability index of any feature against training",
@@ -111,7 +129,7 @@ def gauges(report: dict[str, Any] | None) -> dict[str, tuple[str, float | None]]
             ),
             "call_risk_monitor_report_timestamp_seconds": (
                 "when the latest report file was written (unix seconds)",
-                report.get("file_modified"),
+                _number(report.get("file_modified")),
             ),
         }
     )
@@ -122,7 +140,12 @@ def prometheus_text(report: dict[str, Any] | None) -> str:
     """The gauges in Prometheus text exposition format (a gauge without a value is left out,
     so an absent figure never reads as 0)."""
     lines: list[str] = []
-    for name, (help_, value) in gauges(report).items():
+    try:
+        figures = gauges(report)
+    except Exception:  # whatever the file holds, the scrape (BentoML's metrics too) answers
+        log.exception("monitor report: gauges could not be read; exported as unavailable")
+        figures = gauges(None)
+    for name, (help_, value) in figures.items():
         if not isinstance(value, int | float) or not math.isfinite(float(value)):
             continue
         lines += [f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {float(value)!r}"]

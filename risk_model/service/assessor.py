@@ -132,7 +132,8 @@ class LiveAssessor:
         try:
             result = write(*args)
         except WRITE_ERRORS as exc:
-            reason = f"{target} {path} not writable: {write_error_cause(exc)}"
+            cause = write_error_cause(exc, path if isinstance(path, Path) else None)
+            reason = f"{target} {path} not writable: {cause}"
             self._write_failures[target] = reason
             raise StoreUnavailable(reason) from exc
         self._write_failures.pop(target, None)
@@ -279,8 +280,18 @@ class LiveAssessor:
         return result
 
 
-def write_error_cause(exc: BaseException) -> str:
-    """The cause of a failed write in a few words ("database or disk is full")."""
+def write_error_cause(exc: BaseException, path: Path | str | None = None) -> str:
+    """The cause of a failed write in a few words ("database or disk is full").
+
+    With the file's `path`, a read-only mount is named as such: SQLite only says "unable to
+    open database file" or "attempt to write a readonly database", which sends an operator
+    looking at file permissions rather than at the mount."""
+    if path is not None:
+        try:
+            if os.statvfs(Path(path).parent).f_flag & os.ST_RDONLY:
+                return f"its file system ({Path(path).parent}) is mounted read-only"
+        except OSError:
+            pass
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import struct
 import threading
+import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +26,14 @@ from risk_model.features.registry import describe
 from risk_model.service import audit_codec
 
 log = logging.getLogger(__name__)
+
+
+# What reading a damaged record raises: a corrupt page, a bad header, bad deflate or JSON.
+_DAMAGE = (sqlite3.DatabaseError, ValueError, TypeError, KeyError, zlib.error, struct.error)
+
+
+class DamagedRecord(Exception):
+    """An audit record that cannot be read or decoded (a corrupt page, a bad record)."""
 
 
 class AuditLog:
@@ -427,7 +437,13 @@ class AuditLog:
             f"ORDER BY {orders[order]} LIMIT ?"
         )
         rows = self._con().execute(sql, [*args, int(limit)]).fetchall()
-        return [self._summary(r) for r in rows]
+        out = []
+        for r in rows:
+            try:
+                out.append(self._summary(r))
+            except (ValueError, TypeError, OverflowError) as exc:  # a damaged record
+                log.warning("audit log %s: record %s skipped: damaged (%s)", self.path, r[0], exc)
+        return out
 
     def _summary(self, row: tuple) -> dict[str, Any]:
         id_, call_id, scored, received, district, call_type, score, tier, decision, model = row
@@ -446,16 +462,38 @@ class AuditLog:
         }
 
     def entry(self, call_id: str) -> dict[str, Any] | None:
-        row = (
-            self._con()
-            .execute(
-                "SELECT call_id, score, tier, decision, model, record FROM audit_entry "
-                "WHERE call_id = ? ORDER BY id DESC LIMIT 1",
-                (call_id,),
+        """The latest full record of a call; None if it was never audited. A record that
+        cannot be read or decoded raises DamagedRecord (one line saying so), never anything
+        a caller would have to guess at."""
+        try:
+            row = (
+                self._con()
+                .execute(
+                    "SELECT call_id, score, tier, decision, model, record FROM audit_entry "
+                    "WHERE call_id = ? ORDER BY id DESC LIMIT 1",
+                    (call_id,),
+                )
+                .fetchone()
             )
-            .fetchone()
-        )
-        return None if row is None else expand_entry(self._decode(row))
+            return None if row is None else expand_entry(self._decode(row))
+        except (
+            sqlite3.DatabaseError,
+            ValueError,
+            TypeError,
+            KeyError,
+            zlib.error,
+            struct.error,
+        ) as exc:
+            log.warning(
+                "audit log %s: the record of call %s is damaged: %s",
+                self.path,
+                ascii(call_id),
+                exc,
+            )
+            raise DamagedRecord(
+                f"the audit record of call {call_id!r} is damaged and cannot be shown "
+                f"({type(exc).__name__})"
+            ) from None
 
     def _decode(self, row: tuple) -> dict[str, Any]:
         call_id, score, tier, decision, model, blob = row

@@ -18,6 +18,27 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# `bentoml serve`, with this server's own Prometheus folder. BentoML puts every server's metrics
+# files in one folder under BENTOML_HOME and empties it when a server starts: two servers on one
+# host showed each other's counters (and a start wiped the other's). The folder is a BentoML
+# setting with no command-line option, so it is set here before BentoML's command runs: the same
+# place with the port appended (`prometheus_multiproc_dir-3000`). Not beside the history store:
+# a full state disk must not take the metrics files (memory-mapped, a worker dies on them) along.
+_BENTOML_SERVE = (
+    "import sys\n"
+    "from bentoml._internal.configuration.containers import BentoMLContainer as C\n"
+    "C.prometheus_multiproc_dir.set(C.prometheus_multiproc_dir.get() + '-' + sys.argv.pop(1))\n"
+    "from bentoml_cli.cli import cli\n"
+    "sys.argv[0] = 'bentoml'\n"
+    "cli()\n"
+)
+
+
+def bentoml_command(port: int, *args: str) -> list[str]:
+    """The command that runs `bentoml <args>` with a Prometheus folder of its own for the
+    server on `port` (BentoML empties it at start: a restart on that port begins from zero)."""
+    return [sys.executable, "-c", _BENTOML_SERVE, str(port), *args]
+
 
 def serve_service(model_uri: str, port: int, history_db: Path) -> int:
     """`risk-model serve`: BentoML serving serving.service (from bentofile.yaml) on 127.0.0.1.
@@ -61,10 +82,8 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
     log.info("start-up check passed in %.1f s", time.perf_counter() - t0)
     # The server keeps this process id (exec below); each worker stops when it is gone.
     env[ENV_SERVER_PID] = str(os.getpid())
-    cmd = [
-        sys.executable,
-        "-m",
-        "bentoml",
+    cmd = bentoml_command(
+        port,
         "serve",
         str(REPO_ROOT),
         "--host",
@@ -73,7 +92,7 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
         str(port),
         "--working-dir",
         str(REPO_ROOT),
-    ]
+    )
     log.info(
         "serving %s (version %s) on http://127.0.0.1:%d; history %s; audit %s",
         ref.name,
@@ -82,13 +101,14 @@ def serve_service(model_uri: str, port: int, history_db: Path) -> int:
         settings.history_db,
         settings.audit_db,
     )
-    if env.get("CALL_RISK_API_TOKEN"):
-        from risk_model.review.session import review_link
-
-        # A supervisor's way in: a read-only, expiring session, never the API token itself.
-        link = review_link(f"http://127.0.0.1:{port}", environ=env)
+    if settings.api_token:
+        # Made (or checked) here, once, before any worker starts. No link is written to the
+        # log: a link signs its holder in, and logs are read by more people than supervisors.
+        settings.review_sessions()
         log.info(
-            "review page for supervisors (read-only, until %s): %s", link["expires"], link["url"]
+            "review page: give supervisors a read-only, expiring link from "
+            "`risk-model review-link --url http://127.0.0.1:%d`",
+            port,
         )
     # The server replaces this process: signals (Ctrl-C, SIGTERM from a supervisor) reach
     # BentoML directly and stop it cleanly.

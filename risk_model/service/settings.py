@@ -7,9 +7,10 @@ command line can check them (and pin the model) before any server process starts
     CALL_RISK_HISTORY_DB   the SQLite history store (default history.db)
     CALL_RISK_AUDIT_DB     the SQLite audit log (default audit.db beside the history store)
     CALL_RISK_PRECAUTIONS  the precaution rule file (default data/precautions.yaml)
-    CALL_RISK_API_TOKEN    when set, every request needs `Authorization: Bearer <token>`
-                           (the review page uses its own sessions:
-                           risk_model/review/session.py)
+    CALL_RISK_API_TOKEN    when set, every request needs `Authorization: Bearer <token>`;
+                           at least 32 random characters (a weak one stops the start)
+                           (the review page uses its own sessions, signed with a random key
+                           kept beside the audit log: risk_model/review/session.py)
     CALL_RISK_TIMEZONE     the agency's IANA time zone (e.g. America/Chicago): a received_at
                            with an offset is converted to it; unset, such times are refused
     MLFLOW_TRACKING_URI    the MLflow tracking store (default sqlite:///mlflow.db)
@@ -32,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from risk_model.errors import UserError
 from risk_model.model import tracking
 from risk_model.model.precautions import DEFAULT_RULES
+from risk_model.review.session import KEY_NAME, ReviewSessions, require_strong
 
 if TYPE_CHECKING:
     from risk_model.model.precautions import RuleFile
@@ -73,7 +75,7 @@ class ServiceSettings:
             history_db=history,
             audit_db=Path(audit) if audit else history.with_name("audit.db"),
             precautions=Path(env.get(ENV_PRECAUTIONS) or DEFAULT_RULES),
-            api_token=env.get(ENV_TOKEN) or None,
+            api_token=api_token(env.get(ENV_TOKEN)),
             tracking_uri=env.get(ENV_TRACKING) or tracking.DEFAULT_TRACKING_URI,
             timezone=agency_timezone(env.get(ENV_TIMEZONE)),
         )
@@ -97,6 +99,15 @@ class ServiceSettings:
             tracking_uri=uri,
         )
 
+    @property
+    def review_key(self) -> Path:
+        """Where the review sessions' random signing key is kept: beside the audit log."""
+        return self.audit_db.with_name(KEY_NAME)
+
+    def review_sessions(self, environ: Mapping[str, str] | None = None) -> ReviewSessions | None:
+        """The review sessions of this service (None without a token: the page is open)."""
+        return ReviewSessions.from_env(self.api_token, self.review_key, environ)
+
     def to_env(self) -> dict[str, str]:
         """The variables a server process needs to rebuild these settings."""
         env = {
@@ -111,6 +122,13 @@ class ServiceSettings:
         if self.timezone:
             env[ENV_TIMEZONE] = self.timezone
         return env
+
+
+def api_token(value: str | None) -> str | None:
+    """The API token, checked when the settings are read: a weak token stops the start."""
+    if not value:
+        return None
+    return require_strong(ENV_TOKEN, value)
 
 
 def agency_timezone(name: str | None) -> str | None:
@@ -177,12 +195,15 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
         calls = store.count()
     except WRITE_ERRORS as exc:
         raise UserError(
-            f"history store {settings.history_db} cannot be opened: {_cause(exc)}"
+            f"history store {settings.history_db} cannot be opened: "
+            f"{_cause(exc, settings.history_db)}"
         ) from None
     try:
         audit = AuditLog(settings.audit_db)
     except WRITE_ERRORS as exc:
-        raise UserError(f"audit log {settings.audit_db} cannot be opened: {_cause(exc)}") from None
+        raise UserError(
+            f"audit log {settings.audit_db} cannot be opened: {_cause(exc, settings.audit_db)}"
+        ) from None
     assessor = LiveAssessor(
         model, store, rules=rules, audit=audit, info=ModelInfo(ref.name, ref.version)
     )
@@ -202,7 +223,7 @@ def load_assessor(settings: ServiceSettings, rules: RuleFile | None = None) -> L
     return assessor
 
 
-def _cause(exc: BaseException) -> str:
+def _cause(exc: BaseException, path: Path) -> str:
     from risk_model.service.assessor import write_error_cause
 
-    return write_error_cause(exc)
+    return write_error_cause(exc, path)

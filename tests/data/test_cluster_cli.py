@@ -68,3 +68,30 @@ def test_csv_input_is_refused_before_any_cluster_starts(tmp_path: Path) -> None:
     assert res.exit_code != 0
     assert "the cluster path reads Parquet" in res.output
     assert "Traceback" not in res.output
+
+
+def test_dask_at_an_http_server_is_one_line(tmp_path: Path) -> None:
+    """Issue 22, N11: `--dask` at the call-risk service (or any web server) was a 76-line
+    "allocate 3.07 EiB" traceback; now one line naming the mistake."""
+    import http.server
+    import threading
+
+    data = tmp_path / "calls.parquet"
+    simulate_to_file(data, calls=500, seed=1, start="2025-01-01", days=30)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # the server's own log is not ours
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        address = f"tcp://127.0.0.1:{httpd.server_address[1]}"
+        res = CliRunner().invoke(app, ["train", "--data", str(data), "--dask", address])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert res.exit_code == 2
+    text = res.output.strip()
+    assert "an HTTP server answers there" in text and "Traceback" not in text
+    assert len(text.splitlines()) == 1

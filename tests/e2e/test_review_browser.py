@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TOKEN = "e2e-review-token"
+TOKEN = "e2e-review-token-for-the-browser-0123456789"
 N_SCORED = 60
 START_TIMEOUT = 90.0
 

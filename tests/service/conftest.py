@@ -11,6 +11,14 @@ from service_helpers import LIVE_CALLS, json_record
 
 from risk_model.batch.score import load_history_file
 from risk_model.schema import OUTCOME_COLUMNS, CallRecord
+from serving.middleware import FAILED_CREDENTIALS
+
+
+@pytest.fixture(autouse=True)
+def _forget_failed_credentials() -> None:
+    """Each test starts with no failed credentials counted (the tests all come from one
+    address; the limit itself is tested in test_review_auth.py)."""
+    FAILED_CREDENTIALS.clear()
 
 
 @pytest.fixture(scope="session")

@@ -51,12 +51,11 @@ def test_a_read_only_mount_is_named_as_such(
     real = os.statvfs
 
     def read_only(path: Any) -> Any:
-        st = real(path)
-        return SimpleNamespace(f_flag=st.f_flag | os.ST_RDONLY)
+        return SimpleNamespace(f_flag=real(path).f_flag | os.ST_RDONLY)
 
     monkeypatch.setattr(os, "statvfs", read_only)
     cause = write_error_cause(exc, tmp_path / "history.db")
-    assert "mounted read-only" in cause and str(tmp_path) in cause  # the log and the CLI
+    assert "mounted read-only" in cause and str(tmp_path) in cause  # for the log and the CLI
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,12 @@
 - a full disk under the history store and the audit log: 503 naming the cause, /readyz says so,
   nothing acknowledged is lost, and the service is ready again once there is room.
 
+And the third probe's cases (issue 22): two servers on one host each with their own metrics and
+no series per unauthenticated path (N5, N1); no review link in the log and no weak token (N2); a
+later /ingest never erasing a recorded assault (N14); a damaged audit record (N9); control
+characters in text (N15); a refused /ingest logged, no server path in a body (N18). N10 and N11
+are in test_monitor_latest.py / test_metrics_labels.py and tests/unit/test_cluster_units.py.
+
 Slow (subprocess servers, ~1-2 minutes in all); run in CI with the rest of the suite.
 """
 
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
 import signal
@@ -30,7 +37,7 @@ from typing import Any
 
 import httpx
 import pytest
-from service_helpers import service_env
+from service_helpers import running_service, service_env
 
 from risk_model.service.serve_process import free_port, serve_process
 from serving.api_models import EXAMPLE_CALL
@@ -352,3 +359,177 @@ def test_a_full_disk_answers_503_and_readiness_tells_the_truth(
                 "SELECT call_id FROM calls WHERE call_id LIKE 'FULL-I%'"
             )
         }  # fmt: skip
+
+
+# ------------------------------------------------------------------ issue 22: the third probe
+
+
+def test_a_later_ingest_never_erases_a_recorded_assault_without_a_correction(
+    service_data: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """N14: `/ingest` of `officer_assaulted: false` after `true` used to answer `updated: 1` and
+    erase the assault in silence. Now the assault is kept, reported in `kept` and logged;
+    only a row with `correction: true` changes it, and that is logged too."""
+    env = service_env(service_data, tmp_path)
+    call = {**EXAMPLE_CALL, "call_id": "N14-1"}
+    with running_service(env) as client:
+        first = client.post("/ingest", json={"calls": [{**call, "officer_assaulted": True}]})
+        assert first.status_code == 200 and first.json()["inserted"] == 1
+        caplog.set_level(logging.INFO)
+        erase = client.post("/ingest", json={"calls": [{**call, "officer_assaulted": False}]})
+        body = erase.json()
+        assert erase.status_code == 200 and body["updated"] == 0, body
+        assert [(k["call_id"], k["field"]) for k in body["kept"]] == [
+            ("N14-1", "calls[0].officer_assaulted")
+        ]
+        assert "correction: true" in body["kept"][0]["error"]
+        assert "N14-1" in caplog.text and "keeps officer_assaulted true" in caplog.text
+        bad = client.post("/ingest", json={"calls": [{**call, "correction": "yes"}]})
+        assert bad.status_code == 400 and bad.json()["field"] == "calls[0].correction"
+        fix = {**call, "officer_assaulted": False, "correction": True}
+        fixed = client.post("/ingest", json={"calls": [fix]}).json()
+        assert fixed["updated"] == 1 and fixed["kept"] == []
+        assert "officer_assaulted True -> False (correction)" in caplog.text
+    with sqlite3.connect(tmp_path / "history.db") as con:
+        (assault,) = con.execute("SELECT assault FROM calls WHERE call_id = 'N14-1'").fetchone()
+    assert assault == 0
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b[2J", "\u202e"])
+def test_control_characters_in_text_are_a_400_naming_the_field(
+    service_data: dict, tmp_path: Path, char: str
+) -> None:
+    """N15: NUL, ESC and bidi overrides were accepted in text fields (and so stored, audited
+    and shown to supervisors); now 400 naming the field, as the schema states."""
+    env = service_env(service_data, tmp_path)
+    with running_service(env) as client:
+        resp = client.post("/score", json={"call": {**EXAMPLE_CALL, "narrative": f"A{char}B"}})
+        assert resp.status_code == 400 and resp.json()["field"] == "call.narrative", resp.text
+        ingest = client.post(
+            "/ingest", json={"calls": [{**EXAMPLE_CALL, "call_id": f"N15{char}", "beat": "B"}]}
+        )
+        assert ingest.status_code == 400 and ingest.json()["field"] == "calls[0].call_id"
+
+
+def test_a_refused_ingest_is_logged_and_errors_show_no_server_path(
+    service_data: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """N18: an /ingest refused for its content wrote no log line; a body never names the
+    server's folders."""
+    env = service_env(service_data, tmp_path)
+    with running_service(env) as client:
+        caplog.set_level(logging.INFO)
+        bad = {**EXAMPLE_CALL, "call_id": "N18\nforged line", "received_at": "soon"}
+        resp = client.post("/ingest", json={"calls": [bad]})
+        assert resp.status_code == 400, resp.text
+        lines = [r.getMessage() for r in caplog.records if "ingest refused" in r.getMessage()]
+        assert len(lines) == 1 and "calls[0].received_at" in lines[0], caplog.text
+        assert str(tmp_path) not in resp.text and str(tmp_path) not in client.get("/readyz").text
+
+
+def _score_requests(metrics: str) -> float:
+    """/score requests counted on a /metrics page (every status code)."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("bentoml_service_request_total{") and 'endpoint="/score"' in line
+    )
+
+
+def test_two_servers_on_one_host_keep_their_own_metrics(
+    service_data: dict, tmp_path: Path
+) -> None:
+    """N5, N1 and N2 with real servers: two `risk-model serve` sharing BENTOML_HOME (one metrics
+    folder before) each count only their own requests; distinct unauthenticated review paths
+    add no series; no review link or session is written to the log."""
+    one_worker = '{"services": {"call-risk": {"workers": 1}}}'
+    home = {"BENTOML_HOME": str(tmp_path / "bentoml-home"), "BENTOML_CONFIG_OVERRIDES": one_worker}
+    env_a = {**service_env(service_data, tmp_path / "a"), **home}
+    token = "fault-suite-token-0123456789abcdefghijklmnop"
+    env_b = {**service_env(service_data, tmp_path / "b"), **home, "CALL_RISK_API_TOKEN": token}
+    auth = {"Authorization": f"Bearer {token}"}
+    port_a, port_b = free_port(), free_port()
+    with (
+        serve_process(
+            port_a,
+            ["--history-db", env_a["CALL_RISK_HISTORY_DB"]],
+            env=env_a,
+            cwd=tmp_path,
+            log=tmp_path / "a.log",
+        ),
+        serve_process(
+            port_b,
+            ["--history-db", env_b["CALL_RISK_HISTORY_DB"]],
+            env=env_b,
+            cwd=tmp_path,
+            log=tmp_path / "b.log",
+            headers=auth,
+        ),
+        httpx.Client(base_url=f"http://127.0.0.1:{port_a}", timeout=30) as a,
+        httpx.Client(base_url=f"http://127.0.0.1:{port_b}", timeout=30, headers=auth) as b,
+    ):
+        for i in range(7):
+            assert _score(a, f"N5-{i}").status_code == 200
+        for i in range(5):  # the label every unknown review path shares, made once
+            a.get(f"/review/n1-first-{i}")
+        before = a.get("/metrics").text
+        for i in range(300):
+            a.get(f"/review/n1-probe-{i}")
+        after = a.get("/metrics").text
+        assert _score_requests(after) == 7
+        assert _score_requests(b.get("/metrics").text) == 0  # B saw none of A's calls
+        assert "n1-probe" not in after
+        assert len(after.splitlines()) == len(before.splitlines())  # not one series more
+    # N2: the server with a token says how to make a review link, and writes none to its log.
+    log_b = (tmp_path / "b.log").read_text()
+    assert "review-link" in log_b and "rv1." not in log_b and "token=" not in log_b
+    key = tmp_path / "b" / "review_session.key"
+    assert key.exists() and key.stat().st_mode & 0o077 == 0
+
+
+def test_a_damaged_audit_record_is_named_by_the_review_page_and_skipped_by_monitor(
+    service_data: dict, tmp_path: Path
+) -> None:
+    """N9: one bad record made the review call view answer 500 and `monitor` crash with a
+    traceback. Now a 422 naming the call, and the monitor skips and counts it in one line."""
+    env = service_env(service_data, tmp_path)
+    with running_service(env) as client:
+        for i in range(5):
+            assert _score_local(client, f"N9-{i}").status_code == 200
+        with sqlite3.connect(tmp_path / "audit.db") as con:
+            con.execute("UPDATE audit_entry SET record = X'00010203' WHERE call_id = 'N9-2'")
+        bad = client.get("/review/api/calls/N9-2")
+        assert bad.status_code == 422 and bad.json()["field"] == "call_id", bad.text
+        assert client.get("/review/api/calls/N9-3").status_code == 200
+        listed = client.get("/review/api/calls").json()["calls"]
+        assert {"N9-2", "N9-3"} <= {c["call_id"] for c in listed}
+    done = subprocess.run(
+        [*CLI, "monitor", "--audit-db", "audit.db", "--history-db", "history.db", "--no-mlflow"],
+        env={**os.environ, **env, "MLFLOW_TRACKING_URI": service_data["tracking_uri"]},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "1 damaged audit records skipped" in warnings[0], done.stderr
+
+
+def _score_local(client: Any, call_id: str) -> Any:
+    return client.post("/score", json={"call": {**EXAMPLE_CALL, "call_id": call_id}})
+
+
+def test_serve_refuses_a_weak_api_token_in_one_line(tmp_path: Path) -> None:
+    """N2: a weak token fell to five offline guesses; now the start refuses it, saying how to
+    make a strong one (and never echoing the token)."""
+    done = run_serve(
+        "--history-db",
+        str(tmp_path / "history.db"),
+        env={"CALL_RISK_API_TOKEN": "letmein2025"},
+        cwd=tmp_path,
+    )
+    line = one_error_line(done)
+    assert "CALL_RISK_API_TOKEN is too weak" in line and "secrets.token_urlsafe" in line
+    assert "letmein2025" not in done.stderr

@@ -5,10 +5,12 @@ exported as Prometheus gauges (`/monitor/metrics`) and read by the review page's
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
@@ -24,7 +26,7 @@ from risk_model.review.session import ReviewSessions
 from serving.monitor_metrics import PROMETHEUS_TYPE, create_metrics_app
 from serving.review import create_review_app
 
-TOKEN = "latest-t0ken_for-tests"
+TOKEN = "latest-t0ken_for-tests-0123456789abcdef"
 
 
 def _report(verdict: str = "watch") -> dict[str, Any]:
@@ -119,7 +121,7 @@ def test_review_live_route_is_behind_the_session(tmp_path: Path) -> None:
     audit = tmp_path / "audit.db"
     assessor = SimpleNamespace(audit=SimpleNamespace(path=audit))
     app = create_review_app(
-        lambda: assessor, token=TOKEN, sessions=ReviewSessions.for_token(TOKEN)
+        lambda: assessor, token=TOKEN, sessions=ReviewSessions.for_token(TOKEN, b"k" * 32)
     )
     client = TestClient(Starlette(routes=[Mount("/review", app=app)]))
     assert client.get("/review/api/monitor").status_code == 401
@@ -131,3 +133,43 @@ def test_review_live_route_is_behind_the_session(tmp_path: Path) -> None:
     assert body["available"] is True and body["why"] is None
     assert body["report"]["verdict"] == "watch"
     assert body["report"]["daily"][0]["day"] == "2025-12-10"
+
+
+ODD_SHAPES = [
+    {"verdict": "watch", "versions": ["not", "a", "map"], "model": "m"},
+    {"verdict": "watch", "versions": {"m": [1, 2]}, "model": "m"},
+    {"verdict": "watch", "versions": {}, "model": ["unhashable"]},
+    {"verdict": "watch", "versions": {"m": {"psi": "high"}}, "model": "m"},
+    {
+        "verdict": "watch",
+        "versions": {"m": {"psi": {"features": [0.3], "score": "x"}}},
+        "model": "m",
+    },
+    {"verdict": ["ok"], "observed_rate": "0.1", "calls_scored": {"n": 1}, "outcomes_known": True},
+    {"verdict": "ok", "observed_rate": float("nan"), "predicted_rate": 1e400},
+]
+
+
+@pytest.mark.parametrize("report", ODD_SHAPES)
+def test_an_unexpected_report_shape_never_breaks_a_scrape(tmp_path: Path, report: dict) -> None:
+    """Issue 22, N10: `/monitor/metrics` (and `/metrics`, which appends the same gauges)
+    answered 500 for a monitor_latest.json of an unexpected shape."""
+    audit = tmp_path / "audit.db"
+    write_latest(report, audit)
+    app = create_metrics_app(lambda: SimpleNamespace(audit_db=audit))
+    client = TestClient(Starlette(routes=[Mount("/monitor", app=app)]))
+    resp = client.get("/monitor/metrics")
+    assert resp.status_code == 200, resp.text
+    assert _gauge(resp.text, "call_risk_monitor_report_available") == 1
+    for line in resp.text.splitlines():  # every exported value is a finite number
+        if line and not line.startswith("#"):
+            assert math.isfinite(float(line.split()[-1])), line
+
+
+def test_an_unreadable_report_is_named_without_the_server_path(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.db"
+    path = write_latest(_report(), audit)
+    path.write_text("[" * 100_000 + "]" * 100_000)  # deeper than any JSON reader goes
+    report, why = read_latest(audit)
+    assert report is None and why.startswith("cannot read monitor_latest.json")
+    assert str(tmp_path) not in why

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from risk_model.batch.score import load_history_file
 from risk_model.features.store import SqliteHistoryStore
 from risk_model.review import view as review_view
+from risk_model.review.session import ReviewSessions
 from risk_model.schema import CallRecord
 from risk_model.service.assessor import LiveAssessor
 from risk_model.service.audit_log import AuditLog
@@ -21,7 +22,7 @@ from serving.review import COOKIE, create_review_app
 
 pytestmark = pytest.mark.xdist_group("model")
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-for-the-review-page-0123456789"
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -310,7 +311,10 @@ def test_no_model_yet_answers_503() -> None:
 
 @pytest.fixture(scope="module")
 def secured(live: dict) -> TestClient:
-    app = create_review_app(lambda: live["assessor"], token=TOKEN, cache_dir=live["cache"])
+    sessions = ReviewSessions.for_token(TOKEN, b"k" * 32)
+    app = create_review_app(
+        lambda: live["assessor"], token=TOKEN, sessions=sessions, cache_dir=live["cache"]
+    )
     return TestClient(Starlette(routes=[Mount("/review", app=app)]))
 
 
@@ -348,3 +352,36 @@ def test_bad_link_token_sets_no_cookie(secured: TestClient) -> None:
     resp = secured.get("/review/", params={"token": "guess"}, follow_redirects=False)
     assert resp.status_code == 401
     assert "set-cookie" not in resp.headers
+
+
+def test_a_damaged_audit_record_is_a_422_naming_the_call_not_a_500(tmp_path: Path) -> None:
+    """Issue 22, N9: the call view answered 500 on a record that cannot be decoded."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from risk_model.service.audit_log import AuditLog
+
+    log = AuditLog(tmp_path / "audit.db")
+    entry = {
+        "call": {"call_id": "D-1", "received_at": "2025-03-01T10:00:00", "call_type": "X"},
+        "assessment": {
+            "call_id": "D-1",
+            "risk_score": 0.1,
+            "risk_tier": "low",
+            "decision": "low",
+            "reasons": [],
+            "precautions": [],
+            "model": {"name": "call-risk", "version": "1"},
+            "warnings": [],
+        },
+        "features": {},
+    }
+    log.write([entry])
+    with sqlite3.connect(tmp_path / "audit.db") as con:
+        con.execute("UPDATE audit_entry SET record = X'00' WHERE call_id = 'D-1'")
+    assessor = SimpleNamespace(audit=log)
+    app = create_review_app(lambda: assessor, token=None)
+    client = TestClient(Starlette(routes=[Mount("/review", app=app)]))
+    resp = client.get("/review/api/calls/D-1")
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["field"] == "call_id" and "damaged" in resp.json()["error"]

@@ -11,15 +11,17 @@ from starlette.testclient import TestClient
 
 from risk_model import vocab
 from risk_model.review import view as review_view
+from risk_model.review.session import ReviewSessions
 from serving import review
 from serving.review import create_review_app
 
-TOKEN = "vocab-token"
+TOKEN = "vocab-token-for-the-review-words-0123456789"
 
 
 def _client(token: str | None) -> TestClient:
     # No assessor: the words do not wait for the model to load.
-    app = create_review_app(lambda: None, token=token)
+    sessions = ReviewSessions.for_token(token, b"k" * 32)
+    app = create_review_app(lambda: None, token=token, sessions=sessions)
     return TestClient(Starlette(routes=[Mount("/review", app=app)]))
 
 

@@ -13,7 +13,7 @@ from serving.api_models import EXAMPLE_CALL
 
 pytestmark = pytest.mark.xdist_group("model")
 
-TOKEN = "s3cret-t0ken_42"
+TOKEN = "s3cret-t0ken_42-for-the-api-gate-0123456789"
 GOOD = {"Authorization": f"Bearer {TOKEN}"}
 HAS_REVIEW = importlib.util.find_spec("serving.review") is not None
 

@@ -4,6 +4,13 @@ single-machine parameters, and addresses are checked before anything starts."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,3 +115,99 @@ def test_lightgbm_arguments_are_the_single_machine_parameters() -> None:
 def test_bad_addresses_fail_before_starting_anything(address: str) -> None:
     with pytest.raises(UserError, match="--dask"), connect(address):
         pass
+
+
+# ------------------------------------------------------------------ issue 22, N11
+
+
+@contextlib.contextmanager
+def _server(kind: str) -> Iterator[int]:
+    """A loopback server that is not a Dask scheduler: "http" answers HTTP, "silent" accepts
+    connections and never says anything."""
+    if kind == "http":
+        httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler
+        )
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield httpd.server_address[1]
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+        return
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"), [("http", "an HTTP server answers there"), ("silent", "no answer within")]
+)
+def test_dask_at_a_server_that_is_not_a_scheduler_is_one_line_and_quick(
+    monkeypatch: pytest.MonkeyPatch, kind: str, said: str
+) -> None:
+    """An HTTP server made distributed try to allocate 3.07 EiB (a 76-line traceback); a
+    silent one hung the client for ever."""
+    import risk_model.dask_client as dask_client
+
+    monkeypatch.setattr(dask_client, "HANDSHAKE_TIMEOUT_S", 1.0)
+    with _server(kind) as port:
+        t0 = time.monotonic()
+        with pytest.raises(UserError) as err, connect(f"tcp://127.0.0.1:{port}"):
+            pass
+        assert time.monotonic() - t0 < 10
+    message = str(err.value)
+    assert said in message and "\n" not in message and message.startswith("--dask")
+
+
+def test_a_real_scheduler_passes_the_check() -> None:
+    from distributed import LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=False,
+            protocol="tcp",
+            dashboard_address=":0",
+        ) as cluster,
+        connect(cluster.scheduler_address) as client,
+    ):
+        assert len(client.scheduler_info()["workers"]) == 1
+
+
+def test_a_cluster_lost_mid_run_is_one_line() -> None:
+    from distributed import LocalCluster
+    from distributed.comm.core import CommClosedError
+
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=":0"
+    ) as cluster:
+        lost = pytest.raises(UserError, match="the cluster was lost mid-run")
+        with lost, connect(cluster.scheduler_address):
+            raise CommClosedError("in <TCP (closed) ConnectionPool.gather local=...>")
+        # A mistake in the work itself stays what it is.
+        with pytest.raises(KeyError), connect(cluster.scheduler_address):
+            raise KeyError("received_at")

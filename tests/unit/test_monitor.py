@@ -437,3 +437,70 @@ def test_each_model_version_is_judged_on_its_own_calls(tmp_path) -> None:
         "call-risk/2: watch: district D1: 100.0% of calls carry unseen_area",
     ]
     assert report["outcomes_known"] == 0 and report["observed_rate"] is None
+
+
+def _damaged_log(tmp_path) -> None:
+    """The audit log of `_files` with one leaf page of records overwritten and one record's
+    bytes and one record's score made impossible (issue 22, N9)."""
+    path = tmp_path / "audit.db"
+    con = sqlite3.connect(path)
+    con.execute("UPDATE audit_entry SET record = X'0001020304' WHERE id = 7")
+    con.execute("UPDATE audit_entry SET score = 'high' WHERE id = 8")
+    con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = con.execute("PRAGMA page_size").fetchone()[0]
+    leaves = [
+        r[0]
+        for r in con.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'audit_entry' AND pagetype = 'leaf' "
+            "ORDER BY pageno"
+        )
+    ]
+    con.close()
+    page = leaves[len(leaves) // 2]
+    data = bytearray(path.read_bytes())
+    start = (page - 1) * page_size
+    data[start : start + page_size] = bytes((i * 7 + 3) % 256 for i in range(page_size))
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_audit_log_is_read_around_and_said_in_one_line(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from risk_model.cli import app
+
+    _files(tmp_path)
+    _damaged_log(tmp_path)
+    report = monitor(tmp_path / "audit.db", tmp_path / "history.db", days=60, fetch=False)
+    damaged = report["damaged_records"]
+    assert damaged >= 2 and report["calls_scored"] + damaged >= 600 - 1
+    assert report["calls_scored"] > 300
+    assert "damaged audit records were skipped" in report["notes"][0]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    args = ["monitor", "--audit-db", "audit.db", "--history-db", "history.db", "--days", "60"]
+    result = CliRunner().invoke(app, [*args, "--no-mlflow", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "damaged audit records skipped" in warnings[0]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["damaged_records"] == damaged
+
+
+def test_the_audit_log_names_a_damaged_record_instead_of_failing(tmp_path) -> None:
+    from risk_model.service.audit_log import AuditLog, DamagedRecord
+
+    _files(tmp_path, n=20)
+    con = sqlite3.connect(tmp_path / "audit.db")
+    con.execute("UPDATE audit_entry SET record = X'0001020304' WHERE call_id = 'c3'")
+    con.execute(
+        "UPDATE audit_entry SET model = (SELECT MAX(id) FROM audit_value) WHERE call_id = 'c4'"
+    )
+    con.commit()
+    con.close()
+    log = AuditLog(tmp_path / "audit.db")
+    with pytest.raises(DamagedRecord, match="'c3' is damaged"):
+        log.entry("c3")
+    assert log.entry("c5")["assessment"]["call_id"] == "c5"
+    listed = {r["call_id"] for r in log.recent(limit=100)}
+    assert "c3" in listed and "c5" in listed and len(listed) >= 19
