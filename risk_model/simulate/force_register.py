@@ -27,8 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from risk_model.errors import UserError
-
 log = logging.getLogger(__name__)
 
 REGISTER_DIR = "force_register"
@@ -126,8 +124,8 @@ def build_force_register(
     want = round(int(injured.sum()) * (1 - INJURY_SHARE) / INJURY_SHARE)
     picked = rng.choice(others, size=min(want, len(others)), replace=False)
     rows = np.sort(np.concatenate([np.flatnonzero(injured), picked]))
-    if not len(rows):
-        raise UserError("the simulated world has no incident for a force register: simulate more")
+    if not len(rows):  # a world too small for an injured officer: no register at all
+        return {}
     officers = rng.choice(len(OFFICERS_P), size=len(rows), p=OFFICERS_P) + 1
     rep = np.repeat(np.arange(len(rows)), officers)
     seq = np.concatenate([np.arange(k) for k in officers])
@@ -175,6 +173,9 @@ def write_force_register(
     """Writes `force_register/force_register_<year>.csv` (headers drifting after the first year)
     and its mapping into `out_dir`; returns counts for the export summary."""
     by_year = build_force_register(calls, nature, seed)
+    if not by_year:
+        log.info("simulate: no officer injured in this world, so no force register")
+        return {"force_register_rows": 0, "force_register_incidents": 0}
     folder = Path(out_dir) / REGISTER_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for k, (year, frame) in enumerate(sorted(by_year.items())):
