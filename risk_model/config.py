@@ -149,7 +149,9 @@ class TierConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    top_fractions: tuple[float, ...] = (0.05, 0.10)
+    # Recall in the top 1%, 5% and 10%: the cutoffs a dispatcher flag or a supervisor's review
+    # would use, reported for the model and every baseline in every run.
+    top_fractions: tuple[float, ...] = (0.01, 0.05, 0.10)
     # Poisson-bootstrap replicates for the intervals of the model, today's practice and the oracle.
     bootstrap: int = Field(100, ge=0, le=5000)
     # Bootstrap intervals are reported when the test window has fewer positives than this.

@@ -49,6 +49,13 @@ METRICS = (
         True,
     ),
     (
+        "recall_top1pct",
+        "Harm found in the top 1%",
+        "Share of all calls where an officer was harmed that were among the 1% of calls scored "
+        "highest: what a dispatcher flag on the very top would catch. Higher is better.",
+        True,
+    ),
+    (
         "recall_top5pct",
         "Harm found in the top 5%",
         "Share of all calls where an officer was harmed that were among the 5% of calls scored "

@@ -77,15 +77,16 @@ def model_card(
         "low, a low decision always is.",
         "",
         "## Test-window results",
-        "| model | AUC | PR-AUC | Brier | ECE | recall top 5% | recall top 10% | mean predicted |"
-        " observed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | AUC | PR-AUC | Brier | ECE | recall top 1% | recall top 5% | recall top 10% |"
+        " mean predicted | observed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in results.items():
         lines.append(
             f"| {name} | {_fmt(m.get('auc'))} | {_fmt(m.get('pr_auc'), 4)} | "
             f"{_fmt(m.get('brier'), 5)} | {_fmt(m.get('ece'), 5)} | "
-            f"{_fmt(m.get('recall_top5pct'))} | {_fmt(m.get('recall_top10pct'))} | "
+            f"{_fmt(m.get('recall_top1pct'))} | {_fmt(m.get('recall_top5pct'))} | "
+            f"{_fmt(m.get('recall_top10pct'))} | "
             f"{_fmt(m.get('mean_predicted'), 5)} | {_fmt(m.get('observed_rate'), 5)} |"
         )
     ci = results["model"].get("ci", {})

@@ -674,7 +674,15 @@ def log_run(
     return run_id, info.model_uri
 
 
-SUMMARY_METRICS = ("auc", "pr_auc", "brier", "ece", "recall_top5pct", "recall_top10pct")
+SUMMARY_METRICS = (
+    "auc",
+    "pr_auc",
+    "brier",
+    "ece",
+    "recall_top1pct",
+    "recall_top5pct",
+    "recall_top10pct",
+)
 DECISION_METRICS = (
     "coverage_high",
     "coverage_low",
