@@ -95,6 +95,18 @@ EARLIEST_PLAUSIBLE = pd.Timestamp("1990-01-01")
 # Field sizes a CAD record never exceeds; anything longer is a broken export or an attack.
 MAX_ID_LEN = 128
 MAX_TEXT_LEN = 4000
+# The longest value of each text field, one rule for the API (CallRecord) and for files
+# (validate_frame): a 300-character beat is a broken export or an attack either way.
+TEXT_LIMITS: dict[str, int] = {
+    "call_id": MAX_ID_LEN,
+    "call_type": 200,
+    "source": 200,
+    "address": 300,
+    "beat": 64,
+    "district": 64,
+    "premise_type": 100,
+    "narrative": MAX_TEXT_LEN,
+}
 
 # A UTC offset after a clock time ("...10:00:00-05:00", "...10:00Z"); group 1 is the clock time.
 _OFFSET_RE = re.compile(
@@ -258,21 +270,21 @@ class CallRecord(BaseModel):
     # Set only when the exact time is not known: the exclusive end of the interval (a day, a
     # shift band) that starts at received_at.
     received_until: dt.datetime | None = None
-    call_type: Annotated[str, Field(min_length=1, max_length=200)]
+    call_type: Annotated[str, Field(min_length=1, max_length=TEXT_LIMITS["call_type"])]
     priority: Annotated[int | None, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)] = None
-    source: Annotated[str | None, Field(max_length=200)] = None
-    address: Annotated[str | None, Field(max_length=300)] = None
+    source: Annotated[str | None, Field(max_length=TEXT_LIMITS["source"])] = None
+    address: Annotated[str | None, Field(max_length=TEXT_LIMITS["address"])] = None
     latitude: Annotated[float | None, Field(ge=-90, le=90)] = None
     longitude: Annotated[float | None, Field(ge=-180, le=180)] = None
-    beat: Annotated[str | None, Field(max_length=64)] = None
-    district: Annotated[str | None, Field(max_length=64)] = None
-    premise_type: Annotated[str | None, Field(max_length=100)] = None
+    beat: Annotated[str | None, Field(max_length=TEXT_LIMITS["beat"])] = None
+    district: Annotated[str | None, Field(max_length=TEXT_LIMITS["district"])] = None
+    premise_type: Annotated[str | None, Field(max_length=TEXT_LIMITS["premise_type"])] = None
     weapon_reported: BoolOrUnknown = None
     domestic: BoolOrUnknown = None
     mental_health: BoolOrUnknown = None
     intoxication: BoolOrUnknown = None
     in_progress: BoolOrUnknown = None
-    narrative: Annotated[str | None, Field(max_length=MAX_TEXT_LEN)] = None
+    narrative: Annotated[str | None, Field(max_length=TEXT_LIMITS["narrative"])] = None
 
     @field_validator("received_at", mode="before")
     @classmethod
@@ -562,7 +574,7 @@ def validate_frame(
         out[RECEIVED_UNTIL] = until
     flag(out["call_type"].isna(), "call_type: missing")
     for name in STRING_COLUMNS:
-        limit = MAX_ID_LEN if name == "call_id" else MAX_TEXT_LEN
+        limit = TEXT_LIMITS.get(name, MAX_TEXT_LEN)
         flag(out[name].str.len().fillna(0) > limit, f"{name}: longer than {limit} characters")
 
     if "priority" in df.columns:

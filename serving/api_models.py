@@ -35,6 +35,7 @@ from risk_model.schema import (
     PRIORITY_MIN,
     REQUIRED_COLUMNS,
     STRING_COLUMNS,
+    TEXT_LIMITS,
     CallRecord,
     CallWithOutcome,
     SchemaError,
@@ -272,7 +273,9 @@ class _ServiceChecks(BaseModel):
 ReceivedAt = Annotated[dt.datetime, WithJsonSchema(RECEIVED_AT_SCHEMA)]
 ReceivedUntil = Annotated[dt.datetime, WithJsonSchema(RECEIVED_UNTIL_SCHEMA)]
 CallId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN, json_schema_extra=_NOT_BLANK)]
-CallType = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra=_NOT_BLANK)]
+CallType = Annotated[
+    str, Field(min_length=1, max_length=TEXT_LIMITS["call_type"], json_schema_extra=_NOT_BLANK)
+]
 # Validated even when absent, so a lone latitude is caught.
 Longitude = Annotated[float | None, Field(ge=-180, le=180, validate_default=True)]
 
