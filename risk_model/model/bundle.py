@@ -33,6 +33,7 @@ from risk_model.model.assessment import (
     TrainingScope,
     call_warnings,
     incident_words,
+    incidents_of,
     plain_column,
 )
 from risk_model.model.calibrate import Calibrator, MondrianConformal, tier
@@ -174,18 +175,31 @@ class CallRiskModel:
         call_type = plain_column(feats["call_type"])
         ts = call_times_us(feats)
         out = Assessed([], rows, labels, grouped, contrib[:, -1])
-        for i in range(len(x)):
+        n = len(x)
+        fired_all, quoting = [], []
+        for i in range(n):
+            raising = [labels[j] for j in np.flatnonzero(grouped[i] > 0)]
+            fired = evaluate_rules(
+                rules, rows[i], raising, str(scored.risk_tier[i]), str(scored.decision[i])
+            )
+            fired_all.append(fired)
+            quoting.append(any(PREMISE_PLACEHOLDER in p["text"] for p in fired))
+        # The dated incidents, for every call that needs them at once (see `incidents_of`).
+        need = [
+            i
+            for i in range(n)
+            if premises is not None and premise[i] is not None and (keep_incidents or quoting[i])
+        ]
+        found = incidents_of(premises, [premise[i] for i in need], [int(ts[i]) for i in need])
+        by_call = dict(zip(need, found, strict=True))
+        for i in range(n):
             row = rows[i]
             tier_i = str(scored.risk_tier[i])
             decision = str(scored.decision[i])
             reasons = reasons_for_row(labels, grouped[i], row, k, cfg, bool(known[i]))
-            raising = [labels[j] for j in np.flatnonzero(grouped[i] > 0)]
-            fired = evaluate_rules(rules, row, raising, tier_i, decision)
-            incidents = []
-            quotes = any(PREMISE_PLACEHOLDER in p["text"] for p in fired)
-            if premises is not None and premise[i] is not None and (keep_incidents or quotes):
-                incidents = premises.premise_incidents(premise[i], int(ts[i]))
-            if quotes:
+            fired = fired_all[i]
+            incidents = by_call.get(i, [])
+            if quoting[i]:
                 words = incident_words(incidents)
                 for p in fired:
                     p["text"] = p["text"].replace(PREMISE_PLACEHOLDER, words)
