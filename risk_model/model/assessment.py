@@ -88,7 +88,7 @@ class FramePremiseHistory:
 
     `premise_incidents` answers one call; `premise_incidents_many` answers a whole batch with a
     few array searches, the way `score` needs it (a pandas filter and sort per call cost ~4 ms,
-    most of a call's scoring time). Both give the same lists (tests/model/test_premise_batch.py).
+    most of a call's scoring time). Both give the same lists (tests/model/test_batch_scoring.py).
     """
 
     def __init__(self, events: pd.DataFrame, horizon_days: int) -> None:

@@ -149,3 +149,37 @@ def test_scored_file_is_byte_for_byte_the_per_call_one(trained: dict) -> None:
     assert out[0] == out[1]
     assert sum(bool(x) for x in out[0][1]) > 100  # many calls quote real incidents
     assert "{premise_incidents}" not in out[0][0]
+
+
+def test_scoring_a_part_at_a_time_changes_nothing(trained: dict) -> None:
+    """`score` assesses 20,000 calls at a time (memory, progress): any part size, same rows."""
+    from risk_model.dataset import load_calls
+    from risk_model.model import tracking
+
+    model, _ = tracking.load_model(trained["model_uri"])
+    calls, _ = load_calls(trained["data"])
+    calls = calls.iloc[-700:]
+    whole = model.score_calls(calls)
+    seen: list[tuple[int, int]] = []
+    frames = [
+        pd.DataFrame([a.as_dict() for a in part])
+        for part in model.assessed_parts(calls, part_rows=64)
+    ]
+    assert [len(f) for f in frames] == [64] * 10 + [60]
+    model_parts = model.score_calls(calls, progress=lambda done, total: seen.append((done, total)))
+    pd.testing.assert_frame_equal(whole, model_parts)
+    assert pd.concat(frames)["call_id"].tolist() == whole["call_id"].tolist()
+    assert seen == [(700, 700)]
+
+
+def test_progress_lines_come_every_tenth_and_at_the_end(caplog: pytest.LogCaptureFixture) -> None:
+    from risk_model.batch.score import Progress
+
+    progress = Progress(1000, every_share=0.1, every_seconds=3600)
+    with caplog.at_level("INFO", logger="risk_model.batch.score"):
+        for done in range(50, 1001, 50):
+            progress(done, 1000)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 10
+    assert lines[-1].startswith("score: 1,000 / 1,000 calls (100%)")
+    assert "calls/s" in lines[0] and "s left" in lines[0]
