@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from risk_model import vocab
+from risk_model.features.build import frame_outcome_us
 from risk_model.features.history import US_PER_DAY
 from risk_model.features.store import PremiseIncident
 
@@ -86,6 +87,11 @@ class FramePremiseHistory:
     """`PremiseHistory` over an events frame (risk_model.features.build.events_frame), for
     offline scoring: the same incidents, in the same order, as the live store's query.
 
+    The store's rule, once more in arrays: harm to an officer counts from when it was known
+    (`outcome_us`, as in the features): a harmed call whose report is not known yet at the
+    call's time is listed by what else it was (weapon, violent), without the harm, and a known
+    harm is listed while its report time is within the horizon.
+
     `premise_incidents` answers one call; `premise_incidents_many` answers a whole batch with a
     few array searches, the way `score` needs it (a pandas filter and sort per call cost ~4 ms,
     most of a call's scoring time). Both give the same lists (tests/model/test_batch_scoring.py).
@@ -94,8 +100,8 @@ class FramePremiseHistory:
     def __init__(self, events: pd.DataFrame, horizon_days: int) -> None:
         ev = events[events["premise"].notna()]
         flagged = (ev["violent"] > 0) | (ev["weapon"] > 0) | (ev["assault"] > 0)
-        ev = ev[flagged | (ev["injury"] > 0)]
-        self._events = ev.reset_index(drop=True)
+        ev = ev[flagged | (ev["injury"] > 0)].reset_index(drop=True)
+        self._events = ev.assign(_out=frame_outcome_us(ev), _harm=incident_rank(ev) == 0)
         self._by_premise: dict[str, pd.DataFrame] | None = None
         self._index: _IncidentIndex | None = None
         self.horizon_us = horizon_days * US_PER_DAY
@@ -108,12 +114,7 @@ class FramePremiseHistory:
         g = self._by_premise.get(premise)
         if g is None:
             return []
-        ts = g["ts"].to_numpy(dtype=np.int64)
-        g = g[(ts >= before_us - self.horizon_us) & (ts < before_us)]
-        rank = incident_rank(g)
-        g = g.assign(_rank=rank).sort_values(["_rank", "ts"], ascending=[True, False])
-        columns = _incident_columns(g.head(limit))
-        return [_incident(*values) for values in zip(*columns, strict=True)]
+        return _incidents_at(g, before_us, self.horizon_us, limit)
 
     def premise_incidents_many(
         self, premises: Sequence[str], before_us: Sequence[int], limit: int = 10
@@ -121,7 +122,34 @@ class FramePremiseHistory:
         """`premise_incidents` for many (premise, time) pairs at once, in their order."""
         if self._index is None:
             self._index = _IncidentIndex(self._events)
-        return self._index.lookup(premises, before_us, self.horizon_us, limit)
+        out = self._index.lookup(premises, before_us, self.horizon_us, limit)
+        # Calls just after a harmed call at their premise (its report not yet known), or one
+        # horizon after one: the rank of that call depends on the time; answered one by one.
+        for i in self._index.unsettled(premises, before_us, self.horizon_us).tolist():
+            out[i] = self.premise_incidents(premises[i], int(before_us[i]), limit)
+        return out
+
+
+def _incidents_at(g: pd.DataFrame, before_us: int, horizon_us: int, limit: int) -> list:
+    """One premise's incidents for a call at `before_us` (the store's three parts: harm known
+    within the horizon; weapons; other violence; harm not yet known excluded from the flags)."""
+    ts = g["ts"].to_numpy(dtype=np.int64)
+    out = g["_out"].to_numpy(dtype=np.int64)
+    harm = g["_harm"].to_numpy(dtype=bool)
+    lo = before_us - horizon_us
+    known = harm & (out < before_us)
+    weapon = g["weapon"].to_numpy() > 0
+    violent = g["violent"].to_numpy() > 0
+    in_window = (ts >= lo) & (ts < before_us) & ~known & (weapon | violent)
+    rank = np.where(known, 0, np.where(weapon, 1, 2))
+    keep = (known & (out >= lo)) | in_window
+    g = g[keep].assign(_rank=rank[keep], _known=known[keep])
+    g = g.sort_values(["_rank", "ts"], ascending=[True, False]).head(limit)
+    columns = _incident_columns(g)
+    flags = g["_known"].to_numpy(dtype=bool)
+    columns[-2] = columns[-2].astype(bool) & flags  # assault, injury only once known
+    columns[-1] = columns[-1].astype(bool) & flags
+    return [_incident(*values) for values in zip(*columns, strict=True)]
 
 
 def incidents_of(
@@ -203,6 +231,51 @@ class _IncidentIndex:
         self._rows = order
         self._columns = _incident_columns(ev)
         self._made: dict[int, PremiseIncident] = {}
+        # Harmed calls by (premise, call time), with the latest report time so far per premise.
+        harm = np.flatnonzero(ev["_harm"].to_numpy(dtype=bool))
+        hcodes, hnames = pd.factorize(ev["premise"].astype(str).to_numpy(dtype=object)[harm])
+        hts = ev["ts"].to_numpy(dtype=np.int64)[harm]
+        hout = ev["_out"].to_numpy(dtype=np.int64)[harm]
+        horder = np.lexsort((hts, hcodes))
+        self._harm_premises = pd.Index(hnames)
+        self._harm_code = hcodes.astype(np.int64)[horder]
+        self._harm_times = np.unique(hts)
+        self._harm_m = np.int64(len(self._harm_times) + 1)
+        self._harm_key = self._harm_code * self._harm_m + np.searchsorted(
+            self._harm_times, hts[horder]
+        )
+        reported = pd.Series(hout[horder]).groupby(self._harm_code).cummax()
+        self._harm_reported = reported.to_numpy(dtype=np.int64)
+
+    def unsettled(
+        self, premises: Sequence[str], before_us: Sequence[int], horizon_us: int
+    ) -> np.ndarray:
+        """Positions of the calls for which a harmed call at their premise is reported after
+        they come in (ts < t <= outcome time), or whose report time, not its call time, is
+        within the horizon (ts < t - horizon <= outcome time): `lookup` ranks every harmed call
+        as known harm by its call time, which is right for every other call."""
+        n = len(premises)
+        t = np.asarray(before_us, dtype=np.int64).reshape(n)
+        if not len(self._harm_key):
+            return np.zeros(0, dtype=np.int64)
+        code = self._harm_premises.get_indexer(pd.Index(np.asarray(premises, dtype=object)))
+        found = np.zeros(n, dtype=bool)
+        for at in (t, t - horizon_us):
+            # The last harmed call of the premise before `at`; the latest report among it and
+            # those before it is `reported` (a running maximum per premise).
+            pos = (
+                np.searchsorted(
+                    self._harm_key,
+                    code * self._harm_m + np.searchsorted(self._harm_times, at),
+                    side="left",
+                )
+                - 1
+            )
+            ok = (code >= 0) & (pos >= 0)
+            pos = np.maximum(pos, 0)
+            ok &= self._harm_code[pos] == code
+            found |= ok & (self._harm_reported[pos] >= at)
+        return np.flatnonzero(found)
 
     def lookup(
         self, premises: Sequence[str], before_us: Sequence[int], horizon_us: int, limit: int

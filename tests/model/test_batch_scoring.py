@@ -183,3 +183,69 @@ def test_progress_lines_come_every_tenth_and_at_the_end(caplog: pytest.LogCaptur
     assert len(lines) == 10
     assert lines[-1].startswith("score: 1,000 / 1,000 calls (100%)")
     assert "calls/s" in lines[0] and "s left" in lines[0]
+
+
+harm_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "minute": st.integers(0, 60 * 24 * 20),
+            "day_only": st.booleans(),
+            "address": st.sampled_from(["1 A ST", "2 B ST"]),
+            "call_type": st.sampled_from(["ASSAULT", "DISTURBANCE", "NOISE", "THEFT REPORT"]),
+            "knife": st.booleans(),
+            "assault": st.sampled_from([True, False, None]),
+            "injury": st.sampled_from([True, False]),
+            "report_after_h": st.sampled_from([None, 0, 3, 30, 24 * 9]),
+        }
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=harm_strategy, probes=st.lists(st.integers(-60 * 24, 60 * 24 * 30), max_size=12))
+def test_offline_incidents_follow_the_store_while_reports_are_pending(
+    rows: list[dict], probes: list[int], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Harm counts from when it was known, offline as in the live store: a call just after a
+    harmed call (its report pending, or filed days later) sees it by what else it was."""
+    from risk_model.features.store import SqliteHistoryStore
+
+    start = pd.Timestamp("2025-03-01")
+    calls = []
+    for i, r in enumerate(rows):
+        at = start + pd.Timedelta(minutes=r["minute"], seconds=7 + i)  # distinct times
+        day = at.normalize()
+        calls.append(
+            {
+                "call_id": f"C{i}",
+                "received_at": day if r["day_only"] else at,
+                "received_until": day + pd.Timedelta(days=1) if r["day_only"] else None,
+                "call_type": r["call_type"],
+                "address": r["address"],
+                "narrative": "suspect has a knife" if r["knife"] else None,
+                "officer_assaulted": r["assault"],
+                "officer_injured": r["injury"],
+                "outcome_known_at": None
+                if r["report_after_h"] is None
+                else at + pd.Timedelta(hours=r["report_after_h"]),
+            }
+        )
+    res = validate_frame(pd.DataFrame(calls), now=pd.Timestamp("2026-01-01"))
+    assert res.quarantined.empty, res.quarantined["_reason"].tolist()
+    ev = events_frame(res.accepted, CFG)
+    # Calls of one day known only to the day share its last microsecond: their order among
+    # themselves is the store's insertion order read newest first, not a rule; one per premise.
+    ev = ev.drop_duplicates(["premise", "ts"], keep="first")
+    store = SqliteHistoryStore(tmp_path_factory.mktemp("s") / "h.db", CFG)
+    store.append_events(ev)
+    frame = FramePremiseHistory(ev, CFG.premise_horizon_days)
+    keys = sorted(ev["premise"].dropna().astype(str).unique())
+    times = [int((start + pd.Timedelta(minutes=m)).value // 1000) for m in probes]
+    times += ev["ts"].tolist() + (ev["outcome_us"] + 1).tolist()
+    pairs = [(k, t) for k in keys for t in times]
+    live = [store.premise_incidents(k, t, limit=4) for k, t in pairs]
+    assert [frame.premise_incidents(k, t, limit=4) for k, t in pairs] == live
+    assert frame.premise_incidents_many([k for k, _ in pairs], [t for _, t in pairs], 4) == live
+    store.close()
