@@ -85,7 +85,8 @@ class PremiseHistory(Protocol):
 
 class FramePremiseHistory:
     """`PremiseHistory` over an events frame (risk_model.features.build.events_frame), for
-    offline scoring: the same incidents, in the same order, as the live store's query.
+    offline scoring: the same incidents, in the same order, as the live store's query (calls
+    at the same time: later in the frame first, as the store lists the later recorded first).
 
     The store's rule, once more in arrays: harm to an officer counts from when it was known
     (`outcome_us`, as in the features): a harmed call whose report is not known yet at the
@@ -143,8 +144,8 @@ def _incidents_at(g: pd.DataFrame, before_us: int, horizon_us: int, limit: int) 
     in_window = (ts >= lo) & (ts < before_us) & ~known & (weapon | violent)
     rank = np.where(known, 0, np.where(weapon, 1, 2))
     keep = (known & (out >= lo)) | in_window
-    g = g[keep].assign(_rank=rank[keep], _known=known[keep])
-    g = g.sort_values(["_rank", "ts"], ascending=[True, False]).head(limit)
+    g = g[keep].assign(_rank=rank[keep], _known=known[keep], _at=np.flatnonzero(keep))
+    g = g.sort_values(["_rank", "ts", "_at"], ascending=[True, False, False]).head(limit)
     columns = _incident_columns(g)
     flags = g["_known"].to_numpy(dtype=bool)
     columns[-2] = columns[-2].astype(bool) & flags  # assault, injury only once known
@@ -214,16 +215,17 @@ def _incident_columns(ev: pd.DataFrame) -> list[np.ndarray]:
 
 
 class _IncidentIndex:
-    """Incident rows sorted by (premise, rank, time newest first, frame order), the order
-    `premise_incidents` lists them in: a call's incidents of one rank inside its window are then
-    one contiguous run, found by two binary searches on one integer key per row."""
+    """Incident rows sorted by (premise, rank, time newest first, later in the frame first),
+    the order `premise_incidents` lists them in: a call's incidents of one rank inside its
+    window are then one contiguous run, found by two binary searches on one integer key per
+    row."""
 
     def __init__(self, ev: pd.DataFrame) -> None:
         codes, uniques = pd.factorize(ev["premise"].astype(str).to_numpy(dtype=object))
         self._premises = pd.Index(uniques)
         rank = incident_rank(ev)
         neg = -ev["ts"].to_numpy(dtype=np.int64)
-        order = np.lexsort((np.arange(len(ev)), neg, rank, codes))
+        order = np.lexsort((-np.arange(len(ev)), neg, rank, codes))
         group = (codes.astype(np.int64) * N_INCIDENT_RANKS + rank)[order]
         self._times = np.unique(neg)  # minus ts: ascending within a run is newest first
         self._m = np.int64(len(self._times) + 1)

@@ -215,7 +215,7 @@ def test_offline_incidents_follow_the_store_while_reports_are_pending(
     start = pd.Timestamp("2025-03-01")
     calls = []
     for i, r in enumerate(rows):
-        at = start + pd.Timedelta(minutes=r["minute"], seconds=7 + i)  # distinct times
+        at = start + pd.Timedelta(minutes=r["minute"], seconds=7)  # day-only calls tie
         day = at.normalize()
         calls.append(
             {
@@ -235,9 +235,6 @@ def test_offline_incidents_follow_the_store_while_reports_are_pending(
     res = validate_frame(pd.DataFrame(calls), now=pd.Timestamp("2026-01-01"))
     assert res.quarantined.empty, res.quarantined["_reason"].tolist()
     ev = events_frame(res.accepted, CFG)
-    # Calls of one day known only to the day share its last microsecond: their order among
-    # themselves is the store's insertion order read newest first, not a rule; one per premise.
-    ev = ev.drop_duplicates(["premise", "ts"], keep="first")
     store = SqliteHistoryStore(tmp_path_factory.mktemp("s") / "h.db", CFG)
     store.append_events(ev)
     frame = FramePremiseHistory(ev, CFG.premise_horizon_days)
