@@ -36,8 +36,7 @@ class Progress:
     done or 30 s have passed since the last line, with the rate and the time left; short runs
     (one part of the calls) stay quiet until the end."""
 
-    def __init__(self, total: int, every_share: float = 0.1, every_seconds: float = 30.0) -> None:
-        self.total = total
+    def __init__(self, every_share: float = 0.1, every_seconds: float = 30.0) -> None:
         self.every_share = every_share
         self.every_seconds = every_seconds
         self.t0 = self.last_t = time.perf_counter()
@@ -88,7 +87,7 @@ def score_file(
         calls,
         history=history,
         info=ModelInfo(ref.name, ref.version),
-        progress=Progress(len(calls)),
+        progress=Progress(),
     )
     _write(scored, out_path)
     return {

@@ -175,7 +175,7 @@ def test_scoring_a_part_at_a_time_changes_nothing(trained: dict) -> None:
 def test_progress_lines_come_every_tenth_and_at_the_end(caplog: pytest.LogCaptureFixture) -> None:
     from risk_model.batch.score import Progress
 
-    progress = Progress(1000, every_share=0.1, every_seconds=3600)
+    progress = Progress(every_share=0.1, every_seconds=3600)
     with caplog.at_level("INFO", logger="risk_model.batch.score"):
         for done in range(50, 1001, 50):
             progress(done, 1000)
