@@ -53,9 +53,13 @@ def set_up(workdir: Path, history: int, later: int, seed: int, env: dict[str, st
     rm = str(BIN / "risk-model")
     world = workdir / "world.parquet"
     if not world.exists():
+        # A year of history at its density, then the later calls; ending a month ago (calls
+        # dated in the future break the schema).
         days = max(30, round(365 * (history + later) / max(history, 1)))
+        start = (pd.Timestamp.now().normalize() - pd.Timedelta(days=days + 30)).date()
         sim = ["simulate", "--calls", str(history + later), "--seed", str(seed)]
-        run([rm, *sim, "--days", str(days), "--out", str(world), "--json"], env, workdir)
+        sim += ["--start", str(start), "--days", str(days)]
+        run([rm, *sim, "--out", str(world), "--json"], env, workdir)
     hist_file = workdir / "history.parquet"
     if not hist_file.exists():
         calls = pd.read_parquet(world).sort_values("received_at", kind="stable")
