@@ -17,6 +17,7 @@ RUNS = [
     ["bench_features.py", "--calls", "5000000"],
     ["bench_train.py", "--calls", "1000000", "--seed", "1"],
     ["bench_cluster.py", "--calls", "1000000", "--workers", "1", "2"],
+    ["bench_score.py", "--sizes", "100000,1000000"],
     ["bench_service.py"],
     ["bench_audit.py"],
 ]

@@ -33,6 +33,35 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
         write_csv(frame, path)  # formula cells neutralised: people open it in spreadsheets
 
 
+class Progress:
+    """Progress of a long `score` on stderr: a line each time another tenth of the calls is
+    done or 30 s have passed since the last line, with the rate and the time left; short runs
+    (one part of the calls) stay quiet until the end."""
+
+    def __init__(self, every_share: float = 0.1, every_seconds: float = 30.0) -> None:
+        self.every_share = every_share
+        self.every_seconds = every_seconds
+        self.t0 = self.last_t = time.perf_counter()
+        self.last_done = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        due = done - self.last_done >= self.every_share * total
+        if not (due or now - self.last_t >= self.every_seconds or done >= total):
+            return
+        rate = done / max(now - self.t0, 1e-9)
+        left = (total - done) / rate if rate > 0 else 0.0
+        log.info(
+            "score: %s / %s calls (%.0f%%), %s calls/s, ~%.0f s left",
+            f"{done:,}",
+            f"{total:,}",
+            100.0 * done / max(total, 1),
+            f"{rate:,.0f}",
+            left,
+        )
+        self.last_t, self.last_done = now, done
+
+
 def score_file(
     model_uri: str, input_path: Path, out_path: Path, history_path: Path | None = None
 ) -> dict[str, Any]:
@@ -55,7 +84,13 @@ def score_file(
         hist_calls, _ = load_calls(history_path)
         history = events_frame(hist_calls, model.settings.features)
         log.info("history: %s calls from %s", f"{len(history):,}", history_path)
-    scored = model.score_calls(calls, history=history, info=ModelInfo(ref.name, ref.version))
+    log.info("score: %s calls to score", f"{len(calls):,}")
+    scored = model.score_calls(
+        calls,
+        history=history,
+        info=ModelInfo(ref.name, ref.version),
+        progress=Progress(),
+    )
     _write(scored, out_path)
     return {
         "rows_scored": len(scored),

@@ -177,13 +177,15 @@ def _premise_sql(cfg: FeatureConfig, aggs: tuple[WindowAgg, ...]) -> tuple[str, 
 # and stops at the limit, so a premise with thousands of calls costs the same as one with ten.
 # Harm counts as known from outcome_ts (as in the features): a harmed call whose report is not
 # yet known is listed by what else it was (weapon, violent), without the harm.
+# Calls at one time (calls known only to a day share its last microsecond) are listed the later
+# recorded first (rowid, the index's own order, so no sort): offline, later in the frame first.
 _INCIDENT_COLS = (
     "call_id, ts, call_type, violent, weapon, assault, injury, received_us, outcome_ts"
 )
 _HARM_KNOWN = "(assault = 1 OR injury = 1) AND outcome_ts < ?"
 _INCIDENTS_SQL = " UNION ALL ".join(
     f"SELECT * FROM (SELECT {rank} AS rank, {_INCIDENT_COLS} FROM calls WHERE {where} "
-    "ORDER BY ts DESC LIMIT ?)"
+    "ORDER BY ts DESC, rowid DESC LIMIT ?)"
     for rank, where in enumerate(
         (
             "premise = ? AND (assault = 1 OR injury = 1) AND outcome_ts >= ? AND outcome_ts < ?",

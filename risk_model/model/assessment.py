@@ -10,7 +10,7 @@ precautions quote; the live history store and the offline events frame both prov
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from risk_model import vocab
+from risk_model.features.build import frame_outcome_us
 from risk_model.features.history import US_PER_DAY
 from risk_model.features.store import PremiseIncident
 
@@ -84,41 +85,234 @@ class PremiseHistory(Protocol):
 
 class FramePremiseHistory:
     """`PremiseHistory` over an events frame (risk_model.features.build.events_frame), for
-    offline scoring: the same incidents, in the same order, as the live store's query."""
+    offline scoring: the same incidents, in the same order, as the live store's query (calls
+    at the same time: later in the frame first, as the store lists the later recorded first).
+
+    The store's rule, once more in arrays: harm to an officer counts from when it was known
+    (`outcome_us`, as in the features): a harmed call whose report is not known yet at the
+    call's time is listed by what else it was (weapon, violent), without the harm, and a known
+    harm is listed while its report time is within the horizon.
+
+    `premise_incidents` answers one call; `premise_incidents_many` answers a whole batch with a
+    few array searches, the way `score` needs it (a pandas filter and sort per call cost ~4 ms,
+    most of a call's scoring time). Both give the same lists (tests/model/test_batch_scoring.py).
+    """
 
     def __init__(self, events: pd.DataFrame, horizon_days: int) -> None:
         ev = events[events["premise"].notna()]
         flagged = (ev["violent"] > 0) | (ev["weapon"] > 0) | (ev["assault"] > 0)
-        ev = ev[flagged | (ev["injury"] > 0)]
-        self._by_premise = {str(k): g for k, g in ev.groupby("premise", sort=False)}
+        ev = ev[flagged | (ev["injury"] > 0)].reset_index(drop=True)
+        self._events = ev.assign(_out=frame_outcome_us(ev), _harm=incident_rank(ev) == 0)
+        self._by_premise: dict[str, pd.DataFrame] | None = None
+        self._index: _IncidentIndex | None = None
         self.horizon_us = horizon_days * US_PER_DAY
 
     def premise_incidents(
         self, premise: str, before_us: int, limit: int = 10
     ) -> list[PremiseIncident]:
+        if self._by_premise is None:
+            self._by_premise = {str(k): g for k, g in self._events.groupby("premise", sort=False)}
         g = self._by_premise.get(premise)
         if g is None:
             return []
-        ts = g["ts"].to_numpy(dtype=np.int64)
-        g = g[(ts >= before_us - self.horizon_us) & (ts < before_us)]
-        harm = (g["assault"] > 0) | (g["injury"] > 0)
-        rank = np.where(harm, 0, np.where(g["weapon"] > 0, 1, 2))
-        g = g.assign(_rank=rank).sort_values(["_rank", "ts"], ascending=[True, False])
-        out = []
-        for r in g.head(limit).itertuples(index=False):
-            exact = int(r.received_us) == int(r.ts)
-            when = np.datetime64(int(r.ts if exact else r.received_us), "us")
-            out.append(
-                PremiseIncident(
-                    call_id=str(r.call_id),
-                    received_at=str(when.astype("datetime64[s]" if exact else "datetime64[D]")),
-                    call_type=None if pd.isna(r.call_type) else str(r.call_type),
-                    violent=bool(r.violent),
-                    weapon=bool(r.weapon),
-                    assault=bool(r.assault),
-                    injury=bool(r.injury),
+        return _incidents_at(g, before_us, self.horizon_us, limit)
+
+    def premise_incidents_many(
+        self, premises: Sequence[str], before_us: Sequence[int], limit: int = 10
+    ) -> list[list[PremiseIncident]]:
+        """`premise_incidents` for many (premise, time) pairs at once, in their order."""
+        if self._index is None:
+            self._index = _IncidentIndex(self._events)
+        out = self._index.lookup(premises, before_us, self.horizon_us, limit)
+        # Calls just after a harmed call at their premise (its report not yet known), or one
+        # horizon after one: the rank of that call depends on the time; answered one by one.
+        for i in self._index.unsettled(premises, before_us, self.horizon_us).tolist():
+            out[i] = self.premise_incidents(premises[i], int(before_us[i]), limit)
+        return out
+
+
+def _incidents_at(g: pd.DataFrame, before_us: int, horizon_us: int, limit: int) -> list:
+    """One premise's incidents for a call at `before_us` (the store's three parts: harm known
+    within the horizon; weapons; other violence; harm not yet known excluded from the flags)."""
+    ts = g["ts"].to_numpy(dtype=np.int64)
+    out = g["_out"].to_numpy(dtype=np.int64)
+    harm = g["_harm"].to_numpy(dtype=bool)
+    lo = before_us - horizon_us
+    known = harm & (out < before_us)
+    weapon = g["weapon"].to_numpy() > 0
+    violent = g["violent"].to_numpy() > 0
+    in_window = (ts >= lo) & (ts < before_us) & ~known & (weapon | violent)
+    rank = np.where(known, 0, np.where(weapon, 1, 2))
+    keep = (known & (out >= lo)) | in_window
+    g = g[keep].assign(_rank=rank[keep], _known=known[keep], _at=np.flatnonzero(keep))
+    g = g.sort_values(["_rank", "ts", "_at"], ascending=[True, False, False]).head(limit)
+    columns = _incident_columns(g)
+    flags = g["_known"].to_numpy(dtype=bool)
+    columns[-2] = columns[-2].astype(bool) & flags  # assault, injury only once known
+    columns[-1] = columns[-1].astype(bool) & flags
+    return [_incident(*values) for values in zip(*columns, strict=True)]
+
+
+def incidents_of(
+    premises: PremiseHistory | None, keys: Sequence[str], before_us: Sequence[int]
+) -> list[list[PremiseIncident]]:
+    """Dated incidents for many calls: in one batch from an events frame (offline scoring), one
+    query per call from a history store (the live service scores a call or a small batch)."""
+    if not keys or premises is None:
+        return [[] for _ in keys]
+    if isinstance(premises, FramePremiseHistory):
+        return premises.premise_incidents_many(keys, before_us)
+    return [premises.premise_incidents(k, t) for k, t in zip(keys, before_us, strict=True)]
+
+
+# Incidents are listed most serious first: harm to officers, then weapons, then other violence.
+N_INCIDENT_RANKS = 3
+
+
+def incident_rank(ev: pd.DataFrame) -> np.ndarray:
+    """0 for officer harm, 1 for a weapon, 2 for other violence (events frame rows)."""
+    harm = (ev["assault"].to_numpy() > 0) | (ev["injury"].to_numpy() > 0)
+    return np.where(harm, 0, np.where(ev["weapon"].to_numpy() > 0, 1, 2)).astype(np.int64)
+
+
+def _incident(
+    call_id: Any,
+    ts: int,
+    received_us: int,
+    call_type: Any,
+    violent: Any,
+    weapon: Any,
+    assault: Any,
+    injury: Any,
+) -> PremiseIncident:
+    """One events-frame row as a dated incident: the exact time to the second, or only the day
+    when the call is known only to a day or shift band (never an unrecorded clock time)."""
+    exact = int(received_us) == int(ts)
+    when = np.datetime64(int(ts if exact else received_us), "us")
+    return PremiseIncident(
+        call_id=str(call_id),
+        received_at=str(when.astype("datetime64[s]" if exact else "datetime64[D]")),
+        call_type=None if pd.isna(call_type) else str(call_type),
+        violent=bool(violent),
+        weapon=bool(weapon),
+        assault=bool(assault),
+        injury=bool(injury),
+    )
+
+
+def _incident_columns(ev: pd.DataFrame) -> list[np.ndarray]:
+    """`_incident`'s arguments as columns; a frame written before intervals existed has no
+    `received_us`: its times are exact."""
+    ts = ev["ts"].to_numpy(dtype=np.int64)
+    received = ev["received_us"].to_numpy(dtype=np.int64) if "received_us" in ev else ts
+    return [
+        ev["call_id"].to_numpy(dtype=object),
+        ts,
+        received,
+        ev["call_type"].to_numpy(dtype=object),
+        *(ev[c].to_numpy() for c in ("violent", "weapon", "assault", "injury")),
+    ]
+
+
+class _IncidentIndex:
+    """Incident rows sorted by (premise, rank, time newest first, later in the frame first),
+    the order `premise_incidents` lists them in: a call's incidents of one rank inside its
+    window are then one contiguous run, found by two binary searches on one integer key per
+    row."""
+
+    def __init__(self, ev: pd.DataFrame) -> None:
+        codes, uniques = pd.factorize(ev["premise"].astype(str).to_numpy(dtype=object))
+        self._premises = pd.Index(uniques)
+        rank = incident_rank(ev)
+        neg = -ev["ts"].to_numpy(dtype=np.int64)
+        order = np.lexsort((-np.arange(len(ev)), neg, rank, codes))
+        group = (codes.astype(np.int64) * N_INCIDENT_RANKS + rank)[order]
+        self._times = np.unique(neg)  # minus ts: ascending within a run is newest first
+        self._m = np.int64(len(self._times) + 1)
+        self._key = group * self._m + np.searchsorted(self._times, neg[order])
+        self._rows = order
+        self._columns = _incident_columns(ev)
+        self._made: dict[int, PremiseIncident] = {}
+        # Harmed calls by (premise, call time), with the latest report time so far per premise.
+        harm = np.flatnonzero(ev["_harm"].to_numpy(dtype=bool))
+        hcodes, hnames = pd.factorize(ev["premise"].astype(str).to_numpy(dtype=object)[harm])
+        hts = ev["ts"].to_numpy(dtype=np.int64)[harm]
+        hout = ev["_out"].to_numpy(dtype=np.int64)[harm]
+        horder = np.lexsort((hts, hcodes))
+        self._harm_premises = pd.Index(hnames)
+        self._harm_code = hcodes.astype(np.int64)[horder]
+        self._harm_times = np.unique(hts)
+        self._harm_m = np.int64(len(self._harm_times) + 1)
+        self._harm_key = self._harm_code * self._harm_m + np.searchsorted(
+            self._harm_times, hts[horder]
+        )
+        reported = pd.Series(hout[horder]).groupby(self._harm_code).cummax()
+        self._harm_reported = reported.to_numpy(dtype=np.int64)
+
+    def unsettled(
+        self, premises: Sequence[str], before_us: Sequence[int], horizon_us: int
+    ) -> np.ndarray:
+        """Positions of the calls for which a harmed call at their premise is reported after
+        they come in (ts < t <= outcome time), or whose report time, not its call time, is
+        within the horizon (ts < t - horizon <= outcome time): `lookup` ranks every harmed call
+        as known harm by its call time, which is right for every other call."""
+        n = len(premises)
+        t = np.asarray(before_us, dtype=np.int64).reshape(n)
+        if not len(self._harm_key):
+            return np.zeros(0, dtype=np.int64)
+        code = self._harm_premises.get_indexer(pd.Index(np.asarray(premises, dtype=object)))
+        found = np.zeros(n, dtype=bool)
+        for at in (t, t - horizon_us):
+            # The last harmed call of the premise before `at`; the latest report among it and
+            # those before it is `reported` (a running maximum per premise).
+            pos = (
+                np.searchsorted(
+                    self._harm_key,
+                    code * self._harm_m + np.searchsorted(self._harm_times, at),
+                    side="left",
                 )
+                - 1
             )
+            ok = (code >= 0) & (pos >= 0)
+            pos = np.maximum(pos, 0)
+            ok &= self._harm_code[pos] == code
+            found |= ok & (self._harm_reported[pos] >= at)
+        return np.flatnonzero(found)
+
+    def lookup(
+        self, premises: Sequence[str], before_us: Sequence[int], horizon_us: int, limit: int
+    ) -> list[list[PremiseIncident]]:
+        n = len(premises)
+        t = np.asarray(before_us, dtype=np.int64).reshape(n)
+        code = self._premises.get_indexer(pd.Index(np.asarray(premises, dtype=object)))
+        # Within a run, rows with ts < t start at -ts >= 1 - t; rows with ts >= t - horizon
+        # end before -ts >= horizon - t + 1.
+        newest = np.searchsorted(self._times, 1 - t)
+        oldest = np.searchsorted(self._times, horizon_us - t + 1)
+        starts = np.zeros((n, N_INCIDENT_RANKS), dtype=np.int64)
+        takes = np.zeros((n, N_INCIDENT_RANKS), dtype=np.int64)
+        left = np.where(code >= 0, max(limit, 0), 0).astype(np.int64)
+        for r in range(N_INCIDENT_RANKS):
+            base = (code.astype(np.int64) * N_INCIDENT_RANKS + r) * self._m
+            lo = np.searchsorted(self._key, base + newest)
+            hi = np.searchsorted(self._key, base + oldest)
+            take = np.minimum(hi - lo, left)
+            starts[:, r], takes[:, r] = lo, take
+            left -= take
+        lengths = takes.ravel()
+        total = int(lengths.sum())
+        offsets = np.cumsum(lengths) - lengths
+        flat = np.arange(total) - np.repeat(offsets, lengths) + np.repeat(starts.ravel(), lengths)
+        rows = self._rows[flat].tolist()
+        made = self._made
+        new = np.array(sorted(set(rows).difference(made)), dtype=np.int64)
+        for row, *values in zip(new.tolist(), *(c[new] for c in self._columns), strict=True):
+            made[row] = _incident(*values)
+        per_call = takes.sum(axis=1).tolist()
+        out, at = [], 0
+        for k in per_call:
+            out.append([made[row] for row in rows[at : at + k]])
+            at += k
         return out
 
 

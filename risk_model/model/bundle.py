@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,14 @@ import numpy as np
 import pandas as pd
 
 from risk_model.config import Settings
-from risk_model.features.build import History, build_features, events_frame
+from risk_model.features.build import (
+    History,
+    build_features,
+    call_level,
+    events_from_own,
+    with_history,
+)
+from risk_model.features.call import known_at_us
 from risk_model.features.registry import FEATURE_NAMES
 from risk_model.model.assessment import (
     PREMISE_PLACEHOLDER,
@@ -33,16 +41,19 @@ from risk_model.model.assessment import (
     TrainingScope,
     call_warnings,
     incident_words,
+    incidents_of,
     plain_column,
 )
 from risk_model.model.calibrate import Calibrator, MondrianConformal, tier
 from risk_model.model.encode import FeatureEncoder
-from risk_model.model.explain import grouped_contributions, reasons_for_row
+from risk_model.model.explain import grouped_contributions, ranked_labels, reasons_for_row
 from risk_model.model.precautions import RuleFile, evaluate_rules, load_rules
 
 log = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = 1
+# Calls assessed at a time offline: their feature dicts and SHAP rows stay small (~0.1 GB).
+ASSESS_PART_ROWS = 20_000
 
 
 @dataclass
@@ -177,18 +188,33 @@ class CallRiskModel:
         call_type = plain_column(feats["call_type"])
         ts = call_times_us(feats)
         out = Assessed([], rows, labels, grouped, contrib[:, -1])
-        for i in range(len(x)):
+        n = len(x)
+        raises = grouped > 0
+        fired_all, quoting = [], []
+        for i in range(n):
+            raising = [labels[j] for j in np.flatnonzero(raises[i])]
+            fired = evaluate_rules(
+                rules, rows[i], raising, str(scored.risk_tier[i]), str(scored.decision[i])
+            )
+            fired_all.append(fired)
+            quoting.append(any(PREMISE_PLACEHOLDER in p["text"] for p in fired))
+        # The dated incidents, for every call that needs them at once (see `incidents_of`).
+        need = [
+            i
+            for i in range(n)
+            if premises is not None and premise[i] is not None and (keep_incidents or quoting[i])
+        ]
+        found = incidents_of(premises, [premise[i] for i in need], [int(ts[i]) for i in need])
+        by_call = dict(zip(need, found, strict=True))
+        ranked = ranked_labels(grouped, k)
+        for i in range(n):
             row = rows[i]
             tier_i = str(scored.risk_tier[i])
             decision = str(scored.decision[i])
-            reasons = reasons_for_row(labels, grouped[i], row, k, cfg, bool(known[i]))
-            raising = [labels[j] for j in np.flatnonzero(grouped[i] > 0)]
-            fired = evaluate_rules(rules, row, raising, tier_i, decision)
-            incidents = []
-            quotes = any(PREMISE_PLACEHOLDER in p["text"] for p in fired)
-            if premises is not None and premise[i] is not None and (keep_incidents or quotes):
-                incidents = premises.premise_incidents(premise[i], int(ts[i]))
-            if quotes:
+            reasons = reasons_for_row(labels, grouped[i], row, k, cfg, bool(known[i]), ranked[i])
+            fired = fired_all[i]
+            incidents = by_call.get(i, [])
+            if quoting[i]:
                 words = incident_words(incidents)
                 for p in fired:
                     p["text"] = p["text"].replace(PREMISE_PLACEHOLDER, words)
@@ -234,10 +260,29 @@ class CallRiskModel:
         `history` is an events frame; by default the model's training-time snapshot is used.
         Precautions quote the premise history from the same events.
         """
+        return [a for part in self.assessed_parts(calls, history, rules, info) for a in part]
+
+    def assessed_parts(
+        self,
+        calls: pd.DataFrame,
+        history: pd.DataFrame | None = None,
+        rules: RuleFile | None = None,
+        info: ModelInfo | None = None,
+        part_rows: int = ASSESS_PART_ROWS,
+    ) -> Iterator[list[Assessment]]:
+        """`assess_calls` a part at a time, in input order: the features for every call at once
+        (one vectorised pass), then the assessments `part_rows` calls at a time, so a million
+        calls never hold a million feature dicts and a caller can report progress."""
+        cfg = self.settings.features
         hist = self.history if history is None else history
         prepared = self._snapshot() if history is None else history
-        feats = build_features(calls, self.settings.features, history=prepared)
-        own = events_frame(calls, self.settings.features)
+        ids = calls["call_id"].astype(str)
+        own_cols = call_level(calls, cfg)
+        # The calls as events (for the quoted incidents) from the same row-local pass.
+        own = events_from_own(own_cols, ids, known_at_us(calls, len(calls)))
+        feats = with_history(
+            own_cols, calls["call_id"], calls["received_at"], cfg, history=prepared
+        )
         if hist is not None:
             # Only the premises these calls are at: indexing a million-event snapshot for a
             # handful of calls cost seconds per call (the pyfunc's input example: ~15 s).
@@ -245,9 +290,14 @@ class CallRiskModel:
             known = hist_ids[hist_ids.isin(own["call_id"])]
             hist = hist[hist["premise"].isin(own["premise"].dropna().unique())]
             own = pd.concat([hist, own[~own["call_id"].isin(known)]], ignore_index=True)
-        premises = FramePremiseHistory(own, self.settings.features.premise_horizon_days)
-        ids = calls["call_id"].astype(str).tolist()
-        return self.assess_features(feats, ids, premises, rules or load_rules(), info).assessments
+        premises = FramePremiseHistory(own, cfg.premise_horizon_days)
+        del own
+        id_list = ids.tolist()
+        rules = rules or load_rules()
+        for start in range(0, len(calls), max(1, part_rows)):
+            part = feats.iloc[start : start + part_rows]
+            ids_part = id_list[start : start + part_rows]
+            yield self.assess_features(part, ids_part, premises, rules, info).assessments
 
     def score_calls(
         self,
@@ -257,9 +307,11 @@ class CallRiskModel:
         explain: bool = True,
         rules: RuleFile | None = None,
         info: ModelInfo | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> pd.DataFrame:
         """`risk-model score`'s and the pyfunc's output: one row per call (SPEC §3), lists as
-        JSON text. Without `explain`, scores only (call_id, risk_score, risk_tier, decision)."""
+        JSON text. Without `explain`, scores only (call_id, risk_score, risk_tier, decision).
+        `progress(done, total)` is called after each part of the calls is assessed."""
         if not explain:
             hist = self._snapshot() if history is None else history
             feats = build_features(calls, self.settings.features, history=hist)
@@ -274,7 +326,17 @@ class CallRiskModel:
             )
         if isinstance(history, History):
             raise TypeError("score_calls with explain needs an events frame as history")
-        return assessment_frame(self.assess_calls(calls, history, rules, info))
+        frames, done = [], 0
+        for part in self.assessed_parts(calls, history, rules, info):
+            frames.append(assessment_frame(part))
+            done += len(part)
+            if progress is not None:
+                progress(done, len(calls))
+        if len(frames) == 1:
+            return frames[0]
+        if not frames:
+            return assessment_frame([])
+        return pd.concat(frames, ignore_index=True)
 
     def _snapshot(self) -> History | None:
         """The training-time history, prepared once and reused by every scoring call."""

@@ -82,6 +82,12 @@ UNSEEN_CALL_TYPE = (
 )
 
 
+def ranked_labels(grouped: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the reason labels by size of contribution (either sign; ties in label order),
+    the first k + len(PINNED): all `reasons_for_row` reads, even when weapons are pinned."""
+    return np.argsort(-np.abs(grouped), axis=-1, kind="stable")[..., : k + len(PINNED)]
+
+
 def reasons_for_row(
     labels: list[str],
     grouped_row: np.ndarray,
@@ -89,15 +95,18 @@ def reasons_for_row(
     k: int,
     cfg: FeatureConfig,
     known_type: bool = True,
+    ranked: np.ndarray | None = None,
 ) -> list[Reason]:
     """The k largest contributions (by size, either sign), in words.
 
     A weapon flag (reported, or in the notes) that is set and raises the score is always among
     the k, in place of the smallest other contributions. A call type the model did not learn
     (`known_type` false: it was scored as the shared OTHER code) is described as such, never by
-    its raw name as if that name moved the score.
+    its raw name as if that name moved the score. `ranked`: the row's labels by size, at least
+    the first k + len(PINNED) (`ranked_labels` for a whole batch at once).
     """
-    ranked = np.argsort(-np.abs(grouped_row), kind="stable")
+    if ranked is None:
+        ranked = ranked_labels(grouped_row, k)
     must = []
     for name in PINNED:
         if name in labels:

@@ -8,6 +8,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from risk_model.config import FeatureConfig
 from risk_model.features.build import (
@@ -382,3 +384,126 @@ def test_report_times_give_the_same_features_offline_in_sql_and_in_the_live_stor
                 assert (np.isnan(a) and np.isnan(b)) or a == b, (call["call_id"], name, a, b)
         store.append([call])  # with its outcome and report time: counted from that time on
     assert store.count() == len(calls)
+
+
+# ------------------------------------------- months after the history: every engine, one rule
+
+LATER_DAY = pd.Timedelta(days=1)
+EPOCH_LATER = pd.Timestamp("2025-01-01")
+# Keys a later call may carry: one the history holds, one it never saw, or none at all.
+later_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "minute": st.integers(0, 60 * 24 * 200),  # up to ~6.5 months after the history
+            "timing": st.sampled_from(("exact", "day")),
+            "address": st.sampled_from(["1 A ST", "2 B ST", "77 NEW RD", None]),
+            "beat": st.sampled_from(["B1", "B2", "B9", None]),
+            "district": st.sampled_from(["D1", "D2", "D9", None]),
+            "call_type": st.sampled_from(["ASSAULT", "THEFT REPORT", "PERSON WITH WEAPON"]),
+        }
+    ),
+    min_size=1,
+    max_size=12,
+)
+history_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "minute": st.integers(0, 60 * 24 * 45),  # a month and a half of history
+            "timing": st.sampled_from(("exact", "day")),
+            "address": st.sampled_from(["1 A ST", "2 B ST", None]),
+            "beat": st.sampled_from(["B1", "B2", None]),
+            "district": st.sampled_from(["D1", "D2", None]),
+            "call_type": st.sampled_from(["ASSAULT", "THEFT REPORT", "PERSON WITH WEAPON"]),
+            "officer_assaulted": st.sampled_from([True, False, None]),
+            "officer_injured": st.sampled_from([True, False, None]),
+        }
+    ),
+    min_size=0,
+    max_size=25,
+)
+
+
+def _timed(rows: list[dict], prefix: str, start: pd.Timestamp) -> pd.DataFrame:
+    """Canonical calls from drawn rows: exact times (never at midnight, which with a
+    received_until column reads as a bare date), or known only to the day."""
+    out = []
+    for i, e in enumerate(rows):
+        at = start + pd.Timedelta(minutes=e["minute"], seconds=7)
+        day_only = e["timing"] == "day"
+        out.append(
+            {
+                **{k: v for k, v in e.items() if k not in ("minute", "timing")},
+                "call_id": f"{prefix}{i}",
+                "received_at": at.normalize() if day_only else at,
+                "received_until": at.normalize() + LATER_DAY if day_only else None,
+            }
+        )
+    keys = ["call_id", "received_at", "received_until", "call_type", "address", "beat"]
+    frame = pd.DataFrame(out, columns=[*keys, "district", "officer_assaulted", "officer_injured"])
+    res = validate_frame(frame)
+    assert res.quarantined.empty, res.quarantined["_reason"].tolist()
+    return res.accepted
+
+
+def _three_engines(history: pd.DataFrame, later: pd.DataFrame, tmp: Path) -> list[pd.DataFrame]:
+    """The later calls' features from the offline builder, the live store (each call scored,
+    then ingested, in time order) and the cluster path's per-partition code."""
+    from risk_model.features.build import AreaDays, call_level, sum_area_days
+    from risk_model.features.partitions import (
+        SHUFFLE_KEY,
+        own_frame,
+        partition_area_counts,
+        partition_features,
+    )
+
+    ev = events_frame(history, CFG)
+    offline = build_features(later, CFG, history=ev).set_index("call_id")
+
+    store = SqliteHistoryStore(tmp / "h.db", CFG)
+    if len(ev):
+        store.bulk_load(ev)
+    live = {}
+    records = later.astype(object).where(later.notna(), None).to_dict("records")
+    for rec in sorted(records, key=lambda r: r["received_at"]):
+        live[rec["call_id"]] = online_features([rec], store, CFG)
+        store.append([rec])
+    store.close()
+    online = pd.DataFrame(
+        {name: [live[c][name][0] for c in offline.index] for name in COMPARED},
+        index=offline.index,
+    )
+
+    dtypes = {k: np.asarray(v).dtype for k, v in call_level(later, CFG).items()}
+    both = pd.concat(
+        [own_frame(history, CFG, role=1), own_frame(later, CFG, role=0)], ignore_index=True
+    )
+    groups = pd.factorize(both[SHUFFLE_KEY])[0] % 2
+    parts = [both[groups == g] for g in range(2)]
+    area = AreaDays.from_counts(sum_area_days([partition_area_counts(p) for p in parts]))
+    cluster = pd.concat(
+        [partition_features(p, CFG, area, dtypes) for p in parts if (p["_role"] == 0).any()]
+    ).set_index("call_id")
+    return [offline[COMPARED], online[COMPARED], cluster.loc[offline.index, COMPARED]]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(past=history_strategy, later=later_strategy, gap_days=st.integers(0, 400))
+def test_calls_months_after_the_history_get_one_answer_from_every_engine(
+    past: list[dict], later: list[dict], gap_days: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Empty windows, zero denominators, areas and premises the history never saw, calls with no
+    area, calls known only to the day, and gaps of weeks to months after the last event: the
+    offline builder, the live store and the cluster path agree on every feature."""
+    history = _timed(past, "h", EPOCH_LATER)
+    end = EPOCH_LATER + pd.Timedelta(days=45 + gap_days)
+    calls = _timed(later, "n", end)
+    offline, online, cluster = _three_engines(history, calls, tmp_path_factory.mktemp("s"))
+    for other in (online, cluster):
+        for name in COMPARED:
+            a, b = offline[name].to_numpy(), other[name].to_numpy()
+            if a.dtype == object or b.dtype == object:
+                assert [None if pd.isna(v) else v for v in a] == [
+                    None if pd.isna(v) else v for v in b
+                ], name
+            else:
+                np.testing.assert_array_equal(a.astype(float), b.astype(float), err_msg=name)

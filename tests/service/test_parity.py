@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
-from service_helpers import running_service, service_env
+from service_helpers import json_record, running_service, service_env
 
-from risk_model.schema import OUTCOME_COLUMNS
+from risk_model.schema import OUTCOME_COLUMNS, CallRecord
 
 pytestmark = pytest.mark.xdist_group("model")
 
@@ -145,3 +146,76 @@ def test_a_call_outside_what_the_model_knows_says_so_everywhere(
         unseen = next(w for w in answer["warnings"] if w.startswith("unseen_area"))
         assert "NOWHERE DISTRICT 99" in unseen
     assert essentials(live) == essentials(offline)
+
+
+def months_later(service_data: dict) -> pd.DataFrame:
+    """The live calls moved into the six months after the history's last call, in time order:
+    some in a district and beat the history never saw, some at premises it never saw, some with
+    no area or no address at all, some known only to the day."""
+    frame = live_frame(service_data).reset_index(drop=True)
+    end = pd.read_parquet(service_data["history_file"], columns=["received_at"])["received_at"]
+    days = np.linspace(1.0, 182.0, len(frame)) + np.arange(len(frame)) % 3 * 0.37
+    at = (end.max() + pd.to_timedelta(days, unit="D")).floor("s")
+    frame["received_at"] = at.to_numpy()
+    frame["received_until"] = pd.NaT
+    frame["call_id"] = [f"LATER-{i}" for i in range(len(frame))]
+    idx = np.arange(len(frame))
+    frame.loc[idx % 5 == 1, ["beat", "district"]] = ["NEW BEAT 1", "NEW DISTRICT 9"]
+    new = idx % 5 == 2
+    frame.loc[new, "address"] = [f"{9000 + i} NEW PREMISE RD" for i in idx[new]]
+    frame.loc[idx % 5 == 3, ["beat", "district"]] = None
+    frame.loc[idx % 7 == 4, ["address", "latitude", "longitude"]] = None
+    day_only = idx % 6 == 5
+    frame.loc[day_only, "received_until"] = frame.loc[day_only, "received_at"].dt.normalize() + (
+        pd.Timedelta(days=1)
+    )
+    frame.loc[day_only, "received_at"] = frame.loc[day_only, "received_at"].dt.normalize()
+    frame["received_until"] = frame["received_until"].astype("datetime64[us]")
+    return frame
+
+
+def test_months_after_the_history_service_and_score_command_agree_exactly(
+    service_data: dict, tmp_path: Path
+) -> None:
+    """A served model lives for months: calls up to six months after the history (each scored,
+    then ingested, as a CAD feed does) get from /score exactly what `score` writes, every field
+    of the answer: score, tier, decision, reasons, precautions with their quoted incidents,
+    warnings."""
+    frame = months_later(service_data)
+    columns = [c for c in frame.columns if c in CallRecord.model_fields]
+    records = [json_record(r) for r in frame[columns].to_dict(orient="records")]
+    with running_service(service_env(service_data, tmp_path / "svc")) as client:
+        live = {}
+        for c in records:
+            resp = client.post("/score", json={"call": c})
+            assert resp.status_code == 200, resp.text
+            live[c["call_id"]] = resp.json()
+            assert client.post("/ingest", json={"calls": [c]}).json()["accepted"] == 1
+    offline = score_command(service_data, frame, tmp_path / "cmd", history=True)
+    codes: set[str] = set()
+    for call_id, answer in live.items():
+        row = from_row(offline.loc[call_id])
+        assert answer["risk_score"] == pytest.approx(row["risk_score"], abs=1e-6), call_id
+        for key in ("risk_tier", "decision", "reasons", "precautions", "warnings"):
+            assert answer[key] == row[key], (call_id, key)
+        codes |= {w.split(":", 1)[0] for w in answer["warnings"]}
+    # The comparison covers what months later brings: the period, the new areas, no areas.
+    assert {"outside_training_period", "unseen_area", "no_area_history"} <= codes, codes
+    assert "no_premise_history" in codes
+
+
+def test_months_after_the_history_pyfunc_and_score_command_agree(
+    service_data: dict, tmp_path: Path
+) -> None:
+    import mlflow
+
+    os.environ["MLFLOW_TRACKING_URI"] = service_data["tracking_uri"]
+    frame = months_later(service_data)
+    by_pyfunc = mlflow.pyfunc.load_model(service_data["model_uri"]).predict(frame)
+    offline = score_command(service_data, frame, tmp_path / "cmd", history=False)
+    by_pyfunc = by_pyfunc.set_index("call_id")
+    for call_id in frame["call_id"]:
+        a, b = from_row(by_pyfunc.loc[call_id]), from_row(offline.loc[call_id])
+        assert a["risk_score"] == pytest.approx(b["risk_score"], abs=1e-6), call_id
+        for key in ("risk_tier", "decision", "reasons", "precautions", "warnings"):
+            assert a[key] == b[key], (call_id, key)
