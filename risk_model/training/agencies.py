@@ -24,7 +24,13 @@ from risk_model.config import SplitConfig
 from risk_model.errors import UserError
 from risk_model.schema import AGENCY, OUTCOME_COLUMNS
 from risk_model.training.evaluate import bootstrap_intervals, core_metrics
-from risk_model.training.splits import WINDOW_NAMES, Placement, TimeWindows, place_windows
+from risk_model.training.splits import (
+    WINDOW_NAMES,
+    Placement,
+    TimeWindows,
+    check_window_sizes,
+    place_windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +113,9 @@ def place_windows_by_agency(
         "agencies": reports,
     }
     bulk = (int(inside.min()), int(inside.max())) if len(inside) else (0, 0)
-    labelled = ~np.isnan(y)
-    for name in WINDOW_NAMES:
-        mask = (window == name) & labelled
-        calls, positives = int(mask.sum()), int(y[mask].sum())
-        if calls < cfg.min_window_calls or positives < cfg.min_window_positives:
-            raise UserError(
-                f"split: the {name} windows of the agencies hold {calls:,} labelled calls and "
-                f"{positives:,} positives together, fewer than split.min_window_calls="
-                f"{cfg.min_window_calls} or split.min_window_positives="
-                f"{cfg.min_window_positives}: widen the window fractions or lower those minimums"
-            )
+    check_window_sizes(
+        window, y, ~np.isnan(y), cfg, lambda name: f"the {name} windows of the agencies hold"
+    )
     return Placement(span, outlier, report, bulk), window, per_agency
 
 

@@ -10,6 +10,7 @@ change when a window is out of order or too small to fit or judge a model.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -245,16 +246,34 @@ def place_windows(
         windows = _calls_windows(t, labelled, cfg)
     placement = Placement(windows, outlier, report, bulk_us)
     if check_size:
-        window = placement.assign(t)
-        for name, (lo, hi) in windows.bounds().items():
-            mask = (window == name) & labelled
-            calls, positives = int(mask.sum()), int(y[mask].sum())
-            if calls < cfg.min_window_calls or positives < cfg.min_window_positives:
-                raise UserError(
-                    f"split: the {name} window ({lo} to {hi}) has {calls:,} labelled calls and "
-                    f"{positives:,} positives, fewer than split.min_window_calls="
-                    f"{cfg.min_window_calls} or split.min_window_positives="
-                    f"{cfg.min_window_positives}: widen it with {_GROW[name]}, or lower those "
-                    f"minimums, {_WHERE}"
-                )
+        bounds = windows.bounds()
+        check_window_sizes(
+            placement.assign(t),
+            y,
+            labelled,
+            cfg,
+            lambda name: f"the {name} window ({bounds[name][0]} to {bounds[name][1]}) has",
+        )
     return placement
+
+
+def check_window_sizes(
+    window: np.ndarray,
+    y: np.ndarray,
+    labelled: np.ndarray,
+    cfg: SplitConfig,
+    which: Callable[[str], str],
+) -> None:
+    """Each window holds at least split.min_window_calls labelled calls and
+    split.min_window_positives positives, or the run stops in one line naming the window (as
+    `which(name)` words it) and the settings that grow it."""
+    for name in WINDOW_NAMES:
+        mask = (window == name) & labelled
+        calls, positives = int(mask.sum()), int(y[mask].sum())
+        if calls < cfg.min_window_calls or positives < cfg.min_window_positives:
+            raise UserError(
+                f"split: {which(name)} {calls:,} labelled calls and {positives:,} positives, "
+                f"fewer than split.min_window_calls={cfg.min_window_calls} or "
+                f"split.min_window_positives={cfg.min_window_positives}: widen it with "
+                f"{_GROW[name]}, or lower those minimums, {_WHERE}"
+            )
