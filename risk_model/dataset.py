@@ -341,3 +341,14 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 def write_csv(frame: pd.DataFrame, path: Path, **kwargs: object) -> None:
     """`frame.to_csv` for a file people open: formula cells neutralised (`spreadsheet_safe`)."""
     spreadsheet_safe(frame).to_csv(path, index=False, **kwargs)  # type: ignore[arg-type]
+
+
+def rows_refused(path: Path, rejected: int, reasons_logged: bool = True) -> UserError:
+    """`score`'s one line when input rows break the schema: it answers every input row in order,
+    so it cannot skip them. `reasons_logged`: `load_calls` logged the reasons just before."""
+    where = " (the warning above names the reasons)" if reasons_logged else ""
+    return UserError(
+        f"{path}: {rejected:,} rows break the schema{where}; score answers every input row, so "
+        "fix or remove them: `risk-model ingest` writes each one to its quarantine file with "
+        "its reason"
+    )

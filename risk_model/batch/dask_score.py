@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from risk_model.dataset import rows_refused
 from risk_model.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -126,9 +127,7 @@ def _score(
     cfg = model.settings.features
     frame, rejected = _persisted(calls)
     if rejected:
-        raise UserError(
-            f"{input_path}: {rejected:,} rows break the schema; run `risk-model ingest` first"
-        )
+        raise rows_refused(input_path, rejected, reasons_logged=False)
     frame, rows = _numbered(frame)
     log.info("score: %s calls from %s", f"{rows:,}", input_path)
     past = past_events = None

@@ -15,7 +15,7 @@ import pandas as pd
 
 from risk_model import vocab
 from risk_model.config import load_settings
-from risk_model.dataset import write_csv
+from risk_model.dataset import rows_refused, write_csv
 from risk_model.errors import UserError
 from risk_model.features.build import events_frame
 
@@ -75,9 +75,7 @@ def score_file(
         raise UserError(f"--out {out_path}: expected a .parquet or .csv file")
     calls, rejected = load_calls(input_path, in_time_order=False)
     if rejected:
-        raise UserError(
-            f"{input_path}: {rejected:,} rows break the schema; run `risk-model ingest` first"
-        )
+        raise rows_refused(input_path, rejected)
     model, ref = tracking.load_model(model_uri)
     history = None
     if history_path is not None:
