@@ -25,11 +25,11 @@ from risk_model.errors import UserError
 from risk_model.schema import AGENCY, OUTCOME_COLUMNS
 from risk_model.training.evaluate import bootstrap_intervals, core_metrics
 from risk_model.training.splits import (
-    WINDOW_NAMES,
     Placement,
     TimeWindows,
     check_window_sizes,
     place_windows,
+    window_counts,
 )
 
 log = logging.getLogger(__name__)
@@ -122,19 +122,12 @@ def place_windows_by_agency(
 def window_counts_by_agency(
     window: np.ndarray, y: np.ndarray, codes: np.ndarray
 ) -> dict[str, dict[str, dict[str, int]]]:
-    """Labelled calls and positives per agency and window; logged, and warned about when an
-    agency has no positive in a window (it then teaches or tests nothing there)."""
+    """Calls and positives per agency and window (as the pooled `window_counts`); warned about
+    when an agency has no positive in a window (it then teaches or tests nothing there)."""
     out: dict[str, dict[str, dict[str, int]]] = {}
-    labelled = ~np.isnan(y)
     for code in sorted(pd.unique(codes)):
-        mine = (codes == code) & labelled
-        out[str(code)] = {
-            w: {
-                "calls": int((mine & (window == w)).sum()),
-                "positives": int(np.nansum(y[mine & (window == w)])),
-            }
-            for w in WINDOW_NAMES
-        }
+        mine = codes == code
+        out[str(code)] = window_counts(window[mine], y[mine])
         empty = [w for w, c in out[str(code)].items() if c["positives"] == 0]
         if empty:
             log.warning(

@@ -48,7 +48,13 @@ from risk_model.training.models import (
     train_booster,
 )
 from risk_model.training.run_log import flat_metrics, log_artifacts, run_params
-from risk_model.training.splits import Placement, TimeWindows, backtest_windows, place_windows
+from risk_model.training.splits import (
+    Placement,
+    TimeWindows,
+    backtest_windows,
+    place_windows,
+    window_counts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -433,10 +439,7 @@ def split_by_time(calls: pd.DataFrame, y: np.ndarray, settings: Settings) -> Spl
             outliers["bulk_end"],
             outliers.get("latest", "-"),
         )
-    counts = {
-        w: {"calls": int((window == w).sum()), "positives": int(np.nansum(y[window == w]))}
-        for w in ("train", "validation", "calibration", "test")
-    }
+    counts = window_counts(window, y)
     log.info(
         "windows: %s", {k: (str(v[0]), str(v[1])) for k, v in placement.windows.bounds().items()}
     )

@@ -257,6 +257,14 @@ def place_windows(
     return placement
 
 
+def window_counts(window: np.ndarray, y: np.ndarray) -> dict[str, dict[str, int]]:
+    """Calls and positives per window, as `train --json` reports them (`window_counts`)."""
+    return {
+        w: {"calls": int((window == w).sum()), "positives": int(np.nansum(y[window == w]))}
+        for w in WINDOW_NAMES
+    }
+
+
 def check_window_sizes(
     window: np.ndarray,
     y: np.ndarray,
