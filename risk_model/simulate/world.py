@@ -4,8 +4,8 @@ It feeds the demo, the tests and the training benchmarks, so a model trained on 
 the same difficulties as on an agency's export: a rare outcome (a few assaults on officers per
 1,000 calls), most of the signal in the call type, and the rest spread over what the call-taker
 heard, the time, the place and the place's history. Every rate is grounded in
-/work/shared/FIELD_NOTES.md and listed with its source in docs/simulator.md, which also says what
-is invented.
+public sources (FBI LEOKA, the Tampa call study, NLEOMF) listed in docs/simulator.md, which
+also says what is invented.
 
 The generator is vectorised (numpy + pyarrow compute; no Python loop per call), so a million
 calls take seconds. Randomness comes from one `numpy.random.Generator` seeded by `seed`, used in a
@@ -56,8 +56,8 @@ TRUTH_COLUMNS: tuple[str, ...] = (
 
 SOURCES: tuple[str, ...] = ("911", "NON-EMERGENCY", "OFFICER INITIATED", "ALARM COMPANY", "TEXT")
 
-# LEOKA 2020: share of officers assaulted by circumstance (FIELD_NOTES). Prisoner handling and
-# ambush are not calls for service; the other shares are renormalised over the rest (86.6%).
+# LEOKA 2020: share of officers assaulted by circumstance (docs/simulator.md). Prisoner handling
+# and ambush are not calls for service; the other shares are renormalised over the rest (86.6%).
 LEOKA_2020_SHARES: dict[str, float] = {
     "disturbance": 29.6,
     "other_arrests": 16.1,
@@ -73,7 +73,7 @@ LEOKA_2020_SHARES: dict[str, float] = {
 }
 LEOKA_NOT_CALLS: tuple[str, ...] = ("prisoners", "ambush")
 
-# LEOKA time of day: share of assaults per two-hour bin, 00-02 first. FIELD_NOTES gives the peak
+# LEOKA time of day: share of assaults per two-hour bin, 00-02 first. LEOKA gives the peak
 # (00:01-02:00, 13-16%) and the trough (06:01-08:00, 2.4-3.0%); the shape between is invented.
 ASSAULT_SHARE_2H: tuple[float, ...] = (
     15.0, 11.0, 5.0, 2.7, 4.0, 5.2, 6.5, 7.5, 8.8, 10.3, 11.0, 13.0,
