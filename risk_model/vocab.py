@@ -86,3 +86,22 @@ LEAKAGE_CHECK_JSON: Final = "leakage_check.json"
 CALIBRATION_BY_DECILE_CSV: Final = "calibration_by_decile.csv"
 AUDIT_CSV: Final = "audit.csv"
 FEATURE_IMPORTANCE_CSV: Final = "feature_importance.csv"
+
+# ------------------------------------------------------------------------ premise hazard flags
+# The families an agency's free-text premise caution flags are sorted into (risk_model/hazards.py).
+# `other` is still a caution: the practice baseline counts every family.
+HazardFamily = Literal["weapons", "officer_safety", "dog", "mental_health", "other"]
+HAZARD_FAMILIES: Final[tuple[HazardFamily, ...]] = (
+    "weapons",
+    "officer_safety",
+    "dog",
+    "mental_health",
+    "other",
+)
+HAZARD_LABELS: Final[dict[str, str]] = {
+    "weapons": "weapons",
+    "officer_safety": "officer safety",
+    "dog": "dog",
+    "mental_health": "mental health",
+    "other": "caution",
+}

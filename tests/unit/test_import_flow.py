@@ -18,8 +18,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 # The ground floor: the call record, settings, vocabularies, errors, reading canonical calls,
-# SQLite plumbing, process memory, the Dask connection, the text normalisers and call-type lexicon
-# (the draft reads it as the features do). Every stage may use it; it uses no stage.
+# premise hazard flags, SQLite plumbing, process memory, the Dask connection, the text normalisers
+# and call-type lexicon (the draft reads it as the features do). Every stage may use it; it uses
+# no stage.
 GROUND = (
     "risk_model",
     "risk_model.schema",
@@ -32,6 +33,7 @@ GROUND = (
     "risk_model.memory",
     "risk_model.dask_client",
     "risk_model.text",
+    "risk_model.hazards",
 )
 # Stage of each module prefix, in flow order. `risk_model.scoring` is the model's old home,
 # kept so models registered before `model/` existed still load.
