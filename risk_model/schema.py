@@ -502,6 +502,24 @@ def _received_until(
     return values, text.notna().astype(bool), bad.astype(bool)
 
 
+class _Checks:
+    """One validation in progress: the input, the canonical columns built so far, and each row's
+    first reason for refusal. Each step below reads `df`, fills `out` and refuses rows."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.out = pd.DataFrame(index=df.index)
+        self.reason = pd.Series(pd.NA, index=df.index, dtype="string")
+
+    def refuse(self, mask: pd.Series | np.ndarray, why: str) -> None:
+        """Refuse the rows in `mask` that no earlier check refused (the first reason wins)."""
+        m = pd.Series(np.asarray(mask, dtype=bool), index=self.df.index) & self.reason.isna()
+        self.reason[m] = why
+
+    def missing(self, dtype: str) -> pd.Series:
+        return pd.Series(pd.NA if dtype != "float64" else np.nan, index=self.df.index, dtype=dtype)
+
+
 def validate_frame(
     df: pd.DataFrame,
     tz: str | None = None,
@@ -517,37 +535,46 @@ def validate_frame(
     source-file row numbers reported in quarantine (default: 1-based position).
     `keep_duplicates` accepts repeated call_ids (ingest resolves them: `ingest/fold.py`).
     """
-    n = len(df)
     df = df.reset_index(drop=True)
-    rows = np.arange(1, n + 1) if row_numbers is None else np.asarray(list(row_numbers))
-    reason = pd.Series(pd.NA, index=df.index, dtype="string")
-
-    def flag(mask: pd.Series | np.ndarray, why: str) -> None:
-        m = pd.Series(np.asarray(mask, dtype=bool), index=df.index) & reason.isna()
-        reason[m] = why
-
-    out = pd.DataFrame(index=df.index)
+    rows = np.arange(1, len(df) + 1) if row_numbers is None else np.asarray(list(row_numbers))
     for name in REQUIRED_COLUMNS:
         if name not in df.columns:
             raise SchemaError(name, "required column is missing from the table")
+    checks = _Checks(df)
+    _check_texts_and_ids(checks)
+    times = _check_times(checks, tz, now)
+    _check_text_limits(checks)
+    _check_priority(checks)
+    _check_coordinates(checks)
+    _check_booleans(checks)
+    _check_after_the_fact(checks, times, tz)
+    if not keep_duplicates:
+        _check_duplicates(checks)
+    return _split(checks, rows)
 
+
+def _check_texts_and_ids(c: _Checks) -> None:
+    """Text columns as stripped text; an agency code and a call_id that can key a call."""
     for name in STRING_COLUMNS:
-        if name in df.columns:
-            out[name] = _as_text(df[name])
-        else:
-            out[name] = pd.Series(pd.NA, index=df.index, dtype="string")
-
-    if AGENCY in df.columns:
-        out[AGENCY] = _as_text(df[AGENCY])
-        flag(
-            out[AGENCY].notna() & ~out[AGENCY].str.match(AGENCY_PATTERN, na=False).astype(bool),
+        c.out[name] = _as_text(c.df[name]) if name in c.df.columns else c.missing("string")
+    if AGENCY in c.df.columns:
+        agency = c.out[AGENCY] = _as_text(c.df[AGENCY])
+        c.refuse(
+            agency.notna() & ~agency.str.match(AGENCY_PATTERN, na=False).astype(bool),
             "agency: not a code (a letter or digit, then letters, digits, '_', '-' or '.'; "
             "at most 32)",
         )
-    flag(out["call_id"].isna(), "call_id: missing")
-    flag(out["call_id"].str.len().fillna(0) > MAX_ID_LEN, f"call_id: longer than {MAX_ID_LEN}")
+    c.refuse(c.out["call_id"].isna(), "call_id: missing")
+    c.refuse(
+        c.out["call_id"].str.len().fillna(0) > MAX_ID_LEN, f"call_id: longer than {MAX_ID_LEN}"
+    )
+
+
+def _check_times(c: _Checks, tz: str | None, now: pd.Timestamp | None) -> pd.Series:
+    """received_at (and the optional received_until that makes a bare date an interval)."""
+    df = c.df
     times, bad_time = parse_timestamp_column(df["received_at"], tz)
-    flag(df["received_at"].isna() | _as_text(df["received_at"]).isna(), "received_at: missing")
+    c.refuse(df["received_at"].isna() | _as_text(df["received_at"]).isna(), "received_at: missing")
     # Only a TEXT date lacks a clock time. A parsed time column (Parquet from ingest) is exact, or
     # known to the day where received_until says so: its text form says nothing (pandas prints
     # a column whose times are all midnight as bare dates), so it is never refused as a date.
@@ -558,101 +585,121 @@ def validate_frame(
         date_only = _as_text(df["received_at"]).str.match(_DATE_ONLY_RE, na=False).astype(bool)
     # With received_until given, a bare date is the start of a known interval, not a guess.
     until, until_given, bad_until = _received_until(df, tz)
-    flag(date_only & ~until_given, "received_at: a date without a time of day")
-    flag(bad_time & ~(date_only & until_given), "received_at: cannot parse as an ISO 8601 time")
+    c.refuse(date_only & ~until_given, "received_at: a date without a time of day")
+    c.refuse(
+        bad_time & ~(date_only & until_given), "received_at: cannot parse as an ISO 8601 time"
+    )
     latest = (now or pd.Timestamp.now()) + pd.Timedelta(days=1)
-    flag(times < EARLIEST_PLAUSIBLE, f"received_at: before {EARLIEST_PLAUSIBLE.date()}")
-    flag(times > latest, "received_at: in the future")
-    out["received_at"] = times
+    c.refuse(times < EARLIEST_PLAUSIBLE, f"received_at: before {EARLIEST_PLAUSIBLE.date()}")
+    c.refuse(times > latest, "received_at: in the future")
+    c.out["received_at"] = times
     if until is not None:
-        flag(bad_until, f"{RECEIVED_UNTIL}: cannot parse as an ISO 8601 time")
-        flag(until.notna() & (until <= times), f"{RECEIVED_UNTIL}: {_INTERVAL_NOT_AFTER}")
-        flag(
+        c.refuse(bad_until, f"{RECEIVED_UNTIL}: cannot parse as an ISO 8601 time")
+        c.refuse(until.notna() & (until <= times), f"{RECEIVED_UNTIL}: {_INTERVAL_NOT_AFTER}")
+        c.refuse(
             until.notna() & (until - times > MAX_RECEIVED_INTERVAL),
             f"{RECEIVED_UNTIL}: {_INTERVAL_TOO_LONG}",
         )
-        out[RECEIVED_UNTIL] = until
-    flag(out["call_type"].isna(), "call_type: missing")
+        c.out[RECEIVED_UNTIL] = until
+    c.refuse(c.out["call_type"].isna(), "call_type: missing")
+    return times
+
+
+def _check_text_limits(c: _Checks) -> None:
     for name in STRING_COLUMNS:
         limit = TEXT_LIMITS.get(name, MAX_TEXT_LEN)
-        flag(out[name].str.len().fillna(0) > limit, f"{name}: longer than {limit} characters")
-
-    if "priority" in df.columns:
-        ptext = _as_text(df["priority"])
-        pnum = pd.to_numeric(ptext, errors="coerce")
-        flag(ptext.notna() & pnum.isna(), "priority: not a number")
-        flag(pnum.notna() & (pnum != np.floor(pnum)), "priority: not a whole number")
-        flag(
-            pnum.notna() & ((pnum < PRIORITY_MIN) | (pnum > PRIORITY_MAX)),
-            f"priority: outside {PRIORITY_MIN}..{PRIORITY_MAX}",
+        c.refuse(
+            c.out[name].str.len().fillna(0) > limit, f"{name}: longer than {limit} characters"
         )
-        ok = pnum.notna() & (pnum == np.floor(pnum)) & pnum.between(PRIORITY_MIN, PRIORITY_MAX)
-        out["priority"] = pnum.where(ok).astype("Int64")
-    else:
-        out["priority"] = pd.Series(pd.NA, index=df.index, dtype="Int64")
 
+
+def _check_priority(c: _Checks) -> None:
+    if "priority" not in c.df.columns:
+        c.out["priority"] = c.missing("Int64")
+        return
+    ptext = _as_text(c.df["priority"])
+    pnum = pd.to_numeric(ptext, errors="coerce")
+    c.refuse(ptext.notna() & pnum.isna(), "priority: not a number")
+    c.refuse(pnum.notna() & (pnum != np.floor(pnum)), "priority: not a whole number")
+    c.refuse(
+        pnum.notna() & ((pnum < PRIORITY_MIN) | (pnum > PRIORITY_MAX)),
+        f"priority: outside {PRIORITY_MIN}..{PRIORITY_MAX}",
+    )
+    ok = pnum.notna() & (pnum == np.floor(pnum)) & pnum.between(PRIORITY_MIN, PRIORITY_MAX)
+    c.out["priority"] = pnum.where(ok).astype("Int64")
+
+
+def _check_coordinates(c: _Checks) -> None:
     for name, lo, hi in (("latitude", -90, 90), ("longitude", -180, 180)):
-        if name in df.columns:
-            text = _as_text(df[name])
-            num = pd.to_numeric(text, errors="coerce")
-            flag(text.notna() & num.isna(), f"{name}: not a number")
-            flag(num.notna() & ~np.isfinite(num), f"{name}: not a finite number")
-            flag(num.notna() & ((num < lo) | (num > hi)), f"{name}: outside {lo}..{hi}")
-            out[name] = num.where(num.between(lo, hi)).astype("float64")
-        else:
-            out[name] = pd.Series(np.nan, index=df.index, dtype="float64")
-    flag(
-        out["latitude"].isna() != out["longitude"].isna(),
+        if name not in c.df.columns:
+            c.out[name] = c.missing("float64")
+            continue
+        text = _as_text(c.df[name])
+        num = pd.to_numeric(text, errors="coerce")
+        c.refuse(text.notna() & num.isna(), f"{name}: not a number")
+        c.refuse(num.notna() & ~np.isfinite(num), f"{name}: not a finite number")
+        c.refuse(num.notna() & ((num < lo) | (num > hi)), f"{name}: outside {lo}..{hi}")
+        c.out[name] = num.where(num.between(lo, hi)).astype("float64")
+    c.refuse(
+        c.out["latitude"].isna() != c.out["longitude"].isna(),
         "latitude/longitude: only one of the pair is given",
     )
 
+
+def _check_booleans(c: _Checks) -> None:
     for name in BOOL_COLUMNS:
-        if name in df.columns:
-            values, bad = _parse_bool_column(df[name])
-            flag(bad, f"{name}: not a boolean (true/false, 1/0, yes/no, y/n, t/f)")
-            out[name] = values
+        if name in c.df.columns:
+            values, bad = _parse_bool_column(c.df[name])
+            c.refuse(bad, f"{name}: not a boolean (true/false, 1/0, yes/no, y/n, t/f)")
+            c.out[name] = values
         elif name in FLAG_COLUMNS:
-            out[name] = pd.Series(pd.NA, index=df.index, dtype="boolean")
+            c.out[name] = c.missing("boolean")
 
-    if OUTCOME_KNOWN_AT in df.columns:
-        known, bad_known = known_at_column(df[OUTCOME_KNOWN_AT], tz)
-        flag(bad_known, f"{OUTCOME_KNOWN_AT}: cannot parse as an ISO 8601 time or date")
-        flag(known.notna() & (known < times), f"{OUTCOME_KNOWN_AT}: {_KNOWN_BEFORE_CALL}")
-        out[OUTCOME_KNOWN_AT] = known
 
-    if OFFICERS in df.columns:
-        otext = _as_text(df[OFFICERS])
+def _check_after_the_fact(c: _Checks, times: pd.Series, tz: str | None) -> None:
+    """Fields known only after the call: when its outcome was known, how many officers came."""
+    if OUTCOME_KNOWN_AT in c.df.columns:
+        known, bad_known = known_at_column(c.df[OUTCOME_KNOWN_AT], tz)
+        c.refuse(bad_known, f"{OUTCOME_KNOWN_AT}: cannot parse as an ISO 8601 time or date")
+        c.refuse(known.notna() & (known < times), f"{OUTCOME_KNOWN_AT}: {_KNOWN_BEFORE_CALL}")
+        c.out[OUTCOME_KNOWN_AT] = known
+    if OFFICERS in c.df.columns:
+        otext = _as_text(c.df[OFFICERS])
         onum = pd.to_numeric(otext, errors="coerce")
         good = onum.notna() & (onum == np.floor(onum)) & (onum >= 1)
-        flag(otext.notna() & ~good, f"{OFFICERS}: not a whole number of 1 or more")
-        out[OFFICERS] = onum.where(good).astype("Int64")
+        c.refuse(otext.notna() & ~good, f"{OFFICERS}: not a whole number of 1 or more")
+        c.out[OFFICERS] = onum.where(good).astype("Int64")
 
-    # Duplicates: among rows valid so far, the first occurrence of each call_id wins (within
-    # its agency: two agencies may number their calls alike), unless the caller resolves repeats
-    # itself (ingest folds an incident's rows or refuses differing ones: ingest/fold.py).
-    if not keep_duplicates:
-        valid = reason.isna()
-        dup_of_valid = pd.Series(False, index=df.index)
-        key_cols = ["call_id", AGENCY] if AGENCY in out.columns else ["call_id"]
-        dup_of_valid[valid] = out.loc[valid, key_cols].duplicated(keep="first")
-        flag(dup_of_valid, "call_id: duplicate of an earlier row")
 
-    extra = [c for c in df.columns if c not in out.columns]
+def _check_duplicates(c: _Checks) -> None:
+    """Among rows valid so far, the first occurrence of each call_id wins (within its agency: two
+    agencies may number their calls alike). Callers that resolve repeats themselves (ingest folds
+    an incident's rows or refuses differing ones: ingest/fold.py) skip this."""
+    valid = c.reason.isna()
+    dup_of_valid = pd.Series(False, index=c.df.index)
+    key_cols = ["call_id", AGENCY] if AGENCY in c.out.columns else ["call_id"]
+    dup_of_valid[valid] = c.out.loc[valid, key_cols].duplicated(keep="first")
+    c.refuse(dup_of_valid, "call_id: duplicate of an earlier row")
+
+
+def _split(c: _Checks, rows: np.ndarray) -> ValidationResult:
+    """Accepted rows in canonical order (extra columns carried after them) and quarantined rows
+    as read, with their source row number and reason."""
+    out, df = c.out, c.df
+    extra = [col for col in df.columns if col not in out.columns]
     for name in extra:
         out[name] = df[name]
     ordered = [
-        c
-        for c in (*_OUTPUT_ORDER, *OUTCOME_COLUMNS, OUTCOME_KNOWN_AT, OFFICERS)
-        if c in out.columns
+        col
+        for col in (*_OUTPUT_ORDER, *OUTCOME_COLUMNS, OUTCOME_KNOWN_AT, OFFICERS)
+        if col in out.columns
     ] + extra
-    out = out[ordered]
-
-    ok = reason.isna().to_numpy()
-    accepted = out.loc[ok].reset_index(drop=True)
+    ok = c.reason.isna().to_numpy()
+    accepted = out[ordered].loc[ok].reset_index(drop=True)
     q = df.loc[~ok].astype("string").copy()
     # A quarantine file fed back in already has these columns: keep them, renamed.
     q = q.rename(columns={"_row": "_earlier_row", "_reason": "_earlier_reason"})
-    q.insert(0, "_reason", reason[~ok].to_numpy())
+    q.insert(0, "_reason", c.reason[~ok].to_numpy())
     q.insert(0, "_row", rows[~ok])
     return ValidationResult(accepted=accepted, quarantined=q.reset_index(drop=True))
 
